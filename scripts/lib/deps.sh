@@ -1,0 +1,30 @@
+# shellcheck shell=bash
+# Debian packages sshgate needs, and a function that installs the missing
+# ones (as root) or prints the exact command to run (otherwise).
+
+SSHGATE_BUILD_PACKAGES=(build-essential cmake pkg-config libssh-dev
+    libsqlite3-dev libssl-dev libjansson-dev)
+SSHGATE_TEST_PACKAGES=(libcmocka-dev openssh-client openssh-server python3
+    sqlite3 ssh-audit rsync procps)
+SSHGATE_RUN_PACKAGES=(openssh-client sqlite3)
+
+# ensure_packages PKG...: install whatever of PKG... is missing.
+ensure_packages() {
+    local missing=() pkg
+    for pkg in "$@"; do
+        if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null |
+            grep -q "install ok installed"; then
+            missing+=("$pkg")
+        fi
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "sshgate needs these Debian packages; run:" >&2
+        echo "  sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
+        return 1
+    fi
+    echo "installing: ${missing[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q >&2
+    apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+}

@@ -1,0 +1,387 @@
+#include "store/internal.h"
+
+#include "store/events.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define BUSY_TIMEOUT_MS 5000
+
+int st_prepare(struct store *st, const char *sql, sqlite3_stmt **stmt)
+{
+    int rc = sqlite3_prepare_v2(st->db, sql, -1, stmt, NULL);
+
+    if (rc != SQLITE_OK) {
+        *stmt = NULL;
+        return st_fail(st, rc, "preparing a statement");
+    }
+    return GW_OK;
+}
+
+int st_fail(struct store *st, int sqlite_rc, const char *what)
+{
+    int primary = sqlite_rc & 0xff;
+
+    if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) {
+        return gw_err_set(GW_ERR_DB, "%s: database is locked (%s)", st->path,
+                          what);
+    }
+    if (primary == SQLITE_NOTADB) {
+        return gw_err_set(GW_ERR_DB, "%s is not an sshgate database",
+                          st->path);
+    }
+    if (primary == SQLITE_READONLY || primary == SQLITE_CANTOPEN ||
+        primary == SQLITE_PERM) {
+        return gw_err_set(GW_ERR_IO, "%s: cannot write the database (%s)",
+                          st->path, sqlite3_errmsg(st->db));
+    }
+    return gw_err_set(GW_ERR_DB, "%s: %s failed: %s", st->path, what,
+                      sqlite3_errmsg(st->db));
+}
+
+int st_exec_stmt(struct store *st, sqlite3_stmt *stmt, const char *what)
+{
+    int rc = sqlite3_step(stmt);
+    int status = GW_OK;
+
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+        status = st_fail(st, rc, what);
+    }
+    sqlite3_finalize(stmt);
+    return status;
+}
+
+int st_bind_text(sqlite3_stmt *stmt, int idx, const char *text)
+{
+    if (text == NULL) {
+        return sqlite3_bind_null(stmt, idx);
+    }
+    return sqlite3_bind_text(stmt, idx, text, -1, SQLITE_TRANSIENT);
+}
+
+void st_col_copy(sqlite3_stmt *stmt, int col, char *dst, size_t dstlen)
+{
+    const unsigned char *text = sqlite3_column_text(stmt, col);
+
+    if (text == NULL) {
+        dst[0] = '\0';
+        return;
+    }
+    snprintf(dst, dstlen, "%s", (const char *)text);
+}
+
+char *st_col_dup(sqlite3_stmt *stmt, int col)
+{
+    const unsigned char *text = sqlite3_column_text(stmt, col);
+
+    if (text == NULL) {
+        return NULL;
+    }
+    return strdup((const char *)text);
+}
+
+int st_grow(void *listp, size_t *cap, size_t count, size_t elem_size)
+{
+    void *list = NULL;
+    void *grown = NULL;
+    size_t ncap;
+
+    if (count < *cap) {
+        return GW_OK;
+    }
+    ncap = *cap == 0 ? 16 : *cap * 2;
+    memcpy(&list, listp, sizeof(list));
+    grown = realloc(list, ncap * elem_size);
+    if (grown == NULL) {
+        return GW_ERR_NOMEM;
+    }
+    memcpy(listp, &grown, sizeof(grown));
+    *cap = ncap;
+    return GW_OK;
+}
+
+/* Create the file with mode 0600 before SQLite does (it would use the umask);
+ * SQLite gives the -wal and -shm files the same mode as the database. */
+static int create_private_file(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+
+    if (fd < 0) {
+        if (errno == EEXIST) {
+            return GW_OK;
+        }
+        return gw_err_set(GW_ERR_IO, "cannot create %s: %s", path,
+                          strerror(errno));
+    }
+    close(fd);
+    return GW_OK;
+}
+
+static int set_pragmas(struct store *st)
+{
+    /* WAL lets the admin CLI and auditors read while the daemon writes;
+     * synchronous=FULL because an accepted audit row must survive a power
+     * cut. */
+    static const char *const pragmas[] = {
+        "PRAGMA foreign_keys = ON",
+        "PRAGMA journal_mode = WAL",
+        "PRAGMA synchronous = FULL",
+        "PRAGMA trusted_schema = OFF",
+    };
+    char *errmsg = NULL;
+
+    for (size_t i = 0; i < sizeof(pragmas) / sizeof(pragmas[0]); i++) {
+        int rc = sqlite3_exec(st->db, pragmas[i], NULL, NULL, &errmsg);
+        if (rc != SQLITE_OK) {
+            sqlite3_free(errmsg);
+            return st_fail(st, rc, pragmas[i]);
+        }
+    }
+    return GW_OK;
+}
+
+int store_open(const char *path, int flags, struct store **out)
+{
+    struct store *st = NULL;
+    struct stat sb;
+    int rc;
+
+    if (path == NULL || path[0] == '\0') {
+        return gw_err_set(GW_ERR_INVALID, "database path is empty");
+    }
+    if (stat(path, &sb) != 0) {
+        if (errno != ENOENT || !(flags & STORE_OPEN_CREATE)) {
+            return gw_err_set(errno == ENOENT ? GW_ERR_NOTFOUND : GW_ERR_IO,
+                              "cannot open database %s: %s%s", path,
+                              strerror(errno),
+                              errno == ENOENT
+                                  ? " (run 'sshgate-admin init' first)"
+                                  : "");
+        }
+        rc = create_private_file(path);
+        if (rc != GW_OK) {
+            return rc;
+        }
+    } else if (!S_ISREG(sb.st_mode)) {
+        return gw_err_set(GW_ERR_IO, "database %s is not a regular file",
+                          path);
+    }
+    st = calloc(1, sizeof(*st));
+    if (st == NULL) {
+        return GW_ERR_NOMEM;
+    }
+    st->path = strdup(path);
+    if (st->path == NULL) {
+        rc = GW_ERR_NOMEM;
+        goto out;
+    }
+    rc = sqlite3_open_v2(path, &st->db,
+                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        rc = gw_err_set(GW_ERR_IO, "cannot open database %s: %s", path,
+                        st->db != NULL ? sqlite3_errmsg(st->db)
+                                       : sqlite3_errstr(rc));
+        goto out;
+    }
+    sqlite3_busy_timeout(st->db, BUSY_TIMEOUT_MS);
+    sqlite3_extended_result_codes(st->db, 1);
+    rc = set_pragmas(st);
+    if (rc != GW_OK) {
+        goto out;
+    }
+    rc = st_migrate(st);
+    if (rc != GW_OK) {
+        goto out;
+    }
+    *out = st;
+    st = NULL; /* transferred */
+out:
+    store_close(st);
+    return rc;
+}
+
+void store_close(struct store *st)
+{
+    if (st == NULL) {
+        return;
+    }
+    if (st->db != NULL) {
+        sqlite3_close_v2(st->db);
+    }
+    free(st->path);
+    free(st);
+}
+
+int store_schema_version(struct store *st, int *version)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = st_prepare(st, "PRAGMA user_version", &stmt);
+
+    if (rc != GW_OK) {
+        return rc;
+    }
+    if (sqlite3_step(stmt) == SQLITE_ROW) {
+        *version = sqlite3_column_int(stmt, 0);
+    } else {
+        rc = st_fail(st, sqlite3_errcode(st->db), "reading schema version");
+    }
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
+static int exec_simple(struct store *st, const char *sql)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = st_prepare(st, sql, &stmt);
+
+    if (rc != GW_OK) {
+        return rc;
+    }
+    return st_exec_stmt(st, stmt, sql);
+}
+
+int store_begin(struct store *st)
+{
+    return exec_simple(st, "BEGIN IMMEDIATE");
+}
+
+int store_commit(struct store *st)
+{
+    return exec_simple(st, "COMMIT");
+}
+
+void store_rollback(struct store *st)
+{
+    if (!sqlite3_get_autocommit(st->db)) {
+        (void)exec_simple(st, "ROLLBACK");
+    }
+}
+
+/* Append every row of a check pragma to the report; count problems. */
+static int run_check(struct store *st, const char *sql, bool ok_is_single,
+                     FILE *report, int *problems)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = st_prepare(st, sql, &stmt);
+    int step;
+
+    if (rc != GW_OK) {
+        return rc;
+    }
+    while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+        const unsigned char *first = sqlite3_column_text(stmt, 0);
+        if (ok_is_single && first != NULL &&
+            strcmp((const char *)first, "ok") == 0) {
+            continue;
+        }
+        (*problems)++;
+        fprintf(report, "%s:", sql);
+        for (int c = 0; c < sqlite3_column_count(stmt); c++) {
+            const unsigned char *v = sqlite3_column_text(stmt, c);
+            fprintf(report, " %s", v != NULL ? (const char *)v : "NULL");
+        }
+        fputc('\n', report);
+    }
+    if (step != SQLITE_DONE) {
+        rc = st_fail(st, step, sql);
+    }
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
+int store_check(struct store *st, char **report)
+{
+    char *text = NULL;
+    size_t textlen = 0;
+    FILE *f = open_memstream(&text, &textlen);
+    int problems = 0;
+    int version = 0;
+    int64_t bad_id = 0;
+    char why[256];
+    int rc;
+
+    if (f == NULL) {
+        return GW_ERR_NOMEM;
+    }
+    rc = run_check(st, "PRAGMA integrity_check", true, f, &problems);
+    if (rc == GW_OK) {
+        rc = run_check(st, "PRAGMA foreign_key_check", false, f, &problems);
+    }
+    if (rc == GW_OK) {
+        rc = store_schema_version(st, &version);
+    }
+    if (rc == GW_OK) {
+        int vrc = store_event_verify(st, &bad_id, why, sizeof(why));
+        if (vrc == GW_ERR_INVALID) {
+            problems++;
+            fprintf(f, "event chain broken at event %lld: %s\n",
+                    (long long)bad_id, why);
+        } else if (vrc != GW_OK) {
+            rc = vrc;
+        }
+    }
+    if (rc == GW_OK && problems == 0) {
+        fprintf(f, "ok: schema version %d, integrity ok, foreign keys ok, "
+                   "event chain intact\n",
+                version);
+    }
+    fclose(f);
+    if (rc == GW_OK && problems > 0) {
+        rc = gw_err_set(GW_ERR_DB, "%s: %d problem(s) found", st->path,
+                        problems);
+    }
+    *report = text;
+    return rc;
+}
+
+int store_backup(struct store *st, const char *dest)
+{
+    sqlite3 *dst = NULL;
+    sqlite3_backup *bk = NULL;
+    int fd;
+    int rc = GW_OK;
+    int step;
+
+    /* O_EXCL: never overwrite an existing file (it may be a good backup). */
+    fd = open(dest, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        return gw_err_set(GW_ERR_IO, "cannot create backup %s: %s", dest,
+                          strerror(errno));
+    }
+    close(fd);
+    if (sqlite3_open_v2(dest, &dst, SQLITE_OPEN_READWRITE, NULL) !=
+        SQLITE_OK) {
+        rc = gw_err_set(GW_ERR_IO, "cannot open backup %s: %s", dest,
+                        dst != NULL ? sqlite3_errmsg(dst) : "no memory");
+        goto out;
+    }
+    bk = sqlite3_backup_init(dst, "main", st->db, "main");
+    if (bk == NULL) {
+        rc = gw_err_set(GW_ERR_DB, "backup to %s failed: %s", dest,
+                        sqlite3_errmsg(dst));
+        goto out;
+    }
+    /* -1: copy everything in one step, under one read transaction. */
+    step = sqlite3_backup_step(bk, -1);
+    if (step != SQLITE_DONE) {
+        rc = gw_err_set(GW_ERR_DB, "backup to %s failed: %s", dest,
+                        sqlite3_errstr(step));
+    }
+out:
+    if (bk != NULL) {
+        sqlite3_backup_finish(bk);
+    }
+    if (dst != NULL) {
+        sqlite3_close(dst);
+    }
+    if (rc != GW_OK) {
+        unlink(dest);
+    }
+    return rc;
+}

@@ -1,0 +1,360 @@
+#include "store/events.h"
+
+#include "core/strutil.h"
+#include "store/internal.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char genesis_hash[GW_SHA256_HEX_LEN] =
+    "0000000000000000000000000000000000000000000000000000000000000000";
+
+/* Length-prefixed field, so no choice of contents can collide with another
+ * split of the same bytes; NULL is distinct from "". */
+static int put_field(struct gw_sha256 *h, const char *value)
+{
+    char prefix[32];
+    int n;
+
+    if (value == NULL) {
+        return gw_sha256_update(h, "~;", 2);
+    }
+    n = snprintf(prefix, sizeof(prefix), "%zu:", strlen(value));
+    if (gw_sha256_update(h, prefix, (size_t)n) != GW_OK ||
+        gw_sha256_update(h, value, strlen(value)) != GW_OK) {
+        return GW_ERR_CRYPTO;
+    }
+    return gw_sha256_update(h, ";", 1);
+}
+
+/* hash = sha256(prev_hash || id, created_at, kind, user, client, detail) */
+static int event_hash(int64_t id, const char *created_at, const char *kind,
+                      const char *user, const char *client, const char *detail,
+                      const char *prev_hash, char out[GW_SHA256_HEX_LEN])
+{
+    struct gw_sha256 *h = NULL;
+    char idtext[24];
+    int rc;
+
+    snprintf(idtext, sizeof(idtext), "%lld", (long long)id);
+    rc = gw_sha256_new(&h);
+    if (rc != GW_OK) {
+        return rc;
+    }
+    if (gw_sha256_update(h, prev_hash, strlen(prev_hash)) != GW_OK ||
+        put_field(h, idtext) != GW_OK || put_field(h, created_at) != GW_OK ||
+        put_field(h, kind) != GW_OK || put_field(h, user) != GW_OK ||
+        put_field(h, client) != GW_OK || put_field(h, detail) != GW_OK) {
+        rc = GW_ERR_CRYPTO;
+    } else {
+        rc = gw_sha256_final_hex(h, out);
+    }
+    gw_sha256_free(h);
+    return rc;
+}
+
+static int last_hash(struct store *st, char out[GW_SHA256_HEX_LEN])
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc;
+
+    rc = st_prepare(st, "SELECT hash FROM events ORDER BY id DESC LIMIT 1",
+                    &stmt);
+    if (rc != GW_OK) {
+        return rc;
+    }
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW) {
+        st_col_copy(stmt, 0, out, GW_SHA256_HEX_LEN);
+        rc = GW_OK;
+    } else if (rc == SQLITE_DONE) {
+        memcpy(out, genesis_hash, GW_SHA256_HEX_LEN);
+        rc = GW_OK;
+    } else {
+        rc = st_fail(st, rc, "reading last event");
+    }
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
+/* Untrusted text (login names from clients) is cut to a bounded size. */
+static void bounded_copy(char *dst, size_t cap, const char *src)
+{
+    if (src == NULL) {
+        dst[0] = '\0';
+        return;
+    }
+    (void)gw_strlcpy(dst, src, cap);
+}
+
+static int insert_event(struct store *st, const char *kind, const char *user,
+                        const char *client, const char *detail)
+{
+    sqlite3_stmt *stmt = NULL;
+    char now[GW_TIME_LEN];
+    char prev[GW_SHA256_HEX_LEN];
+    char hash[GW_SHA256_HEX_LEN];
+    char user_c[STORE_EVENT_USER_MAX + 1];
+    char client_c[STORE_EVENT_CLIENT_MAX];
+    const char *u = NULL, *c = NULL;
+    int64_t id;
+    int rc;
+
+    bounded_copy(user_c, sizeof(user_c), user);
+    bounded_copy(client_c, sizeof(client_c), client);
+    u = user != NULL ? user_c : NULL;
+    c = client != NULL ? client_c : NULL;
+    gw_time_now_iso(now);
+    rc = last_hash(st, prev);
+    if (rc != GW_OK) {
+        return rc;
+    }
+    /* Insert first to learn the id AUTOINCREMENT gives, then seal it. */
+    rc = st_prepare(st,
+                    "INSERT INTO events (created_at, kind, username, "
+                    "client_addr, detail, prev_hash, hash) "
+                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, '')",
+                    &stmt);
+    if (rc != GW_OK) {
+        return rc;
+    }
+    st_bind_text(stmt, 1, now);
+    st_bind_text(stmt, 2, kind);
+    st_bind_text(stmt, 3, u);
+    st_bind_text(stmt, 4, c);
+    st_bind_text(stmt, 5, detail != NULL ? detail : "");
+    st_bind_text(stmt, 6, prev);
+    rc = st_exec_stmt(st, stmt, "appending event");
+    if (rc != GW_OK) {
+        return rc;
+    }
+    id = sqlite3_last_insert_rowid(st->db);
+    rc = event_hash(id, now, kind, u, c, detail != NULL ? detail : "", prev,
+                    hash);
+    if (rc != GW_OK) {
+        return rc;
+    }
+    rc = st_prepare(st, "UPDATE events SET hash = ?2 WHERE id = ?1", &stmt);
+    if (rc != GW_OK) {
+        return rc;
+    }
+    sqlite3_bind_int64(stmt, 1, id);
+    st_bind_text(stmt, 2, hash);
+    return st_exec_stmt(st, stmt, "sealing event");
+}
+
+int store_event_add(struct store *st, const char *kind, const char *user,
+                    const char *client, const char *detail)
+{
+    bool own_tx = sqlite3_get_autocommit(st->db) != 0;
+    int rc;
+
+    /* The chain needs "read last hash, insert" under the write lock. */
+    if (own_tx) {
+        rc = store_begin(st);
+        if (rc != GW_OK) {
+            return rc;
+        }
+    }
+    rc = insert_event(st, kind, user, client, detail);
+    if (own_tx) {
+        if (rc == GW_OK) {
+            rc = store_commit(st);
+        }
+        if (rc != GW_OK) {
+            store_rollback(st);
+        }
+    }
+    return rc;
+}
+
+int store_event_addf(struct store *st, const char *kind, const char *user,
+                     const char *client, const char *fmt, ...)
+{
+    char detail[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof(detail), fmt, ap);
+    va_end(ap);
+    return store_event_add(st, kind, user, client, detail);
+}
+
+static int read_event(sqlite3_stmt *stmt, struct store_event *e)
+{
+    memset(e, 0, sizeof(*e));
+    e->id = sqlite3_column_int64(stmt, 0);
+    st_col_copy(stmt, 1, e->created_at, sizeof(e->created_at));
+    st_col_copy(stmt, 2, e->kind, sizeof(e->kind));
+    st_col_copy(stmt, 3, e->user, sizeof(e->user));
+    st_col_copy(stmt, 4, e->client, sizeof(e->client));
+    e->detail = st_col_dup(stmt, 5);
+    st_col_copy(stmt, 6, e->prev_hash, sizeof(e->prev_hash));
+    st_col_copy(stmt, 7, e->hash, sizeof(e->hash));
+    return e->detail != NULL ? GW_OK : GW_ERR_NOMEM;
+}
+
+void store_event_list_free(struct store_event *events, size_t n)
+{
+    if (events == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        free(events[i].detail);
+    }
+    free(events);
+}
+
+int store_event_list(struct store *st, const struct store_event_filter *filter,
+                     struct store_event **events, size_t *n)
+{
+    sqlite3_stmt *stmt = NULL;
+    struct store_event *list = NULL;
+    size_t count = 0, cap = 0;
+    bool prefix = filter->kind != NULL && filter->kind[0] != '\0' &&
+                  filter->kind[strlen(filter->kind) - 1] == '.';
+    int step;
+    int rc;
+
+    /* Newest `limit` rows, returned oldest first. */
+    rc = st_prepare(st,
+                    "SELECT * FROM (SELECT id, created_at, kind, username, "
+                    "client_addr, detail, prev_hash, hash FROM events WHERE "
+                    "(?1 IS NULL OR created_at >= ?1) AND (?2 IS NULL OR "
+                    "kind = ?2 OR (?3 AND substr(kind, 1, length(?2)) = ?2)) "
+                    "AND (?4 IS NULL OR username = ?4) ORDER BY id DESC "
+                    "LIMIT ?5) ORDER BY id",
+                    &stmt);
+    if (rc != GW_OK) {
+        return rc;
+    }
+    st_bind_text(stmt, 1, filter->since);
+    st_bind_text(stmt, 2, filter->kind);
+    sqlite3_bind_int(stmt, 3, prefix);
+    st_bind_text(stmt, 4, filter->user);
+    sqlite3_bind_int64(stmt, 5,
+                       filter->limit > 0 ? (sqlite3_int64)filter->limit : -1);
+    while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+        rc = st_grow(&list, &cap, count, sizeof(*list));
+        if (rc != GW_OK) {
+            goto out;
+        }
+        rc = read_event(stmt, &list[count]);
+        if (rc != GW_OK) {
+            goto out;
+        }
+        count++;
+    }
+    if (step != SQLITE_DONE) {
+        rc = st_fail(st, step, "listing events");
+        goto out;
+    }
+    *events = list;
+    *n = count;
+    list = NULL; /* transferred */
+out:
+    store_event_list_free(list, count);
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
+/* The highest id AUTOINCREMENT ever handed out, 0 if none. */
+static int sequence_high(struct store *st, int64_t *seq)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc;
+
+    rc = st_prepare(st,
+                    "SELECT seq FROM sqlite_sequence WHERE name = 'events'",
+                    &stmt);
+    if (rc != GW_OK) {
+        return rc;
+    }
+    rc = sqlite3_step(stmt);
+    *seq = rc == SQLITE_ROW ? sqlite3_column_int64(stmt, 0) : 0;
+    rc = (rc == SQLITE_ROW || rc == SQLITE_DONE)
+             ? GW_OK
+             : st_fail(st, rc, "reading event sequence");
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
+static int check_row(sqlite3_stmt *stmt, int64_t expect_id,
+                     const char *expect_prev, char *hash_out, char *why,
+                     size_t whylen)
+{
+    int64_t id = sqlite3_column_int64(stmt, 0);
+    const char *col[8];
+    char computed[GW_SHA256_HEX_LEN];
+
+    for (int i = 1; i < 8; i++) {
+        col[i] = (const char *)sqlite3_column_text(stmt, i);
+    }
+    if (id != expect_id) {
+        snprintf(why, whylen, "event %lld is missing (next row is %lld)",
+                 (long long)expect_id, (long long)id);
+        return GW_ERR_INVALID;
+    }
+    if (col[6] == NULL || strcmp(col[6], expect_prev) != 0) {
+        snprintf(why, whylen,
+                 "prev_hash does not match the hash of the row before");
+        return GW_ERR_INVALID;
+    }
+    if (col[1] == NULL || col[2] == NULL || col[5] == NULL || col[7] == NULL ||
+        event_hash(id, col[1], col[2], col[3], col[4], col[5], col[6],
+                   computed) != GW_OK ||
+        strcmp(computed, col[7]) != 0) {
+        snprintf(why, whylen, "row content does not match its hash");
+        return GW_ERR_INVALID;
+    }
+    memcpy(hash_out, col[7], GW_SHA256_HEX_LEN);
+    return GW_OK;
+}
+
+int store_event_verify(struct store *st, int64_t *bad_id, char *why,
+                       size_t whylen)
+{
+    sqlite3_stmt *stmt = NULL;
+    char prev[GW_SHA256_HEX_LEN];
+    int64_t expect_id = 1;
+    int64_t seq = 0;
+    int step;
+    int rc;
+
+    memcpy(prev, genesis_hash, sizeof(prev));
+    rc = st_prepare(st,
+                    "SELECT id, created_at, kind, username, client_addr, "
+                    "detail, prev_hash, hash FROM events ORDER BY id",
+                    &stmt);
+    if (rc != GW_OK) {
+        return rc;
+    }
+    while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+        rc = check_row(stmt, expect_id, prev, prev, why, whylen);
+        if (rc != GW_OK) {
+            *bad_id = expect_id;
+            goto out;
+        }
+        expect_id++;
+    }
+    if (step != SQLITE_DONE) {
+        rc = st_fail(st, step, "reading events");
+        goto out;
+    }
+    rc = sequence_high(st, &seq);
+    if (rc != GW_OK) {
+        goto out;
+    }
+    if (seq >= expect_id) {
+        *bad_id = expect_id;
+        snprintf(why, whylen, "events %lld to %lld were deleted",
+                 (long long)expect_id, (long long)seq);
+        rc = GW_ERR_INVALID;
+    }
+out:
+    sqlite3_finalize(stmt);
+    return rc;
+}

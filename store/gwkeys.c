@@ -1,0 +1,127 @@
+#include "store/gwkeys.h"
+
+#include "store/internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int store_gwkey_add(struct store *st, const char *purpose,
+                    const struct gw_keypair *kp, int64_t *id)
+{
+    sqlite3_stmt *stmt = NULL;
+    char now[GW_TIME_LEN];
+    int rc;
+
+    gw_time_now_iso(now);
+    rc = st_prepare(st,
+                    "INSERT INTO gateway_keys (purpose, key_type, "
+                    "public_blob, fingerprint, private_key, created_at) "
+                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    &stmt);
+    if (rc != GW_OK) {
+        return rc;
+    }
+    st_bind_text(stmt, 1, purpose);
+    st_bind_text(stmt, 2, kp->pub.type);
+    st_bind_text(stmt, 3, kp->pub.blob_b64);
+    st_bind_text(stmt, 4, kp->pub.fingerprint);
+    st_bind_text(stmt, 5, kp->private_text);
+    st_bind_text(stmt, 6, now);
+    rc = sqlite3_step(stmt);
+    if (rc != SQLITE_DONE) {
+        rc = st_fail(st, rc, "storing gateway key");
+    } else {
+        rc = GW_OK;
+        if (id != NULL) {
+            *id = sqlite3_last_insert_rowid(st->db);
+        }
+    }
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
+void store_gwkey_list_free(struct store_gwkey *keys, size_t n)
+{
+    if (keys == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        free(keys[i].public_b64);
+    }
+    free(keys);
+}
+
+int store_gwkey_list(struct store *st, const char *purpose,
+                     struct store_gwkey **keys, size_t *n)
+{
+    sqlite3_stmt *stmt = NULL;
+    struct store_gwkey *list = NULL;
+    size_t count = 0, cap = 0;
+    int step;
+    int rc;
+
+    rc = st_prepare(st,
+                    "SELECT id, purpose, key_type, public_blob, fingerprint, "
+                    "created_at FROM gateway_keys WHERE ?1 IS NULL OR "
+                    "purpose = ?1 ORDER BY purpose DESC, id",
+                    &stmt);
+    if (rc != GW_OK) {
+        return rc;
+    }
+    st_bind_text(stmt, 1, purpose);
+    while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+        struct store_gwkey *k = NULL;
+        rc = st_grow(&list, &cap, count, sizeof(*list));
+        if (rc != GW_OK) {
+            goto out;
+        }
+        k = &list[count++];
+        memset(k, 0, sizeof(*k));
+        k->id = sqlite3_column_int64(stmt, 0);
+        st_col_copy(stmt, 1, k->purpose, sizeof(k->purpose));
+        st_col_copy(stmt, 2, k->type, sizeof(k->type));
+        k->public_b64 = st_col_dup(stmt, 3);
+        st_col_copy(stmt, 4, k->fingerprint, sizeof(k->fingerprint));
+        st_col_copy(stmt, 5, k->created_at, sizeof(k->created_at));
+        if (k->public_b64 == NULL) {
+            rc = GW_ERR_NOMEM;
+            goto out;
+        }
+    }
+    if (step != SQLITE_DONE) {
+        rc = st_fail(st, step, "listing gateway keys");
+        goto out;
+    }
+    *keys = list;
+    *n = count;
+    list = NULL; /* transferred */
+out:
+    store_gwkey_list_free(list, count);
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
+int store_gwkey_private(struct store *st, int64_t id, char **private_text)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc;
+
+    rc = st_prepare(st, "SELECT private_key FROM gateway_keys WHERE id = ?1",
+                    &stmt);
+    if (rc != GW_OK) {
+        return rc;
+    }
+    sqlite3_bind_int64(stmt, 1, id);
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW) {
+        *private_text = st_col_dup(stmt, 0);
+        rc = *private_text != NULL ? GW_OK : GW_ERR_NOMEM;
+    } else if (rc == SQLITE_DONE) {
+        rc = gw_err_set(GW_ERR_NOTFOUND, "no gateway key %lld",
+                        (long long)id);
+    } else {
+        rc = st_fail(st, rc, "reading gateway key");
+    }
+    sqlite3_finalize(stmt);
+    return rc;
+}

@@ -1,0 +1,45 @@
+/* Private to store/: the connection and helpers shared by the entity files. */
+#ifndef SSHGATE_STORE_INTERNAL_H
+#define SSHGATE_STORE_INTERNAL_H
+
+#include "core/err.h"
+#include "store/db.h"
+
+#include <sqlite3.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct store {
+    sqlite3 *db;
+    char *path;
+};
+
+/* Prepare sql; on failure record the SQLite message. */
+int st_prepare(struct store *st, const char *sql, sqlite3_stmt **stmt);
+
+/* Map a SQLite result code to a GW status with a detail message. */
+int st_fail(struct store *st, int sqlite_rc, const char *what);
+
+/* Run a statement that returns no rows; finalizes it. */
+int st_exec_stmt(struct store *st, sqlite3_stmt *stmt, const char *what);
+
+/* Bind helpers: text may be NULL (binds NULL). Return SQLite codes. */
+int st_bind_text(sqlite3_stmt *stmt, int idx, const char *text);
+
+/* Copy a text column into a fixed buffer (empty string for NULL). */
+void st_col_copy(sqlite3_stmt *stmt, int col, char *dst, size_t dstlen);
+
+/* malloc'd copy of a text column, or NULL for SQL NULL / no memory. */
+char *st_col_dup(sqlite3_stmt *stmt, int col);
+
+/*
+ * Make room for one more element in a growing array: listp points to the
+ * array pointer, *cap is its capacity, count the elements in use.
+ * GW_OK or GW_ERR_NOMEM (the array is left as it was).
+ */
+int st_grow(void *listp, size_t *cap, size_t count, size_t elem_size);
+
+/* Run the numbered migrations up to the latest version. */
+int st_migrate(struct store *st);
+
+#endif

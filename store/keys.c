@@ -1,0 +1,214 @@
+#include "store/keys.h"
+
+#include "store/internal.h"
+#include "store/users.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define KEY_COLUMNS                                                            \
+    "k.id, u.name, k.key_type, k.key_blob, k.fingerprint, k.comment, "        \
+    "k.created_at"
+
+static int read_key(sqlite3_stmt *stmt, struct store_user_key *k)
+{
+    memset(k, 0, sizeof(*k));
+    k->id = sqlite3_column_int64(stmt, 0);
+    st_col_copy(stmt, 1, k->user, sizeof(k->user));
+    st_col_copy(stmt, 2, k->type, sizeof(k->type));
+    k->blob_b64 = st_col_dup(stmt, 3);
+    st_col_copy(stmt, 4, k->fingerprint, sizeof(k->fingerprint));
+    k->comment = st_col_dup(stmt, 5);
+    st_col_copy(stmt, 6, k->created_at, sizeof(k->created_at));
+    if (k->blob_b64 == NULL || k->comment == NULL) {
+        store_key_clear(k);
+        return GW_ERR_NOMEM;
+    }
+    return GW_OK;
+}
+
+void store_key_clear(struct store_user_key *key)
+{
+    free(key->blob_b64);
+    free(key->comment);
+    memset(key, 0, sizeof(*key));
+}
+
+void store_key_list_free(struct store_user_key *keys, size_t n)
+{
+    if (keys == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        store_key_clear(&keys[i]);
+    }
+    free(keys);
+}
+
+static int user_id(struct store *st, const char *user, int64_t *id)
+{
+    struct store_user u;
+    int rc = store_user_get(st, user, &u);
+
+    if (rc == GW_OK) {
+        *id = u.id;
+    }
+    return rc;
+}
+
+int store_key_add(struct store *st, const char *user,
+                  const struct gw_pubkey *key, int64_t *id)
+{
+    sqlite3_stmt *stmt = NULL;
+    char now[GW_TIME_LEN];
+    int64_t uid = 0;
+    int rc;
+
+    rc = user_id(st, user, &uid);
+    if (rc != GW_OK) {
+        return rc;
+    }
+    gw_time_now_iso(now);
+    rc = st_prepare(st,
+                    "INSERT INTO user_keys (user_id, key_type, key_blob, "
+                    "fingerprint, comment, created_at) "
+                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    &stmt);
+    if (rc != GW_OK) {
+        return rc;
+    }
+    sqlite3_bind_int64(stmt, 1, uid);
+    st_bind_text(stmt, 2, key->type);
+    st_bind_text(stmt, 3, key->blob_b64);
+    st_bind_text(stmt, 4, key->fingerprint);
+    st_bind_text(stmt, 5, key->comment != NULL ? key->comment : "");
+    st_bind_text(stmt, 6, now);
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_CONSTRAINT_UNIQUE) {
+        rc = gw_err_set(GW_ERR_EXISTS, "user '%s' already has key %s", user,
+                        key->fingerprint);
+    } else if (rc != SQLITE_DONE) {
+        rc = st_fail(st, rc, "adding key");
+    } else {
+        rc = GW_OK;
+        if (id != NULL) {
+            *id = sqlite3_last_insert_rowid(st->db);
+        }
+    }
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
+int store_key_list(struct store *st, const char *user,
+                   struct store_user_key **keys, size_t *n)
+{
+    sqlite3_stmt *stmt = NULL;
+    struct store_user_key *list = NULL;
+    size_t count = 0, cap = 0;
+    int64_t uid = 0;
+    int step;
+    int rc;
+
+    if (user != NULL) {
+        rc = user_id(st, user, &uid);
+        if (rc != GW_OK) {
+            return rc;
+        }
+    }
+    rc = st_prepare(st,
+                    "SELECT " KEY_COLUMNS " FROM user_keys k JOIN users u ON "
+                    "u.id = k.user_id WHERE ?1 IS NULL OR k.user_id = ?1 "
+                    "ORDER BY u.name, k.id",
+                    &stmt);
+    if (rc != GW_OK) {
+        return rc;
+    }
+    if (user != NULL) {
+        sqlite3_bind_int64(stmt, 1, uid);
+    }
+    while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+        rc = st_grow(&list, &cap, count, sizeof(*list));
+        if (rc != GW_OK) {
+            goto out;
+        }
+        rc = read_key(stmt, &list[count]);
+        if (rc != GW_OK) {
+            goto out;
+        }
+        count++;
+    }
+    if (step != SQLITE_DONE) {
+        rc = st_fail(st, step, "listing keys");
+        goto out;
+    }
+    *keys = list;
+    *n = count;
+    list = NULL; /* transferred */
+out:
+    if (list != NULL) {
+        store_key_list_free(list, count);
+    }
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
+int store_key_get(struct store *st, const char *user, const char *fingerprint,
+                  struct store_user_key *out)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc;
+
+    rc = st_prepare(st,
+                    "SELECT " KEY_COLUMNS " FROM user_keys k JOIN users u ON "
+                    "u.id = k.user_id WHERE u.name = ?1 AND k.fingerprint = ?2",
+                    &stmt);
+    if (rc != GW_OK) {
+        return rc;
+    }
+    st_bind_text(stmt, 1, user);
+    st_bind_text(stmt, 2, fingerprint);
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW) {
+        rc = read_key(stmt, out);
+    } else if (rc == SQLITE_DONE) {
+        rc = gw_err_set(GW_ERR_NOTFOUND, "user '%s' has no key %s", user,
+                        fingerprint);
+    } else {
+        rc = st_fail(st, rc, "reading key");
+    }
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
+int store_key_delete(struct store *st, const char *user,
+                     const char *fingerprint)
+{
+    sqlite3_stmt *stmt = NULL;
+    int64_t uid = 0;
+    int rc;
+
+    rc = user_id(st, user, &uid);
+    if (rc != GW_OK) {
+        return rc;
+    }
+    rc = st_prepare(st,
+                    "DELETE FROM user_keys WHERE user_id = ?1 AND "
+                    "fingerprint = ?2",
+                    &stmt);
+    if (rc != GW_OK) {
+        return rc;
+    }
+    sqlite3_bind_int64(stmt, 1, uid);
+    st_bind_text(stmt, 2, fingerprint);
+    rc = sqlite3_step(stmt);
+    if (rc != SQLITE_DONE) {
+        rc = st_fail(st, rc, "deleting key");
+    } else if (sqlite3_changes(st->db) == 0) {
+        rc = gw_err_set(GW_ERR_NOTFOUND, "user '%s' has no key %s", user,
+                        fingerprint);
+    } else {
+        rc = GW_OK;
+    }
+    sqlite3_finalize(stmt);
+    return rc;
+}

@@ -1,0 +1,49 @@
+#include "store/settings.h"
+
+#include "core/timeutil.h"
+#include "store/internal.h"
+
+int store_setting_get(struct store *st, const char *name, char **value)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc;
+
+    rc = st_prepare(st, "SELECT value FROM settings WHERE name = ?1", &stmt);
+    if (rc != GW_OK) {
+        return rc;
+    }
+    st_bind_text(stmt, 1, name);
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW) {
+        *value = st_col_dup(stmt, 0);
+        rc = *value != NULL ? GW_OK : GW_ERR_NOMEM;
+    } else if (rc == SQLITE_DONE) {
+        rc = gw_err_set(GW_ERR_NOTFOUND, "no setting '%s'", name);
+    } else {
+        rc = st_fail(st, rc, "reading setting");
+    }
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
+int store_setting_set(struct store *st, const char *name, const char *value)
+{
+    sqlite3_stmt *stmt = NULL;
+    char now[GW_TIME_LEN];
+    int rc;
+
+    gw_time_now_iso(now);
+    rc = st_prepare(st,
+                    "INSERT INTO settings (name, value, created_at, "
+                    "updated_at) VALUES (?1, ?2, ?3, ?3) ON CONFLICT (name) "
+                    "DO UPDATE SET value = excluded.value, updated_at = "
+                    "excluded.updated_at",
+                    &stmt);
+    if (rc != GW_OK) {
+        return rc;
+    }
+    st_bind_text(stmt, 1, name);
+    st_bind_text(stmt, 2, value);
+    st_bind_text(stmt, 3, now);
+    return st_exec_stmt(st, stmt, "writing setting");
+}

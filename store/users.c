@@ -1,0 +1,285 @@
+#include "store/users.h"
+
+#include "store/internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define USER_COLUMNS                                                           \
+    "u.id, u.name, u.role, u.password_hash IS NOT NULL, u.disabled, "         \
+    "u.failed_logins, u.locked_until, u.created_at, u.updated_at, "           \
+    "(SELECT count(*) FROM user_keys k WHERE k.user_id = u.id)"
+
+static void read_user(sqlite3_stmt *stmt, struct store_user *u)
+{
+    memset(u, 0, sizeof(*u));
+    u->id = sqlite3_column_int64(stmt, 0);
+    st_col_copy(stmt, 1, u->name, sizeof(u->name));
+    u->is_admin = strcmp((const char *)sqlite3_column_text(stmt, 2),
+                         "admin") == 0;
+    u->has_password = sqlite3_column_int(stmt, 3) != 0;
+    u->disabled = sqlite3_column_int(stmt, 4) != 0;
+    u->failed_logins = sqlite3_column_int(stmt, 5);
+    st_col_copy(stmt, 6, u->locked_until, sizeof(u->locked_until));
+    st_col_copy(stmt, 7, u->created_at, sizeof(u->created_at));
+    st_col_copy(stmt, 8, u->updated_at, sizeof(u->updated_at));
+    u->key_count = sqlite3_column_int(stmt, 9);
+}
+
+static int unknown_user(const char *name)
+{
+    return gw_err_set(GW_ERR_NOTFOUND, "unknown user '%s'", name);
+}
+
+int store_user_add(struct store *st, const char *name, bool is_admin,
+                   const char *password_hash, char sep, int64_t *id)
+{
+    sqlite3_stmt *stmt = NULL;
+    char now[GW_TIME_LEN];
+    int rc;
+
+    rc = gw_name_check("user name", name, sep);
+    if (rc != GW_OK) {
+        return rc;
+    }
+    gw_time_now_iso(now);
+    rc = st_prepare(st,
+                    "INSERT INTO users (name, role, password_hash, "
+                    "created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)",
+                    &stmt);
+    if (rc != GW_OK) {
+        return rc;
+    }
+    st_bind_text(stmt, 1, name);
+    st_bind_text(stmt, 2, is_admin ? "admin" : "user");
+    st_bind_text(stmt, 3, password_hash);
+    st_bind_text(stmt, 4, now);
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_CONSTRAINT_UNIQUE) {
+        rc = gw_err_set(GW_ERR_EXISTS, "user '%s' already exists", name);
+    } else if (rc != SQLITE_DONE) {
+        rc = st_fail(st, rc, "adding user");
+    } else {
+        rc = GW_OK;
+        if (id != NULL) {
+            *id = sqlite3_last_insert_rowid(st->db);
+        }
+    }
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
+int store_user_get(struct store *st, const char *name, struct store_user *out)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc;
+
+    rc = st_prepare(st, "SELECT " USER_COLUMNS " FROM users u WHERE name = ?1",
+                    &stmt);
+    if (rc != GW_OK) {
+        return rc;
+    }
+    st_bind_text(stmt, 1, name);
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW) {
+        read_user(stmt, out);
+        rc = GW_OK;
+    } else if (rc == SQLITE_DONE) {
+        rc = unknown_user(name);
+    } else {
+        rc = st_fail(st, rc, "reading user");
+    }
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
+int store_user_list(struct store *st, struct store_user **users, size_t *n)
+{
+    sqlite3_stmt *stmt = NULL;
+    struct store_user *list = NULL;
+    size_t count = 0, cap = 0;
+    int rc;
+    int step;
+
+    rc = st_prepare(st, "SELECT " USER_COLUMNS " FROM users u ORDER BY name",
+                    &stmt);
+    if (rc != GW_OK) {
+        return rc;
+    }
+    while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+        rc = st_grow(&list, &cap, count, sizeof(*list));
+        if (rc != GW_OK) {
+            goto out;
+        }
+        read_user(stmt, &list[count++]);
+    }
+    if (step != SQLITE_DONE) {
+        rc = st_fail(st, step, "listing users");
+        goto out;
+    }
+    *users = list;
+    *n = count;
+    list = NULL; /* transferred */
+out:
+    free(list);
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
+/* Run an UPDATE/DELETE with the user name as ?1 (plus optional text ?2);
+ * GW_ERR_NOTFOUND when it touched no row. */
+static int update_user(struct store *st, const char *sql, const char *name,
+                       const char *arg2, const char *what)
+{
+    sqlite3_stmt *stmt = NULL;
+    char now[GW_TIME_LEN];
+    int rc;
+
+    gw_time_now_iso(now);
+    rc = st_prepare(st, sql, &stmt);
+    if (rc != GW_OK) {
+        return rc;
+    }
+    st_bind_text(stmt, 1, name);
+    if (sqlite3_bind_parameter_count(stmt) >= 2) {
+        st_bind_text(stmt, 2, arg2);
+    }
+    if (sqlite3_bind_parameter_count(stmt) >= 3) {
+        st_bind_text(stmt, 3, now);
+    }
+    rc = sqlite3_step(stmt);
+    if (rc != SQLITE_DONE) {
+        rc = st_fail(st, rc, what);
+    } else if (sqlite3_changes(st->db) == 0) {
+        rc = unknown_user(name);
+    } else {
+        rc = GW_OK;
+    }
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
+int store_user_delete(struct store *st, const char *name)
+{
+    return update_user(st, "DELETE FROM users WHERE name = ?1", name, NULL,
+                       "deleting user");
+}
+
+int store_user_set_disabled(struct store *st, const char *name, bool disabled)
+{
+    return update_user(st,
+                       "UPDATE users SET disabled = CAST(?2 AS INTEGER), "
+                       "updated_at = ?3 WHERE name = ?1",
+                       name, disabled ? "1" : "0", "updating user");
+}
+
+int store_user_set_password(struct store *st, const char *name,
+                            const char *password_hash)
+{
+    return update_user(st,
+                       "UPDATE users SET password_hash = ?2, updated_at = ?3 "
+                       "WHERE name = ?1",
+                       name, password_hash, "setting password");
+}
+
+int store_user_unlock(struct store *st, const char *name)
+{
+    return update_user(st,
+                       "UPDATE users SET failed_logins = 0, locked_until = "
+                       "NULL, updated_at = ?3 WHERE name = ?1",
+                       name, NULL, "unlocking user");
+}
+
+int store_user_password_hash(struct store *st, const char *name, char **hash)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc;
+
+    rc = st_prepare(st, "SELECT password_hash FROM users WHERE name = ?1",
+                    &stmt);
+    if (rc != GW_OK) {
+        return rc;
+    }
+    st_bind_text(stmt, 1, name);
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW && sqlite3_column_type(stmt, 0) != SQLITE_NULL) {
+        *hash = st_col_dup(stmt, 0);
+        rc = *hash != NULL ? GW_OK : GW_ERR_NOMEM;
+    } else if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
+        rc = gw_err_set(GW_ERR_NOTFOUND, "user '%s' has no password", name);
+    } else {
+        rc = st_fail(st, rc, "reading password");
+    }
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
+int store_user_record_failure(struct store *st, const char *name,
+                              int max_failures, int lock_seconds,
+                              bool *locked)
+{
+    sqlite3_stmt *stmt = NULL;
+    char now[GW_TIME_LEN];
+    char until[GW_TIME_LEN];
+    int rc;
+
+    gw_time_now_iso(now);
+    gw_time_iso(time(NULL) + lock_seconds, until);
+    /* One statement, so concurrent failures from several connections all
+     * count. The lock starts when the count reaches the limit. */
+    rc = st_prepare(st,
+                    "UPDATE users SET failed_logins = failed_logins + 1, "
+                    "locked_until = CASE WHEN failed_logins + 1 >= ?2 "
+                    "THEN ?3 ELSE locked_until END, updated_at = ?4 "
+                    "WHERE name = ?1 RETURNING locked_until",
+                    &stmt);
+    if (rc != GW_OK) {
+        return rc;
+    }
+    st_bind_text(stmt, 1, name);
+    sqlite3_bind_int(stmt, 2, max_failures);
+    st_bind_text(stmt, 3, until);
+    st_bind_text(stmt, 4, now);
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW) {
+        const unsigned char *lu = sqlite3_column_text(stmt, 0);
+        *locked = lu != NULL && strcmp((const char *)lu, now) > 0;
+        rc = sqlite3_step(stmt) == SQLITE_DONE
+                 ? GW_OK
+                 : st_fail(st, sqlite3_errcode(st->db), "counting failure");
+    } else if (rc == SQLITE_DONE) {
+        rc = unknown_user(name);
+    } else {
+        rc = st_fail(st, rc, "counting failure");
+    }
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
+int store_user_record_success(struct store *st, const char *name)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc;
+
+    rc = st_prepare(st,
+                    "UPDATE users SET failed_logins = 0 WHERE name = ?1 AND "
+                    "failed_logins <> 0",
+                    &stmt);
+    if (rc != GW_OK) {
+        return rc;
+    }
+    st_bind_text(stmt, 1, name);
+    return st_exec_stmt(st, stmt, "resetting failures");
+}
+
+bool store_user_is_locked(const struct store_user *user)
+{
+    char now[GW_TIME_LEN];
+
+    if (user->locked_until[0] == '\0') {
+        return false;
+    }
+    gw_time_now_iso(now);
+    return strcmp(user->locked_until, now) > 0;
+}

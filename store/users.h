@@ -1,0 +1,71 @@
+/* Users of the gateway: who may log in, with which credentials. */
+#ifndef SSHGATE_STORE_USERS_H
+#define SSHGATE_STORE_USERS_H
+
+#include "core/strutil.h"
+#include "core/timeutil.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct store;
+
+struct store_user {
+    int64_t id;
+    char name[GW_NAME_MAX + 1];
+    bool is_admin;
+    bool disabled;
+    bool has_password;
+    int failed_logins;
+    char locked_until[GW_TIME_LEN]; /* "" when never locked */
+    int key_count;
+    char created_at[GW_TIME_LEN];
+    char updated_at[GW_TIME_LEN];
+};
+
+/*
+ * Add a user. password_hash may be NULL (key-only user). The name is
+ * checked with gw_name_check against sep (the login separator).
+ * GW_OK, GW_ERR_INVALID, GW_ERR_EXISTS, GW_ERR_DB.
+ */
+int store_user_add(struct store *st, const char *name, bool is_admin,
+                   const char *password_hash, char sep, int64_t *id);
+
+/* GW_OK or GW_ERR_NOTFOUND ("unknown user 'x'"). */
+int store_user_get(struct store *st, const char *name, struct store_user *out);
+
+/* All users ordered by name. Free *users with free(). */
+int store_user_list(struct store *st, struct store_user **users, size_t *n);
+
+/* Delete a user with her keys and grants. GW_OK or GW_ERR_NOTFOUND. */
+int store_user_delete(struct store *st, const char *name);
+
+int store_user_set_disabled(struct store *st, const char *name, bool disabled);
+
+/* Replace the password hash (NULL removes password login). */
+int store_user_set_password(struct store *st, const char *name,
+                            const char *password_hash);
+
+/* The stored hash; *hash is malloc'd. GW_ERR_NOTFOUND when the user does
+ * not exist or has no password. */
+int store_user_password_hash(struct store *st, const char *name, char **hash);
+
+/* Clear failed-login counter and lock. GW_OK or GW_ERR_NOTFOUND. */
+int store_user_unlock(struct store *st, const char *name);
+
+/*
+ * Count a failed login. When the count reaches max_failures the user is
+ * locked for lock_seconds; *locked tells whether she is locked now.
+ */
+int store_user_record_failure(struct store *st, const char *name,
+                              int max_failures, int lock_seconds,
+                              bool *locked);
+
+/* A successful login resets the failure counter. */
+int store_user_record_success(struct store *st, const char *name);
+
+/* True when locked_until is set and in the future. */
+bool store_user_is_locked(const struct store_user *user);
+
+#endif
