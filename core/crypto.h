@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define GW_SHA256_LEN 32
+#define GW_SHA256_LEN     32
 #define GW_SHA256_HEX_LEN 65 /* 64 hex digits + NUL */
 
 /* Incremental SHA-256 (opaque OpenSSL context inside). */

@@ -41,10 +41,10 @@ bool gw_log_enabled(int level);
 void gw_log_write(int level, const char *func, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-#define gw_log_error(...) gw_log_write(GW_LOG_ERROR, __func__, __VA_ARGS__)
-#define gw_log_warn(...) gw_log_write(GW_LOG_WARN, __func__, __VA_ARGS__)
-#define gw_log_info(...) gw_log_write(GW_LOG_INFO, __func__, __VA_ARGS__)
+#define gw_log_error(...)   gw_log_write(GW_LOG_ERROR, __func__, __VA_ARGS__)
+#define gw_log_warn(...)    gw_log_write(GW_LOG_WARN, __func__, __VA_ARGS__)
+#define gw_log_info(...)    gw_log_write(GW_LOG_INFO, __func__, __VA_ARGS__)
 #define gw_log_verbose(...) gw_log_write(GW_LOG_VERBOSE, __func__, __VA_ARGS__)
-#define gw_log_debug(...) gw_log_write(GW_LOG_DEBUG, __func__, __VA_ARGS__)
+#define gw_log_debug(...)   gw_log_write(GW_LOG_DEBUG, __func__, __VA_ARGS__)
 
 #endif

@@ -12,11 +12,11 @@
 #include <string.h>
 
 #define SALT_LEN 16
-#define KEY_LEN 32
+#define KEY_LEN  32
 #define SCRYPT_R 8
 #define SCRYPT_P 1
-#define MIN_LN 10
-#define MAX_LN 20
+#define MIN_LN   10
+#define MAX_LN   20
 
 static int scrypt_derive(const char *password, const uint8_t *salt,
                          size_t saltlen, int ln, uint32_t r, uint32_t p,
@@ -39,8 +39,7 @@ static int scrypt_derive(const char *password, const uint8_t *salt,
         goto out;
     }
     params[0] = OSSL_PARAM_construct_octet_string(
-        OSSL_KDF_PARAM_PASSWORD, (void *)(uintptr_t)password,
-        strlen(password));
+        OSSL_KDF_PARAM_PASSWORD, (void *)(uintptr_t)password, strlen(password));
     params[1] = OSSL_PARAM_construct_octet_string(
         OSSL_KDF_PARAM_SALT, (void *)(uintptr_t)salt, saltlen);
     params[2] = OSSL_PARAM_construct_uint64(OSSL_KDF_PARAM_SCRYPT_N, &n);
@@ -146,8 +145,8 @@ static int parse_stored(const char *stored, int *ln, uint32_t *r, uint32_t *p,
     const char *dollar = NULL;
     unsigned int rr = 0, pp = 0;
 
-    if (sscanf(stored, "$scrypt$ln=%d,r=%u,p=%u$%n", ln, &rr, &pp,
-               &consumed) != 3 ||
+    if (sscanf(stored, "$scrypt$ln=%d,r=%u,p=%u$%n", ln, &rr, &pp, &consumed) !=
+            3 ||
         consumed == 0) {
         return GW_ERR_INVALID;
     }
@@ -181,8 +180,8 @@ int gw_password_verify(const char *password, const char *stored)
     uint32_t r = 0, p = 0;
     int rc;
 
-    rc = parse_stored(stored, &ln, &r, &p, salt_b64, sizeof(salt_b64),
-                      key_b64, sizeof(key_b64));
+    rc = parse_stored(stored, &ln, &r, &p, salt_b64, sizeof(salt_b64), key_b64,
+                      sizeof(key_b64));
     if (rc != GW_OK) {
         rc = gw_err_set(GW_ERR_INVALID, "stored password hash is malformed");
         goto out;
@@ -222,7 +221,7 @@ void gw_password_dummy_verify(const char *password)
     if (check_password_input(password) != GW_OK) {
         pw = "x";
     }
-    (void)scrypt_derive(pw, salt, sizeof(salt), GW_SCRYPT_DEFAULT_LN,
-                        SCRYPT_R, SCRYPT_P, key, sizeof(key));
+    (void)scrypt_derive(pw, salt, sizeof(salt), GW_SCRYPT_DEFAULT_LN, SCRYPT_R,
+                        SCRYPT_P, key, sizeof(key));
     memset(key, 0, sizeof(key));
 }

@@ -65,8 +65,8 @@ static int check_blob(const char *type, const char *b64)
     }
     rc = wire_string(blob, bloblen, &off, &name, &n);
     if (rc != GW_OK || n != strlen(type) || memcmp(name, type, n) != 0) {
-        rc = gw_err_set(GW_ERR_INVALID,
-                        "key data does not match its type '%s'", type);
+        rc = gw_err_set(GW_ERR_INVALID, "key data does not match its type '%s'",
+                        type);
         goto out;
     }
     if (strcmp(type, "ssh-rsa") == 0) {
@@ -117,8 +117,8 @@ int gw_key_fingerprint(ssh_key key, char out[GW_FINGERPRINT_MAX])
     char *fp = NULL;
     int rc = GW_ERR_CRYPTO;
 
-    if (ssh_get_publickey_hash(key, SSH_PUBLICKEY_HASH_SHA256, &hash,
-                               &hlen) != 0) {
+    if (ssh_get_publickey_hash(key, SSH_PUBLICKEY_HASH_SHA256, &hash, &hlen) !=
+        0) {
         goto out;
     }
     fp = ssh_get_fingerprint_hash(SSH_PUBLICKEY_HASH_SHA256, hash, hlen);
@@ -237,6 +237,13 @@ int gw_pubkey_parse_line(const char *line, struct gw_pubkey *out)
         return GW_ERR_NOMEM;
     }
     cursor = gw_trim(copy);
+    /* Tabs separate fields like spaces; any other control byte is refused
+     * (it would reach terminals and logs through the comment). */
+    for (char *t = cursor; *t != '\0'; t++) {
+        if (*t == '\t') {
+            *t = ' ';
+        }
+    }
     if (gw_has_control(cursor)) {
         rc = gw_err_set(GW_ERR_INVALID, "key line has control characters");
         goto out;
@@ -325,8 +332,7 @@ int gw_keypair_generate(enum gw_keykind kind, struct gw_keypair *out)
         rc = gw_err_set(GW_ERR_CRYPTO, "key generation failed");
         goto out;
     }
-    if (ssh_pki_export_privkey_base64(key, NULL, NULL, NULL, &priv) !=
-        SSH_OK) {
+    if (ssh_pki_export_privkey_base64(key, NULL, NULL, NULL, &priv) != SSH_OK) {
         rc = gw_err_set(GW_ERR_CRYPTO, "cannot export generated key");
         goto out;
     }

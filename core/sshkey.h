@@ -9,15 +9,15 @@
 #include <libssh/libssh.h>
 #include <stddef.h>
 
-#define GW_KEYTYPE_MAX 48
+#define GW_KEYTYPE_MAX     48
 #define GW_FINGERPRINT_MAX 64 /* "SHA256:" + 43 base64 chars + NUL */
-#define GW_RSA_MIN_BITS 2048
+#define GW_RSA_MIN_BITS    2048
 
 struct gw_pubkey {
-    char type[GW_KEYTYPE_MAX];               /* "ssh-ed25519" */
-    char *blob_b64;                          /* base64 key blob */
-    char fingerprint[GW_FINGERPRINT_MAX];    /* "SHA256:..." */
-    char *comment;                           /* never NULL once parsed */
+    char type[GW_KEYTYPE_MAX];            /* "ssh-ed25519" */
+    char *blob_b64;                       /* base64 key blob */
+    char fingerprint[GW_FINGERPRINT_MAX]; /* "SHA256:..." */
+    char *comment;                        /* never NULL once parsed */
 };
 
 /*

@@ -58,8 +58,8 @@ int gw_name_check(const char *what, const char *name, char sep)
                               "%s must not contain control characters", what);
         }
         if (isspace(c)) {
-            return gw_err_set(GW_ERR_INVALID,
-                              "%s must not contain whitespace", what);
+            return gw_err_set(GW_ERR_INVALID, "%s must not contain whitespace",
+                              what);
         }
         if (sep != '\0' && *p == sep) {
             return gw_err_set(GW_ERR_INVALID,

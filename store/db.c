@@ -33,8 +33,7 @@ int st_fail(struct store *st, int sqlite_rc, const char *what)
                           what);
     }
     if (primary == SQLITE_NOTADB) {
-        return gw_err_set(GW_ERR_DB, "%s is not an sshgate database",
-                          st->path);
+        return gw_err_set(GW_ERR_DB, "%s is not an sshgate database", st->path);
     }
     if (primary == SQLITE_READONLY || primary == SQLITE_CANTOPEN ||
         primary == SQLITE_PERM) {
@@ -157,20 +156,17 @@ int store_open(const char *path, int flags, struct store **out)
     }
     if (stat(path, &sb) != 0) {
         if (errno != ENOENT || !(flags & STORE_OPEN_CREATE)) {
-            return gw_err_set(errno == ENOENT ? GW_ERR_NOTFOUND : GW_ERR_IO,
-                              "cannot open database %s: %s%s", path,
-                              strerror(errno),
-                              errno == ENOENT
-                                  ? " (run 'sshgate-admin init' first)"
-                                  : "");
+            return gw_err_set(
+                errno == ENOENT ? GW_ERR_NOTFOUND : GW_ERR_IO,
+                "cannot open database %s: %s%s", path, strerror(errno),
+                errno == ENOENT ? " (run 'sshgate-admin init' first)" : "");
         }
         rc = create_private_file(path);
         if (rc != GW_OK) {
             return rc;
         }
     } else if (!S_ISREG(sb.st_mode)) {
-        return gw_err_set(GW_ERR_IO, "database %s is not a regular file",
-                          path);
+        return gw_err_set(GW_ERR_IO, "database %s is not a regular file", path);
     }
     st = calloc(1, sizeof(*st));
     if (st == NULL) {
@@ -327,8 +323,9 @@ int store_check(struct store *st, char **report)
         }
     }
     if (rc == GW_OK && problems == 0) {
-        fprintf(f, "ok: schema version %d, integrity ok, foreign keys ok, "
-                   "event chain intact\n",
+        fprintf(f,
+                "ok: schema version %d, integrity ok, foreign keys ok, "
+                "event chain intact\n",
                 version);
     }
     fclose(f);
@@ -355,8 +352,7 @@ int store_backup(struct store *st, const char *dest)
                           strerror(errno));
     }
     close(fd);
-    if (sqlite3_open_v2(dest, &dst, SQLITE_OPEN_READWRITE, NULL) !=
-        SQLITE_OK) {
+    if (sqlite3_open_v2(dest, &dst, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
         rc = gw_err_set(GW_ERR_IO, "cannot open backup %s: %s", dest,
                         dst != NULL ? sqlite3_errmsg(dst) : "no memory");
         goto out;

@@ -267,8 +267,7 @@ static int sequence_high(struct store *st, int64_t *seq)
     sqlite3_stmt *stmt = NULL;
     int rc;
 
-    rc = st_prepare(st,
-                    "SELECT seq FROM sqlite_sequence WHERE name = 'events'",
+    rc = st_prepare(st, "SELECT seq FROM sqlite_sequence WHERE name = 'events'",
                     &stmt);
     if (rc != GW_OK) {
         return rc;

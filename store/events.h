@@ -16,9 +16,9 @@
 
 struct store;
 
-#define STORE_EVENT_KIND_MAX 48
-#define STORE_EVENT_USER_MAX 128  /* login names from clients are untrusted */
-#define STORE_EVENT_CLIENT_MAX 80 /* "[ipv6]:port" */
+#define STORE_EVENT_KIND_MAX   48
+#define STORE_EVENT_USER_MAX   128 /* login names from clients are untrusted */
+#define STORE_EVENT_CLIENT_MAX 80  /* "[ipv6]:port" */
 
 struct store_event {
     int64_t id;

@@ -82,11 +82,11 @@ void store_allow_format(unsigned allow, char out[STORE_ALLOW_TEXT_MAX])
     }
 }
 
-#define GRANT_COLUMNS                                                          \
-    "g.id, u.name, h.name, g.login, g.allow, g.expires_at, g.created_at, "    \
+#define GRANT_COLUMNS                                                      \
+    "g.id, u.name, h.name, g.login, g.allow, g.expires_at, g.created_at, " \
     "h.address, h.port"
-#define GRANT_FROM                                                             \
-    "grants g JOIN users u ON u.id = g.user_id JOIN hosts h ON "              \
+#define GRANT_FROM                                               \
+    "grants g JOIN users u ON u.id = g.user_id JOIN hosts h ON " \
     "h.id = g.host_id"
 
 static void read_grant(sqlite3_stmt *stmt, struct store_grant *g)

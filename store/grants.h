@@ -21,9 +21,9 @@ enum store_allow {
     STORE_ALLOW_REMOTE_FORWARD = 1u << 4, /* -R (tcpip-forward) */
     STORE_ALLOW_AGENT = 1u << 5,          /* -A (agent forwarding) */
 };
-#define STORE_ALLOW_DEFAULT                                                    \
+#define STORE_ALLOW_DEFAULT \
     (STORE_ALLOW_SHELL | STORE_ALLOW_EXEC | STORE_ALLOW_SFTP)
-#define STORE_ALLOW_ALL 0x3fu
+#define STORE_ALLOW_ALL      0x3fu
 #define STORE_ALLOW_TEXT_MAX 64
 
 /* "shell,exec,sftp" -> bits. "all" means every kind. GW_ERR_INVALID for an

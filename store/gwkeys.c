@@ -117,8 +117,7 @@ int store_gwkey_private(struct store *st, int64_t id, char **private_text)
         *private_text = st_col_dup(stmt, 0);
         rc = *private_text != NULL ? GW_OK : GW_ERR_NOMEM;
     } else if (rc == SQLITE_DONE) {
-        rc = gw_err_set(GW_ERR_NOTFOUND, "no gateway key %lld",
-                        (long long)id);
+        rc = gw_err_set(GW_ERR_NOTFOUND, "no gateway key %lld", (long long)id);
     } else {
         rc = st_fail(st, rc, "reading gateway key");
     }

@@ -11,7 +11,7 @@
 
 struct store;
 
-#define STORE_GWKEY_HOST "host"       /* presented to users' clients */
+#define STORE_GWKEY_HOST    "host"    /* presented to users' clients */
 #define STORE_GWKEY_BACKEND "backend" /* authenticates us to backends */
 
 struct store_gwkey {

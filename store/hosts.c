@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define HOST_COLUMNS                                                           \
-    "h.id, h.name, h.address, h.port, h.default_login, h.hostkey_type, "      \
-    "h.hostkey_blob, h.hostkey_fingerprint, h.auth_method, "                  \
+#define HOST_COLUMNS                                                     \
+    "h.id, h.name, h.address, h.port, h.default_login, h.hostkey_type, " \
+    "h.hostkey_blob, h.hostkey_fingerprint, h.auth_method, "             \
     "h.auth_secret IS NOT NULL, p.name, h.created_at, h.updated_at"
 
 #define HOST_FROM "hosts h LEFT JOIN hosts p ON p.id = h.proxy_host_id"
@@ -116,8 +116,7 @@ static int check_spec(const struct store_host_spec *spec, char sep)
     if (rc != GW_OK) {
         return rc;
     }
-    rc = store_host_address_check(spec->address != NULL ? spec->address
-                                                         : "");
+    rc = store_host_address_check(spec->address != NULL ? spec->address : "");
     if (rc != GW_OK) {
         return rc;
     }
@@ -200,8 +199,7 @@ int store_host_add(struct store *st, const struct store_host_spec *spec,
     st_bind_text(stmt, 9, now);
     rc = sqlite3_step(stmt);
     if (rc == SQLITE_CONSTRAINT_UNIQUE) {
-        rc = gw_err_set(GW_ERR_EXISTS, "host '%s' already exists",
-                        spec->name);
+        rc = gw_err_set(GW_ERR_EXISTS, "host '%s' already exists", spec->name);
     } else if (rc != SQLITE_DONE) {
         rc = st_fail(st, rc, "adding host");
     } else {
@@ -219,10 +217,9 @@ int store_host_get(struct store *st, const char *name, struct store_host *out)
     sqlite3_stmt *stmt = NULL;
     int rc;
 
-    rc = st_prepare(st,
-                    "SELECT " HOST_COLUMNS " FROM " HOST_FROM
-                    " WHERE h.name = ?1",
-                    &stmt);
+    rc = st_prepare(
+        st, "SELECT " HOST_COLUMNS " FROM " HOST_FROM " WHERE h.name = ?1",
+        &stmt);
     if (rc != GW_OK) {
         return rc;
     }
@@ -247,10 +244,9 @@ int store_host_list(struct store *st, struct store_host **hosts, size_t *n)
     int step;
     int rc;
 
-    rc = st_prepare(st,
-                    "SELECT " HOST_COLUMNS " FROM " HOST_FROM
-                    " ORDER BY h.name",
-                    &stmt);
+    rc = st_prepare(
+        st, "SELECT " HOST_COLUMNS " FROM " HOST_FROM " ORDER BY h.name",
+        &stmt);
     if (rc != GW_OK) {
         return rc;
     }
@@ -342,8 +338,7 @@ int store_host_secret(struct store *st, const char *name, char **secret)
     sqlite3_stmt *stmt = NULL;
     int rc;
 
-    rc = st_prepare(st, "SELECT auth_secret FROM hosts WHERE name = ?1",
-                    &stmt);
+    rc = st_prepare(st, "SELECT auth_secret FROM hosts WHERE name = ?1", &stmt);
     if (rc != GW_OK) {
         return rc;
     }
@@ -353,8 +348,8 @@ int store_host_secret(struct store *st, const char *name, char **secret)
         *secret = st_col_dup(stmt, 0);
         rc = *secret != NULL ? GW_OK : GW_ERR_NOMEM;
     } else if (rc == SQLITE_ROW) {
-        rc = gw_err_set(GW_ERR_NOTFOUND, "host '%s' has no stored secret",
-                        name);
+        rc =
+            gw_err_set(GW_ERR_NOTFOUND, "host '%s' has no stored secret", name);
     } else if (rc == SQLITE_DONE) {
         rc = unknown_host(name);
     } else {

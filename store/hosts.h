@@ -16,8 +16,8 @@ struct store;
 
 /* How the gateway authenticates to the backend. */
 #define STORE_AUTH_GATEWAY_KEY "gateway-key" /* the gateway's identity key */
-#define STORE_AUTH_STORED_KEY "stored-key"   /* a per-host private key */
-#define STORE_AUTH_PASSWORD "password"       /* a per-host password */
+#define STORE_AUTH_STORED_KEY  "stored-key"  /* a per-host private key */
+#define STORE_AUTH_PASSWORD    "password"    /* a per-host password */
 
 struct store_host {
     int64_t id;

@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define KEY_COLUMNS                                                            \
-    "k.id, u.name, k.key_type, k.key_blob, k.fingerprint, k.comment, "        \
+#define KEY_COLUMNS                                                    \
+    "k.id, u.name, k.key_type, k.key_blob, k.fingerprint, k.comment, " \
     "k.created_at"
 
 static int read_key(sqlite3_stmt *stmt, struct store_user_key *k)

@@ -148,8 +148,8 @@ static int apply_next_step(struct store *st, bool *done)
         goto out;
     }
     if (version < 0) {
-        rc = gw_err_set(GW_ERR_DB, "%s has invalid schema version %d",
-                        st->path, version);
+        rc = gw_err_set(GW_ERR_DB, "%s has invalid schema version %d", st->path,
+                        version);
         goto out;
     }
     if (version == latest) {
@@ -166,8 +166,8 @@ static int apply_next_step(struct store *st, bool *done)
     }
     snprintf(bump, sizeof(bump), "PRAGMA user_version = %d", version + 1);
     if (sqlite3_exec(st->db, bump, NULL, NULL, &errmsg) != SQLITE_OK) {
-        rc = gw_err_set(GW_ERR_DB, "%s: cannot record schema %d: %s",
-                        st->path, version + 1, errmsg);
+        rc = gw_err_set(GW_ERR_DB, "%s: cannot record schema %d: %s", st->path,
+                        version + 1, errmsg);
         goto out;
     }
     rc = store_commit(st);

@@ -6,9 +6,9 @@
 #include <string.h>
 #include <time.h>
 
-#define USER_COLUMNS                                                           \
-    "u.id, u.name, u.role, u.password_hash IS NOT NULL, u.disabled, "         \
-    "u.failed_logins, u.locked_until, u.created_at, u.updated_at, "           \
+#define USER_COLUMNS                                                  \
+    "u.id, u.name, u.role, u.password_hash IS NOT NULL, u.disabled, " \
+    "u.failed_logins, u.locked_until, u.created_at, u.updated_at, "   \
     "(SELECT count(*) FROM user_keys k WHERE k.user_id = u.id)"
 
 static void read_user(sqlite3_stmt *stmt, struct store_user *u)
@@ -16,8 +16,8 @@ static void read_user(sqlite3_stmt *stmt, struct store_user *u)
     memset(u, 0, sizeof(*u));
     u->id = sqlite3_column_int64(stmt, 0);
     st_col_copy(stmt, 1, u->name, sizeof(u->name));
-    u->is_admin = strcmp((const char *)sqlite3_column_text(stmt, 2),
-                         "admin") == 0;
+    u->is_admin =
+        strcmp((const char *)sqlite3_column_text(stmt, 2), "admin") == 0;
     u->has_password = sqlite3_column_int(stmt, 3) != 0;
     u->disabled = sqlite3_column_int(stmt, 4) != 0;
     u->failed_logins = sqlite3_column_int(stmt, 5);
@@ -216,8 +216,7 @@ int store_user_password_hash(struct store *st, const char *name, char **hash)
 }
 
 int store_user_record_failure(struct store *st, const char *name,
-                              int max_failures, int lock_seconds,
-                              bool *locked)
+                              int max_failures, int lock_seconds, bool *locked)
 {
     sqlite3_stmt *stmt = NULL;
     char now[GW_TIME_LEN];

@@ -59,8 +59,7 @@ int store_user_unlock(struct store *st, const char *name);
  * locked for lock_seconds; *locked tells whether she is locked now.
  */
 int store_user_record_failure(struct store *st, const char *name,
-                              int max_failures, int lock_seconds,
-                              bool *locked);
+                              int max_failures, int lock_seconds, bool *locked);
 
 /* A successful login resets the failure counter. */
 int store_user_record_success(struct store *st, const char *name);
