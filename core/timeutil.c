@@ -17,11 +17,19 @@ int64_t gw_now_ms(void)
 static void format_utc(time_t sec, long msec, char out[GW_TIME_LEN])
 {
     struct tm tm;
-    char base[24];
+    size_t len;
 
     gmtime_r(&sec, &tm);
-    strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out, GW_TIME_LEN, "%s.%03ldZ", base, msec);
+    len = strftime(out, GW_TIME_LEN, "%Y-%m-%dT%H:%M:%S", &tm);
+    /* Milliseconds by hand: snprintf's "%03ld" cannot be proven to fit. */
+    if (len + 6 <= GW_TIME_LEN - 1) {
+        out[len] = '.';
+        out[len + 1] = (char)('0' + (msec / 100) % 10);
+        out[len + 2] = (char)('0' + (msec / 10) % 10);
+        out[len + 3] = (char)('0' + msec % 10);
+        out[len + 4] = 'Z';
+        out[len + 5] = '\0';
+    }
 }
 
 void gw_time_now_iso(char out[GW_TIME_LEN])

@@ -1,0 +1,423 @@
+/*
+ * user add | list | show | del | disable | enable | unlock | passwd.
+ * Passwords arrive on stdin only (never in argv, where ps and shell history
+ * would see them), are hashed with scrypt at once and wiped.
+ */
+#include "admin/internal.h"
+
+#include "admin/output.h"
+#include "core/crypto.h"
+#include "core/passwd.h"
+#include "core/strutil.h"
+#include "store/db.h"
+#include "store/grants.h"
+#include "store/keys.h"
+#include "store/users.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char *role_name(const struct store_user *u)
+{
+    return u->is_admin ? "admin" : "user";
+}
+
+static const char *status_name(const struct store_user *u)
+{
+    if (u->disabled) {
+        return "disabled";
+    }
+    return store_user_is_locked(u) ? "locked" : "active";
+}
+
+static json_t *user_json(const struct store_user *u)
+{
+    return json_pack("{s:s, s:s, s:b, s:b, s:o, s:i, s:b, s:i, s:s, s:s}",
+                     "name", u->name, "role", role_name(u), "disabled",
+                     u->disabled, "locked", store_user_is_locked(u),
+                     "locked_until", out_jstr_opt(u->locked_until),
+                     "failed_logins", u->failed_logins, "has_password",
+                     u->has_password, "key_count", u->key_count, "created_at",
+                     u->created_at, "updated_at", u->updated_at);
+}
+
+/* Read the password line and hash it; the clear text lives only here. */
+static int read_hashed_password(struct admin_ctx *ctx, char **hash)
+{
+    char *password = NULL;
+    int rc;
+
+    rc = admin_read_password(ctx, &password);
+    if (rc != GW_OK) {
+        return rc;
+    }
+    rc = gw_password_hash(password, hash);
+    gw_free_secret_str(password);
+    return rc;
+}
+
+/* Everything user add needs from outside, gathered before any write. */
+static int user_add_inputs(struct admin_ctx *ctx, char **hash,
+                           struct admin_keyset *set)
+{
+    const char *keysrc = admin_opt(ctx, "--key");
+    bool password = admin_flag(ctx, "--password-stdin");
+    int rc = GW_OK;
+
+    if (password && keysrc != NULL && strcmp(keysrc, "-") == 0) {
+        return admin_usage_error("--password-stdin and --key - cannot both "
+                                 "read stdin");
+    }
+    if (password) {
+        rc = read_hashed_password(ctx, hash);
+    }
+    if (rc == GW_OK && keysrc != NULL) {
+        rc = admin_keys_read(ctx, keysrc, set);
+    }
+    return rc;
+}
+
+static int print_user_added(struct admin_ctx *ctx, const char *name,
+                            bool is_admin, bool password,
+                            const struct admin_keyset *set)
+{
+    json_t *keys = json_array();
+    int rc = keys != NULL ? GW_OK : GW_ERR_NOMEM;
+
+    for (size_t i = 0; i < set->n && rc == GW_OK; i++) {
+        const struct gw_pubkey *k = &set->keys[i];
+        rc = out_json_append(keys, json_pack("{s:s, s:s, s:o}", "type", k->type,
+                                             "fingerprint", k->fingerprint,
+                                             "comment", out_jstr(k->comment)));
+    }
+    if (rc == GW_OK && ctx->json) {
+        rc = out_json_ok(ctx->out,
+                         json_pack("{s:s, s:s, s:b, s:O}", "user", name, "role",
+                                   is_admin ? "admin" : "user", "has_password",
+                                   password, "keys", keys));
+    } else if (rc == GW_OK) {
+        fprintf(ctx->out, "added user '%s' (%s, %s, %zu key%s)\n", name,
+                is_admin ? "admin" : "user",
+                password ? "password" : "no password", set->n,
+                set->n == 1 ? "" : "s");
+        for (size_t i = 0; i < set->n; i++) {
+            fprintf(ctx->out, "  key %s (%s)\n", set->keys[i].fingerprint,
+                    set->keys[i].type);
+        }
+    }
+    json_decref(keys);
+    return rc;
+}
+
+int admin_user_add(struct admin_ctx *ctx)
+{
+    const char *name = admin_arg(ctx, 0);
+    bool is_admin = admin_flag(ctx, "--admin");
+    struct admin_keyset set = {NULL, 0};
+    char *hash = NULL;
+    int rc;
+
+    /* The name first: no point reading a password for a bad name. */
+    rc = gw_name_check("user name", name, GW_DEFAULT_SEPARATOR);
+    if (rc != GW_OK) {
+        goto out;
+    }
+    rc = user_add_inputs(ctx, &hash, &set);
+    if (rc != GW_OK) {
+        goto out;
+    }
+    rc = admin_begin(ctx);
+    if (rc != GW_OK) {
+        goto out;
+    }
+    rc = store_user_add(ctx->st, name, is_admin, hash, GW_DEFAULT_SEPARATOR,
+                        NULL);
+    if (rc != GW_OK) {
+        goto out;
+    }
+    rc = admin_event(
+        ctx, "admin.user.add", name, "role=%s password=%s keys=%zu",
+        is_admin ? "admin" : "user", hash != NULL ? "yes" : "no", set.n);
+    if (rc != GW_OK) {
+        goto out;
+    }
+    rc = admin_keys_store(ctx, name, &set);
+    if (rc != GW_OK) {
+        goto out;
+    }
+    rc = print_user_added(ctx, name, is_admin, hash != NULL, &set);
+out:
+    gw_free_secret_str(hash);
+    admin_keyset_clear(&set);
+    return rc;
+}
+
+int admin_user_list(struct admin_ctx *ctx)
+{
+    static const char *const hdr[] = {"NAME",     "ROLE", "STATUS",
+                                      "PASSWORD", "KEYS", "CREATED"};
+    struct store_user *users = NULL;
+    struct out_table *t = NULL;
+    json_t *doc = NULL;
+    size_t n = 0;
+    char keys[16];
+    int rc;
+
+    rc = store_user_list(ctx->st, &users, &n);
+    if (rc != GW_OK) {
+        goto out;
+    }
+    doc = json_array();
+    rc = doc != NULL ? out_table_new(hdr, 6, &t) : GW_ERR_NOMEM;
+    for (size_t i = 0; i < n && rc == GW_OK; i++) {
+        const struct store_user *u = &users[i];
+        snprintf(keys, sizeof(keys), "%d", u->key_count);
+        rc = ctx->json ? out_json_append(doc, user_json(u))
+                       : out_table_row(t, u->name, role_name(u), status_name(u),
+                                       u->has_password ? "yes" : "no", keys,
+                                       u->created_at);
+    }
+    if (rc == GW_OK && ctx->json) {
+        rc = out_json(ctx->out, doc);
+    } else if (rc == GW_OK) {
+        out_table_print(t, ctx->out, "");
+    }
+out:
+    out_table_free(t);
+    json_decref(doc);
+    free(users);
+    return rc;
+}
+
+struct user_details {
+    struct store_user user;
+    struct store_user_key *keys;
+    size_t nkeys;
+    struct store_grant *grants;
+    size_t ngrants;
+};
+
+static int user_details_load(struct admin_ctx *ctx, const char *name,
+                             struct user_details *d)
+{
+    int rc;
+
+    memset(d, 0, sizeof(*d));
+    rc = store_user_get(ctx->st, name, &d->user);
+    if (rc == GW_OK) {
+        rc = store_key_list(ctx->st, name, &d->keys, &d->nkeys);
+    }
+    if (rc == GW_OK) {
+        rc = store_grant_list(ctx->st, name, false, &d->grants, &d->ngrants);
+    }
+    return rc;
+}
+
+static void user_details_clear(struct user_details *d)
+{
+    store_key_list_free(d->keys, d->nkeys);
+    free(d->grants);
+    memset(d, 0, sizeof(*d));
+}
+
+static int user_show_json(struct admin_ctx *ctx, const struct user_details *d)
+{
+    json_t *doc = user_json(&d->user);
+    json_t *keys = json_array();
+    json_t *grants = NULL;
+    int rc = doc != NULL && keys != NULL ? GW_OK : GW_ERR_NOMEM;
+
+    for (size_t i = 0; i < d->nkeys && rc == GW_OK; i++) {
+        const struct store_user_key *k = &d->keys[i];
+        rc = out_json_append(
+            keys, json_pack("{s:s, s:s, s:o, s:s}", "type", k->type,
+                            "fingerprint", k->fingerprint, "comment",
+                            out_jstr(k->comment), "created_at", k->created_at));
+    }
+    if (rc == GW_OK) {
+        rc = admin_grant_json(d->grants, d->ngrants, &grants);
+    }
+    if (rc == GW_OK) {
+        rc = out_json_set(doc, "keys", json_incref(keys));
+    }
+    if (rc == GW_OK) {
+        rc = out_json_set(doc, "grants", json_incref(grants));
+    }
+    if (rc == GW_OK) {
+        rc = out_json(ctx->out, doc);
+    }
+    json_decref(grants);
+    json_decref(keys);
+    json_decref(doc);
+    return rc;
+}
+
+static int user_show_keys(FILE *f, const struct user_details *d)
+{
+    static const char *const hdr[] = {"TYPE", "FINGERPRINT", "COMMENT",
+                                      "ADDED"};
+    struct out_table *t = NULL;
+    int rc;
+
+    rc = out_table_new(hdr, 4, &t);
+    for (size_t i = 0; i < d->nkeys && rc == GW_OK; i++) {
+        const struct store_user_key *k = &d->keys[i];
+        rc = out_table_row(t, k->type, k->fingerprint, k->comment,
+                           k->created_at);
+    }
+    if (rc == GW_OK) {
+        out_table_print(t, f, "  ");
+    }
+    out_table_free(t);
+    return rc;
+}
+
+static int user_show_text(struct admin_ctx *ctx, const struct user_details *d)
+{
+    const struct store_user *u = &d->user;
+    char failures[16];
+    int rc;
+
+    snprintf(failures, sizeof(failures), "%d", u->failed_logins);
+    out_field(ctx->out, "name", u->name);
+    out_field(ctx->out, "role", role_name(u));
+    out_field(ctx->out, "status", status_name(u));
+    out_field(ctx->out, "disabled", u->disabled ? "yes" : "no");
+    out_field(ctx->out, "locked until", u->locked_until);
+    out_field(ctx->out, "failed logins", failures);
+    out_field(ctx->out, "password", u->has_password ? "yes" : "no");
+    out_field(ctx->out, "created", u->created_at);
+    out_field(ctx->out, "updated", u->updated_at);
+    fprintf(ctx->out, "keys (%zu):\n", d->nkeys);
+    rc = user_show_keys(ctx->out, d);
+    if (rc != GW_OK) {
+        return rc;
+    }
+    fprintf(ctx->out, "grants (%zu):\n", d->ngrants);
+    return admin_grant_table(ctx->out, d->grants, d->ngrants, ADMIN_GRANT_HOST,
+                             "  ");
+}
+
+int admin_user_show(struct admin_ctx *ctx)
+{
+    struct user_details d;
+    int rc;
+
+    rc = user_details_load(ctx, admin_arg(ctx, 0), &d);
+    if (rc == GW_OK) {
+        rc = ctx->json ? user_show_json(ctx, &d) : user_show_text(ctx, &d);
+    }
+    user_details_clear(&d);
+    return rc;
+}
+
+static int user_disable(struct store *st, const char *name)
+{
+    return store_user_set_disabled(st, name, true);
+}
+
+static int user_enable(struct store *st, const char *name)
+{
+    return store_user_set_disabled(st, name, false);
+}
+
+enum user_op { USER_DEL, USER_DISABLE, USER_ENABLE, USER_UNLOCK };
+
+/* The one-name changes: what they call, how they are logged and told. */
+static const struct {
+    const char *kind;
+    int (*apply)(struct store *st, const char *name);
+    const char *done;
+} user_ops[] = {
+    [USER_DEL] = {"admin.user.del", store_user_delete, "deleted"},
+    [USER_DISABLE] = {"admin.user.disable", user_disable, "disabled"},
+    [USER_ENABLE] = {"admin.user.enable", user_enable, "enabled"},
+    [USER_UNLOCK] = {"admin.user.unlock", store_user_unlock, "unlocked"},
+};
+
+static int user_op(struct admin_ctx *ctx, enum user_op op)
+{
+    const char *name = admin_arg(ctx, 0);
+    struct store_user u;
+    int rc;
+
+    rc = admin_begin(ctx);
+    if (rc != GW_OK) {
+        goto out;
+    }
+    /* Read first: the event keeps what a deletion took with it. */
+    rc = store_user_get(ctx->st, name, &u);
+    if (rc != GW_OK) {
+        goto out;
+    }
+    rc = user_ops[op].apply(ctx->st, name);
+    if (rc != GW_OK) {
+        goto out;
+    }
+    rc = admin_event(ctx, user_ops[op].kind, name, "role=%s keys=%d",
+                     role_name(&u), u.key_count);
+    if (rc != GW_OK) {
+        goto out;
+    }
+    if (ctx->json) {
+        rc = out_json_ok(ctx->out, json_pack("{s:s, s:s}", "user", name, "done",
+                                             user_ops[op].done));
+    } else {
+        fprintf(ctx->out, "%s user '%s'\n", user_ops[op].done, name);
+    }
+out:
+    return rc;
+}
+
+int admin_user_del(struct admin_ctx *ctx)
+{
+    return user_op(ctx, USER_DEL);
+}
+
+int admin_user_disable(struct admin_ctx *ctx)
+{
+    return user_op(ctx, USER_DISABLE);
+}
+
+int admin_user_enable(struct admin_ctx *ctx)
+{
+    return user_op(ctx, USER_ENABLE);
+}
+
+int admin_user_unlock(struct admin_ctx *ctx)
+{
+    return user_op(ctx, USER_UNLOCK);
+}
+
+int admin_user_passwd(struct admin_ctx *ctx)
+{
+    const char *name = admin_arg(ctx, 0);
+    char *hash = NULL;
+    int rc;
+
+    rc = read_hashed_password(ctx, &hash);
+    if (rc != GW_OK) {
+        goto out;
+    }
+    rc = admin_begin(ctx);
+    if (rc != GW_OK) {
+        goto out;
+    }
+    rc = store_user_set_password(ctx->st, name, hash);
+    if (rc != GW_OK) {
+        goto out;
+    }
+    rc = admin_event(ctx, "admin.user.passwd", name, "password=changed");
+    if (rc != GW_OK) {
+        goto out;
+    }
+    if (ctx->json) {
+        rc = out_json_ok(ctx->out, json_pack("{s:s, s:s}", "user", name, "done",
+                                             "password changed"));
+    } else {
+        fprintf(ctx->out, "changed the password of user '%s'\n", name);
+    }
+out:
+    gw_free_secret_str(hash);
+    return rc;
+}
