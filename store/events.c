@@ -313,8 +313,9 @@ static int check_row(sqlite3_stmt *stmt, int64_t expect_id,
     return GW_OK;
 }
 
-int store_event_verify(struct store *st, int64_t *bad_id, char *why,
-                       size_t whylen)
+/* The chain walk proper; store_event_verify gives it one snapshot. */
+static int verify_chain(struct store *st, int64_t *bad_id, char *why,
+                        size_t whylen)
 {
     sqlite3_stmt *stmt = NULL;
     char prev[GW_SHA256_HEX_LEN];
@@ -355,5 +356,24 @@ int store_event_verify(struct store *st, int64_t *bad_id, char *why,
     }
 out:
     sqlite3_finalize(stmt);
+    return rc;
+}
+
+int store_event_verify(struct store *st, int64_t *bad_id, char *why,
+                       size_t whylen)
+{
+    bool own_tx = sqlite3_get_autocommit(st->db) != 0;
+    int rc;
+
+    /* The rows and sqlite_sequence must come from one snapshot: a writer
+     * appending between the two reads would look like a deleted tail. */
+    if (own_tx &&
+        sqlite3_exec(st->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+        return st_fail(st, sqlite3_errcode(st->db), "starting a read");
+    }
+    rc = verify_chain(st, bad_id, why, whylen);
+    if (own_tx) {
+        (void)sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
+    }
     return rc;
 }
