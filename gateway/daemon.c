@@ -1,0 +1,175 @@
+#include "gateway/daemon.h"
+
+#include "core/err.h"
+#include "core/log.h"
+#include "store/db.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+/* Each worker thread keeps one SQLite connection for all the connections
+ * it serves. */
+static _Thread_local struct store *thread_store;
+
+/* Two concurrent verifications per CPU keep every core busy. */
+static int verify_slots(void)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+    if (cpus < 1) {
+        cpus = 1;
+    }
+    return cpus > 32 ? 64 : (int)cpus * 2;
+}
+
+int gw_daemon_init(struct gw_daemon *d, struct gw_config *cfg)
+{
+    memset(d, 0, sizeof(*d));
+    d->db_path = strdup(cfg->db);
+    if (d->db_path == NULL) {
+        return GW_ERR_NOMEM;
+    }
+    pthread_mutex_init(&d->lock, NULL);
+    pthread_mutex_init(&d->verify_lock, NULL);
+    pthread_cond_init(&d->verify_cv, NULL);
+    d->verify_free = verify_slots();
+    atomic_init(&d->phase, GW_PHASE_RUNNING);
+    atomic_init(&d->next_conn_id, 1);
+    d->cfg = gw_config_ref(cfg);
+    return GW_OK;
+}
+
+void gw_daemon_cleanup(struct gw_daemon *d)
+{
+    gw_config_unref(d->cfg);
+    d->cfg = NULL;
+    pthread_mutex_destroy(&d->lock);
+    pthread_cond_destroy(&d->verify_cv);
+    pthread_mutex_destroy(&d->verify_lock);
+    free(d->db_path);
+    d->db_path = NULL;
+}
+
+struct gw_config *gw_daemon_config(struct gw_daemon *d)
+{
+    struct gw_config *cfg = NULL;
+
+    pthread_mutex_lock(&d->lock);
+    cfg = gw_config_ref(d->cfg);
+    pthread_mutex_unlock(&d->lock);
+    return cfg;
+}
+
+void gw_daemon_publish(struct gw_daemon *d, struct gw_config *cfg)
+{
+    struct gw_config *old = NULL;
+
+    pthread_mutex_lock(&d->lock);
+    old = d->cfg;
+    d->cfg = cfg;
+    pthread_mutex_unlock(&d->lock);
+    gw_config_unref(old);
+}
+
+void gw_daemon_register(struct gw_daemon *d, struct gw_conn_link *link)
+{
+    pthread_mutex_lock(&d->lock);
+    link->prev = NULL;
+    link->next = d->conns;
+    if (d->conns != NULL) {
+        d->conns->prev = link;
+    }
+    d->conns = link;
+    pthread_mutex_unlock(&d->lock);
+}
+
+void gw_daemon_unregister(struct gw_daemon *d, struct gw_conn_link *link)
+{
+    pthread_mutex_lock(&d->lock);
+    if (link->prev != NULL) {
+        link->prev->next = link->next;
+    } else if (d->conns == link) {
+        d->conns = link->next;
+    }
+    if (link->next != NULL) {
+        link->next->prev = link->prev;
+    }
+    link->prev = NULL;
+    link->next = NULL;
+    pthread_mutex_unlock(&d->lock);
+}
+
+void gw_daemon_wake_all(struct gw_daemon *d)
+{
+    pthread_mutex_lock(&d->lock);
+    for (struct gw_conn_link *l = d->conns; l != NULL; l = l->next) {
+        /* An eventfd write cannot block here: the counter only overflows
+         * after 2^64 - 2 wakes. */
+        if (eventfd_write(l->wake_fd, 1) != 0) {
+            gw_log_debug("cannot wake a connection");
+        }
+    }
+    pthread_mutex_unlock(&d->lock);
+}
+
+enum gw_phase gw_daemon_phase(struct gw_daemon *d)
+{
+    return (enum gw_phase)atomic_load(&d->phase);
+}
+
+void gw_daemon_set_phase(struct gw_daemon *d, enum gw_phase phase)
+{
+    atomic_store(&d->phase, (int)phase);
+}
+
+struct gw_limits_policy gw_daemon_policy(const struct gw_config *cfg)
+{
+    struct gw_limits_policy pol;
+
+    pol.max_unauth = cfg->max_unauth_connections;
+    pol.max_unauth_per_source = cfg->max_unauth_per_source;
+    pol.source_threshold = cfg->source_lockout_threshold;
+    pol.lock_ms = (int64_t)cfg->lockout_time * 1000;
+    return pol;
+}
+
+struct store *gw_daemon_thread_store(struct gw_daemon *d)
+{
+    int rc;
+
+    if (thread_store != NULL) {
+        return thread_store;
+    }
+    rc = store_open(d->db_path, STORE_OPEN_EXISTING, &thread_store);
+    if (rc != GW_OK) {
+        gw_log_error("cannot open the database: %s", gw_err_msg());
+        thread_store = NULL;
+    }
+    return thread_store;
+}
+
+void gw_daemon_thread_exit(void)
+{
+    store_close(thread_store);
+    thread_store = NULL;
+}
+
+void gw_daemon_verify_begin(struct gw_daemon *d)
+{
+    pthread_mutex_lock(&d->verify_lock);
+    while (d->verify_free == 0) {
+        pthread_cond_wait(&d->verify_cv, &d->verify_lock);
+    }
+    d->verify_free--;
+    pthread_mutex_unlock(&d->verify_lock);
+}
+
+void gw_daemon_verify_end(struct gw_daemon *d)
+{
+    pthread_mutex_lock(&d->verify_lock);
+    d->verify_free++;
+    pthread_cond_signal(&d->verify_cv);
+    pthread_mutex_unlock(&d->verify_lock);
+}

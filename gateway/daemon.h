@@ -1,0 +1,89 @@
+/*
+ * The state the daemon's threads share, in one struct passed to everyone
+ * (no globals): the published configuration, the admission limits, the
+ * worker pool, the asynchronous event queue, the shutdown phase and the
+ * registry of live connections (to wake them for shutdown).
+ */
+#ifndef SSHGATE_GATEWAY_DAEMON_H
+#define SSHGATE_GATEWAY_DAEMON_H
+
+#include "core/config.h"
+#include "gateway/limits.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct gw_pool;
+struct gw_auditq;
+struct store;
+
+enum gw_phase {
+    GW_PHASE_RUNNING = 0,
+    GW_PHASE_DRAINING = 1, /* not accepting; sessions may finish */
+    GW_PHASE_CLOSING = 2,  /* every connection must end now */
+};
+
+/* A connection's place in the registry: how to wake its thread. */
+struct gw_conn_link {
+    struct gw_conn_link *prev;
+    struct gw_conn_link *next;
+    int wake_fd; /* eventfd in the connection's ssh_event */
+};
+
+struct gw_daemon {
+    char *db_path; /* fixed for the daemon's life (db is not reloadable) */
+    struct gw_limits *limits;
+    struct gw_pool *pool;
+    struct gw_auditq *auditq;
+    atomic_int phase;
+    atomic_uint_fast64_t next_conn_id;
+    pthread_mutex_t lock; /* guards cfg and conns */
+    struct gw_config *cfg;
+    struct gw_conn_link *conns;
+    /* Password hashing is deliberately expensive (scrypt, 32 MiB each), so
+     * only a few verifications run at once, whatever the connection
+     * count: memory stays bounded under a password-guessing flood. */
+    pthread_mutex_t verify_lock;
+    pthread_cond_t verify_cv;
+    int verify_free;
+};
+
+/* Set up with cfg as the first published config (takes a reference). */
+int gw_daemon_init(struct gw_daemon *d, struct gw_config *cfg);
+void gw_daemon_cleanup(struct gw_daemon *d);
+
+/* The current config, with a new reference for the caller. */
+struct gw_config *gw_daemon_config(struct gw_daemon *d);
+
+/* Make cfg current; the daemon takes over the caller's reference. */
+void gw_daemon_publish(struct gw_daemon *d, struct gw_config *cfg);
+
+void gw_daemon_register(struct gw_daemon *d, struct gw_conn_link *link);
+void gw_daemon_unregister(struct gw_daemon *d, struct gw_conn_link *link);
+
+/* Poke every registered connection (after a phase change). */
+void gw_daemon_wake_all(struct gw_daemon *d);
+
+enum gw_phase gw_daemon_phase(struct gw_daemon *d);
+void gw_daemon_set_phase(struct gw_daemon *d, enum gw_phase phase);
+
+/* The limits in force under cfg. */
+struct gw_limits_policy gw_daemon_policy(const struct gw_config *cfg);
+
+/* Wait for / return a password verification slot. */
+void gw_daemon_verify_begin(struct gw_daemon *d);
+void gw_daemon_verify_end(struct gw_daemon *d);
+
+/*
+ * This thread's database handle, opened on first use and kept for the
+ * thread's life (SQLite connections are per thread). NULL when the
+ * database cannot be opened (logged).
+ */
+struct store *gw_daemon_thread_store(struct gw_daemon *d);
+
+/* Close this thread's handle; the pool runs it as a thread ends. */
+void gw_daemon_thread_exit(void);
+
+#endif
