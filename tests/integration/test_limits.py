@@ -1,0 +1,244 @@
+#!/usr/bin/env python3
+"""Connection admission: allowed/blocked client lists, the connection cap,
+the unauthenticated-connection caps, and login_grace_time."""
+
+import os
+import signal
+import socket
+import time
+
+import harness as h
+
+DISCONNECT = r"Received disconnect from 127\.0\.0\.1"
+
+
+class ClientLists(h.TestCase):
+    def setUp(self):
+        super().setUp()
+        self.make_alice()
+
+    def _assert_refused_with_event(self, gw):
+        r = self.alice_login(gw)
+        self.assertRefused(r, DISCONNECT)
+        self.assertNotIn("Authenticated", r.err)
+        # a raw TCP client is not left hanging either
+        s = self.connect(gw.port)
+        _, closed = h.read_until_closed(s, h.t(10))
+        self.assertIsNotNone(closed, "a refused connection must be closed")
+        ev = self.eventually(lambda: self.admin.events(kind="conn.refused"), timeout=5,
+                             msg="a conn.refused event")
+        self.assertTrue(any("127.0.0.1" in str(e["client"]) for e in ev), ev)
+        self.assertTrue(all(e["detail"] for e in ev), f"conn.refused without a reason: {ev}")
+        self.settle_events()
+        self.assertEqual(self.admin.events(kind="auth.success"), [])
+
+    def test_blocked_loopback(self):
+        gw = self.gateway(blocked_clients="127.0.0.0/8")
+        self._assert_refused_with_event(gw)
+
+    def test_blocked_wins_over_allowed(self):
+        gw = self.gateway(allowed_clients="127.0.0.0/8", blocked_clients="127.0.0.1/32")
+        self._assert_refused_with_event(gw)
+
+    def test_not_in_allowed(self):
+        gw = self.gateway(allowed_clients="10.0.0.0/8,192.168.0.0/16,::1/128")
+        self._assert_refused_with_event(gw)
+
+    def test_allowed_and_unrelated_blocked(self):
+        gw = self.gateway(allowed_clients="10.0.0.0/8, 127.0.0.1/32, ::1/128",
+                          blocked_clients="127.0.0.2/32,192.0.2.0/24")
+        self.assert_alice_hosts(self.alice_login(gw))
+        self.settle_events()
+        self.assertEqual(self.admin.events(kind="conn.refused"), [])
+
+
+class Ipv6(h.TestCase):
+    def setUp(self):
+        super().setUp()
+        self.make_alice()
+
+    def _dual_stack(self, **opts):
+        gw = self.gateway(start=False, **opts)
+        self.v6_port = h.free_port("::1")
+        gw.write_config(listen=f"127.0.0.1:{gw.port},[::1]:{self.v6_port}")
+        gw.start()
+        gw.wait_log(rf"listening on \[::1\]:{self.v6_port}\b", timeout=10)
+        return gw
+
+    def test_ipv6_listen(self):
+        gw = self._dual_stack()
+        self.assert_alice_hosts(h.ssh(self.v6_port, "alice", "hosts", [self.alice_key],
+                                      host="::1"))
+        self.assert_alice_hosts(self.alice_login(gw))
+        self.settle_events()
+        ok = self.admin.events(kind="auth.success", user="alice")
+        self.assertTrue(any("::1" in str(e["client"]) for e in ok), ok)
+
+    def test_ipv6_client_lists(self):
+        gw = self._dual_stack(allowed_clients="127.0.0.0/8")
+        r = h.ssh(self.v6_port, "alice", "hosts", [self.alice_key], host="::1")
+        self.assertRefused(r, r"Received disconnect from ::1")
+        self.assert_alice_hosts(self.alice_login(gw))
+        gw.reload(allowed_clients=None, blocked_clients="::1/128")
+        r = h.ssh(self.v6_port, "alice", "hosts", [self.alice_key], host="::1")
+        self.assertRefused(r, r"Received disconnect from ::1")
+        self.assert_alice_hosts(self.alice_login(gw))
+
+
+class ConnectionCap(h.TestCase):
+    def setUp(self):
+        super().setUp()
+        self.make_alice()
+
+    def _hold_raw(self, gw, n):
+        socks = []
+        for _ in range(n):
+            s = self.connect(gw.port)
+            ident = h.read_line(s, h.t(10))
+            self.assertTrue(ident.startswith(b"SSH-2.0-"), f"server ident: {ident!r}")
+            socks.append(s)
+        return socks
+
+    def test_max_connections_raw(self):
+        gw = self.gateway(max_connections=2, login_grace_time=120)
+        socks = self._hold_raw(gw, 2)
+        r = self.alice_login(gw)
+        self.assertRefused(r, DISCONNECT)
+        ev = self.eventually(lambda: self.admin.events(kind="conn.refused"), timeout=5,
+                             msg="a conn.refused event")
+        self.assertTrue(any("127.0.0.1" in str(e["client"]) for e in ev), ev)
+        # the held ones are still being served
+        for s in socks:
+            s.setblocking(False)
+            try:
+                self.assertNotEqual(s.recv(1), b"", "a held connection was closed")
+            except BlockingIOError:
+                pass
+        for s in socks:
+            s.close()
+        self.eventually(lambda: self.alice_login(gw).rc == 0, timeout=10,
+                        msg="login works again once the held connections closed")
+
+    def test_max_connections_counts_authenticated(self):
+        gw = self.gateway(max_connections=2)
+        held = [h.ssh_hold(gw.port, "alice", [self.alice_key], self.dir) for _ in range(2)]
+        r = self.alice_login(gw)
+        self.assertRefused(r, DISCONNECT)
+        for s in held:
+            self.assertTrue(s.alive(), f"held session died:\n{s.err()}")
+        held[0].close()
+        self.eventually(lambda: self.alice_login(gw).rc == 0, timeout=10,
+                        msg="login works again after one held session ended")
+
+    def test_max_unauth_connections(self):
+        gw = self.gateway(max_unauth_connections=2, login_grace_time=120)
+        # authenticated connections do not count against the unauth cap
+        held = [h.ssh_hold(gw.port, "alice", [self.alice_key], self.dir) for _ in range(3)]
+        self.assert_alice_hosts(self.alice_login(gw))
+        socks = self._hold_raw(gw, 2)
+        r = self.alice_login(gw)
+        self.assertRefused(r, DISCONNECT)
+        socks[0].close()
+        self.eventually(lambda: self.alice_login(gw).rc == 0, timeout=10,
+                        msg="login works again once an unauthenticated slot is free")
+        for s in held:
+            self.assertTrue(s.alive(), s.err())
+
+    def test_max_unauth_per_source(self):
+        gw = self.gateway(max_unauth_per_source=2, max_unauth_connections=100,
+                          login_grace_time=120)
+        socks = self._hold_raw(gw, 2)
+        r = self.alice_login(gw)
+        self.assertRefused(r, DISCONNECT)
+        socks[0].close()
+        self.eventually(lambda: self.alice_login(gw).rc == 0, timeout=10,
+                        msg="login works again once a per-source slot is free")
+
+
+class LoginGrace(h.TestCase):
+    def setUp(self):
+        super().setUp()
+        self.make_alice()
+
+    def _assert_closed_near(self, s, grace):
+        _, closed = h.read_until_closed(s, h.t(20))
+        self.assertIsNotNone(closed, "silent client not dropped")
+        self.assertGreaterEqual(closed, grace - 0.5, f"dropped too early ({closed:.2f}s)")
+        self.assertLessEqual(closed, grace + h.t(5), f"dropped too late ({closed:.2f}s)")
+
+    def test_silent_client_dropped(self):
+        gw = self.gateway(login_grace_time=2)
+        s = self.connect(gw.port)
+        self._assert_closed_near(s, 2)
+
+    def test_client_that_stops_after_ident_dropped(self):
+        gw = self.gateway(login_grace_time=2)
+        s = self.connect(gw.port)
+        s.sendall(b"SSH-2.0-OpenSSH_9.2\r\n")
+        self._assert_closed_near(s, 2)
+
+    def test_grace_covers_authentication(self):
+        # the client completes key exchange, then sits at the password
+        # prompt longer than login_grace_time: the server must drop it, so
+        # the late (correct) password cannot log in
+        gw = self.gateway(login_grace_time=2)
+        ask = h.Askpass(self.dir, self.alice_password)
+        ask.script.write_text(f"#!/bin/sh\nsleep 5\ncat '{ask.secret}'\n")
+        r = h.ssh_password(gw.port, "alice", self.alice_password, self.dir, "hosts",
+                           askpass=ask)
+        self.assertRefused(r)
+        self.settle_events()
+        self.assertEqual(self.admin.events(kind="auth.success"), [])
+        ev = self.eventually(lambda: self.admin.events(kind="conn.close"), timeout=5,
+                             msg="conn.close event")
+        self.assertRegex(ev[-1]["detail"], r"(?i)grace", ev)
+
+    def test_dropped_client_frees_its_slot(self):
+        gw = self.gateway(login_grace_time=2, max_connections=1)
+        s = self.connect(gw.port)
+        r = self.alice_login(gw)
+        self.assertRefused(r, DISCONNECT)
+        _, closed = h.read_until_closed(s, h.t(20))
+        self.assertIsNotNone(closed)
+        self.eventually(lambda: self.alice_login(gw).rc == 0, timeout=10,
+                        msg="login works once the silent client was dropped")
+
+    def test_idle_timeout(self):
+        gw = self.gateway(idle_timeout=2)
+        held = h.ssh_hold(gw.port, "alice", [self.alice_key], self.dir)
+        t0 = time.monotonic()
+        rc = held.wait(h.t(15))
+        self.assertIsNotNone(rc, "idle connection not closed after idle_timeout")
+        self.assertGreaterEqual(time.monotonic() - t0, 1.0)
+        ev = self.eventually(lambda: [e for e in self.admin.events(kind="conn.close")
+                                      if e["user"] == "alice"], timeout=5,
+                             msg="conn.close event for the idle connection")
+        self.assertRegex(ev[-1]["detail"], r"(?i)idle", ev)
+
+    def test_keepalive_drops_unresponsive_client(self):
+        gw = self.gateway(keepalive_interval=1, keepalive_count_max=2)
+        held = h.ssh_hold(gw.port, "alice", [self.alice_key], self.dir)
+        # an idle but responsive client stays (several keepalive rounds)
+        time.sleep(6)
+        self.assertTrue(held.alive(), f"responsive client dropped:\n{held.err()}")
+        os.kill(held.proc.pid, signal.SIGSTOP)
+        try:
+            ev = self.eventually(
+                lambda: [e for e in self.admin.events(kind="conn.close")
+                         if e["user"] == "alice"], timeout=15,
+                msg="the gateway closes a connection whose client stopped answering")
+        finally:
+            os.kill(held.proc.pid, signal.SIGCONT)
+        self.assertRegex(ev[-1]["detail"], r"(?i)timeout|not responding|keepalive", ev)
+        self.assertIsNotNone(held.wait(h.t(10)))
+
+    def test_authenticated_connection_outlives_grace(self):
+        gw = self.gateway(login_grace_time=2)
+        held = h.ssh_hold(gw.port, "alice", [self.alice_key], self.dir)
+        time.sleep(4)
+        self.assertTrue(held.alive(), f"an authenticated connection was dropped at the "
+                        f"grace deadline:\n{held.err()}")
+
+
+if __name__ == "__main__":
+    h.main()
