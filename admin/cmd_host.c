@@ -6,11 +6,14 @@
 #include "admin/internal.h"
 
 #include "admin/output.h"
+#include "core/crypto.h"
 #include "core/strutil.h"
 #include "store/db.h"
 #include "store/grants.h"
 #include "store/hosts.h"
 
+#include <errno.h>
+#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,6 +40,65 @@ static json_t *host_json(const struct store_host *h)
         key != NULL ? key : json_null(), "auth_method", h->auth_method,
         "has_secret", h->has_secret, "proxy", out_jstr_opt(h->proxy),
         "created_at", h->created_at, "updated_at", h->updated_at);
+}
+
+/* Read a private key file for --key-file and check that it is usable. */
+static int read_private_key(const char *path, char **text)
+{
+    char buf[65536];
+    FILE *f = fopen(path, "r");
+    ssh_key key = NULL;
+    size_t n;
+    int rc;
+
+    if (f == NULL) {
+        return gw_err_set(GW_ERR_IO, "cannot read key file %s: %s", path,
+                          strerror(errno));
+    }
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    rc = ferror(f) || !feof(f) ? GW_ERR_INVALID : GW_OK;
+    fclose(f);
+    buf[n] = '\0';
+    if (rc == GW_OK) {
+        rc = gw_privkey_import(buf, &key);
+    }
+    ssh_key_free(key);
+    if (rc == GW_OK) {
+        *text = strdup(buf);
+        rc = *text != NULL ? GW_OK : GW_ERR_NOMEM;
+    } else {
+        rc = gw_err_set(GW_ERR_INVALID,
+                        "%s is not an unencrypted private key "
+                        "(passphrase-protected keys cannot be used)",
+                        path);
+    }
+    OPENSSL_cleanse(buf, sizeof(buf));
+    return rc;
+}
+
+/* --key-file FILE or --password-stdin: what the gateway logs in with on
+ * this host instead of its own backend key. *secret is wiped by the
+ * caller. */
+static int host_credential(struct admin_ctx *ctx, struct store_host_spec *spec,
+                           char **secret)
+{
+    const char *key_file = admin_opt(ctx, "--key-file");
+    bool password = admin_flag(ctx, "--password-stdin");
+    int rc = GW_OK;
+
+    if (key_file != NULL && password) {
+        return admin_usage_error("--key-file and --password-stdin exclude "
+                                 "each other");
+    }
+    if (key_file != NULL) {
+        spec->auth_method = STORE_AUTH_STORED_KEY;
+        rc = read_private_key(key_file, secret);
+    } else if (password) {
+        spec->auth_method = STORE_AUTH_PASSWORD;
+        rc = admin_read_password(ctx, secret);
+    }
+    spec->auth_secret = *secret;
+    return rc;
 }
 
 static int host_spec(struct admin_ctx *ctx, struct store_host_spec *spec)
@@ -80,9 +142,14 @@ static int print_host_added(struct admin_ctx *ctx,
 int admin_host_add(struct admin_ctx *ctx)
 {
     struct store_host_spec spec;
+    char *secret = NULL;
     int rc;
 
     rc = host_spec(ctx, &spec);
+    if (rc != GW_OK) {
+        goto out;
+    }
+    rc = host_credential(ctx, &spec, &secret);
     if (rc != GW_OK) {
         goto out;
     }
@@ -95,15 +162,18 @@ int admin_host_add(struct admin_ctx *ctx)
         goto out;
     }
     rc = admin_event(ctx, "admin.host.add", NULL,
-                     "host=%s address=%s port=%u login=%s pin=%s", spec.name,
-                     spec.address, (unsigned)spec.port,
+                     "host=%s address=%s port=%u login=%s pin=%s auth=%s",
+                     spec.name, spec.address, (unsigned)spec.port,
                      spec.login != NULL ? spec.login : "-",
-                     spec.fingerprint != NULL ? spec.fingerprint : "tofu");
+                     spec.fingerprint != NULL ? spec.fingerprint : "tofu",
+                     spec.auth_method != NULL ? spec.auth_method
+                                              : STORE_AUTH_GATEWAY_KEY);
     if (rc != GW_OK) {
         goto out;
     }
     rc = print_host_added(ctx, &spec);
 out:
+    gw_free_secret_str(secret);
     return rc;
 }
 

@@ -22,8 +22,20 @@ static const struct admin_optspec user_passwd_opts[] = {
 };
 
 static const struct admin_optspec host_add_opts[] = {
-    {"--address", true, true}, {"--port", true, false},
-    {"--login", true, false},  {"--fingerprint", true, false},
+    {"--address", true, true},   {"--port", true, false},
+    {"--login", true, false},    {"--fingerprint", true, false},
+    {"--key-file", true, false}, {"--password-stdin", false, false},
+    {NULL, false, false},
+};
+
+static const struct admin_optspec host_check_opts[] = {
+    {"--login", true, false},
+    {"--timeout", true, false},
+    {NULL, false, false},
+};
+
+static const struct admin_optspec host_trust_opts[] = {
+    {"--timeout", true, false},
     {NULL, false, false},
 };
 
@@ -62,11 +74,15 @@ static const struct admin_cmd commands[] = {
     {"key", "del", admin_key_del, "USER FINGERPRINT", 2, 2, NULL, 0},
     {"host", "add", admin_host_add,
      "NAME --address ADDR [--port N] [--login USER] "
-     "[--fingerprint SHA256:...]",
+     "[--fingerprint SHA256:...] [--key-file FILE | --password-stdin]",
      1, 1, host_add_opts, 0},
     {"host", "list", admin_host_list, "", 0, 0, NULL, 0},
     {"host", "show", admin_host_show, "NAME", 1, 1, NULL, 0},
     {"host", "del", admin_host_del, "NAME", 1, 1, NULL, 0},
+    {"host", "check", admin_host_check, "NAME [--login L] [--timeout S]", 1, 1,
+     host_check_opts, 0},
+    {"host", "trust", admin_host_trust, "NAME [--timeout S]", 1, 1,
+     host_trust_opts, 0},
     {"grant", "add", admin_grant_add,
      "USER HOST [--login L] [--allow KINDS] [--expires T]", 2, 2,
      grant_add_opts, 0},

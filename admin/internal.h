@@ -174,6 +174,8 @@ int admin_host_add(struct admin_ctx *ctx);
 int admin_host_list(struct admin_ctx *ctx);
 int admin_host_show(struct admin_ctx *ctx);
 int admin_host_del(struct admin_ctx *ctx);
+int admin_host_check(struct admin_ctx *ctx);
+int admin_host_trust(struct admin_ctx *ctx);
 int admin_grant_add(struct admin_ctx *ctx);
 int admin_grant_list(struct admin_ctx *ctx);
 int admin_grant_del(struct admin_ctx *ctx);

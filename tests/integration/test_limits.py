@@ -90,6 +90,21 @@ class ConnectionCap(h.TestCase):
         super().setUp()
         self.make_alice()
 
+    def test_parallel_logins(self):
+        # the worker pool and per-thread database connections under load
+        # (the default max_unauth_per_source of 10 would refuse some)
+        gw = self.gateway(max_unauth_per_source=50)
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(max_workers=20) as pool:
+            keyed = [pool.submit(self.alice_login, gw, timeout=120) for _ in range(16)]
+            pw = [pool.submit(h.ssh_password, gw.port, "alice", self.alice_password,
+                              self.dir, "hosts", timeout=120) for _ in range(4)]
+            results = [f.result() for f in keyed + pw]
+        for r in results:
+            self.assert_alice_hosts(r)
+        self.settle_events()
+        self.assertEqual(len(self.admin.events(kind="auth.success", user="alice")), 20)
+
     def _hold_raw(self, gw, n):
         socks = []
         for _ in range(n):

@@ -946,6 +946,73 @@ static void test_bad_host_input(void **state)
                 "add", "h", "--address", "x", "--login", "ro+ot", NULL);
 }
 
+/* Backend credentials: a stored private key or password instead of the
+ * gateway's key, kept secret, and refused when unusable. */
+static void test_host_credentials(void **state)
+{
+    struct fx *fx = *state;
+    char keyfile[PATH_LEN];
+    json_t *doc = NULL;
+
+    add_people(fx);
+    fx_path(fx, "backend_key", keyfile);
+    write_text(keyfile, g.k1_private);
+    run(fx, NULL, "host", "add", "k1", "--address", "127.0.0.1", "--login",
+        "ops", "--key-file", keyfile, NULL);
+    expect_ok(fx);
+    run(fx, "backend-pw\n", "host", "add", "p1", "--address", "127.0.0.1",
+        "--login", "ops", "--password-stdin", NULL);
+    expect_ok(fx);
+    run(fx, NULL, "--json", "host", "show", "k1", NULL);
+    doc = out_json(fx);
+    assert_string_equal(jstr(doc, "auth_method"), "stored-key");
+    assert_true(json_is_true(json_object_get(doc, "has_secret")));
+    json_decref(doc);
+    run(fx, NULL, "--json", "host", "show", "p1", NULL);
+    expect_lacks(fx->out, "backend-pw");
+    doc = out_json(fx);
+    assert_string_equal(jstr(doc, "auth_method"), "password");
+    json_decref(doc);
+    /* The secrets are in the hosts table only, never in events. */
+    assert_int_equal(db_scalar(fx->db, "SELECT count(*) FROM events WHERE "
+                                       "detail LIKE '%backend-pw%' OR "
+                                       "detail LIKE '%PRIVATE KEY%'"),
+                     0);
+
+    expect_fail(fx, "not an unencrypted private key", NULL, "host", "add", "k2",
+                "--address", "x", "--key-file", g.k1_path, NULL);
+    expect_fail(fx, "cannot read key file", NULL, "host", "add", "k2",
+                "--address", "x", "--key-file", "/nonexistent/key", NULL);
+    expect_fail(fx, "password must not be empty", "\n", "host", "add", "k2",
+                "--address", "x", "--password-stdin", NULL);
+    expect_usage(fx, "exclude each other", "pw\n", "host", "add", "k2",
+                 "--address", "x", "--key-file", keyfile, "--password-stdin",
+                 NULL);
+}
+
+/* host check / trust reach the network; what can fail before or without a
+ * backend is checked here, the rest in tests/integration. */
+static void test_host_check_failures(void **state)
+{
+    struct fx *fx = *state;
+
+    add_people(fx);
+    run(fx, NULL, "host", "add", "closed", "--address", "127.0.0.1", "--port",
+        "1", "--login", "ops", NULL);
+    expect_ok(fx);
+    expect_fail(fx, "Connection refused", NULL, "host", "check", "closed",
+                NULL);
+    expect_fail(fx, "Connection refused", NULL, "host", "trust", "closed",
+                NULL);
+    expect_fail(fx, "unknown host 'nope'", NULL, "host", "check", "nope", NULL);
+    expect_fail(fx, "has no default login", NULL, "host", "check", "db1", NULL);
+    expect_fail(fx, "--timeout must be", NULL, "host", "check", "closed",
+                "--timeout", "0", NULL);
+    expect_fail(fx, "login must not contain", NULL, "host", "check", "closed",
+                "--login", "a;b", NULL);
+    expect_usage(fx, "missing NAME", NULL, "host", "check", NULL);
+}
+
 /* ---- names ----------------------------------------------------------------
  */
 
@@ -1363,7 +1430,7 @@ static void test_help(void **state)
     expect_contains(fx->out, "audit verify");
     expect_contains(fx->out, "SSHGATE_DB");
     expect_contains(fx->out, SSHGATE_DEFAULT_DB);
-    expect_lacks(fx->out, "host check");
+    expect_contains(fx->out, "host check NAME");
     run_nodb(fx, NULL, "help", NULL);
     expect_ok(fx);
     expect_contains(fx->out, "db backup FILE");
@@ -1423,6 +1490,8 @@ int main(void)
         T(test_bad_key_input),
         T(test_host_commands),
         T(test_bad_host_input),
+        T(test_host_credentials),
+        T(test_host_check_failures),
         T(test_bad_names),
         T(test_bad_password),
         T(test_grant_commands),
