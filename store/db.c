@@ -56,6 +56,25 @@ int st_exec_stmt(struct store *st, sqlite3_stmt *stmt, const char *what)
     return status;
 }
 
+int st_insert(struct store *st, sqlite3_stmt *stmt, const char *what,
+              int64_t *id)
+{
+    int rc = sqlite3_step(stmt);
+
+    if (rc == SQLITE_CONSTRAINT_UNIQUE) {
+        rc = GW_ERR_EXISTS;
+    } else if (rc != SQLITE_DONE) {
+        rc = st_fail(st, rc, what);
+    } else {
+        rc = GW_OK;
+        if (id != NULL) {
+            *id = sqlite3_last_insert_rowid(st->db);
+        }
+    }
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
 int st_bind_text(sqlite3_stmt *stmt, int idx, const char *text)
 {
     if (text == NULL) {
@@ -103,6 +122,41 @@ int st_grow(void *listp, size_t *cap, size_t count, size_t elem_size)
     memcpy(listp, &grown, sizeof(grown));
     *cap = ncap;
     return GW_OK;
+}
+
+int st_collect(struct store *st, sqlite3_stmt *stmt, const struct st_rows *rows,
+               void *listp, size_t *n)
+{
+    char *list = NULL;
+    size_t count = 0, cap = 0;
+    int step;
+    int rc = GW_OK;
+
+    while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+        rc = st_grow(&list, &cap, count, rows->elem_size);
+        if (rc != GW_OK) {
+            goto out;
+        }
+        rc = rows->read(stmt, list + count * rows->elem_size);
+        if (rc != GW_OK) {
+            goto out;
+        }
+        count++;
+    }
+    if (step != SQLITE_DONE) {
+        rc = st_fail(st, step, rows->what);
+        goto out;
+    }
+    memcpy(listp, &list, sizeof(list));
+    *n = count;
+    list = NULL; /* transferred */
+out:
+    for (size_t i = 0; list != NULL && rows->clear != NULL && i < count; i++) {
+        rows->clear(list + i * rows->elem_size);
+    }
+    free(list);
+    sqlite3_finalize(stmt);
+    return rc;
 }
 
 /* Create the file with mode 0600 before SQLite does (it would use the umask);

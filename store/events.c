@@ -208,15 +208,27 @@ void store_event_list_free(struct store_event *events, size_t n)
     free(events);
 }
 
+static int read_event_row(sqlite3_stmt *stmt, void *elem)
+{
+    return read_event(stmt, elem);
+}
+
+static void clear_event_row(void *elem)
+{
+    struct store_event *e = elem;
+
+    free(e->detail);
+}
+
 int store_event_list(struct store *st, const struct store_event_filter *filter,
                      struct store_event **events, size_t *n)
 {
+    static const struct st_rows rows = {sizeof(struct store_event),
+                                        read_event_row, clear_event_row,
+                                        "listing events"};
     sqlite3_stmt *stmt = NULL;
-    struct store_event *list = NULL;
-    size_t count = 0, cap = 0;
     bool prefix = filter->kind != NULL && filter->kind[0] != '\0' &&
                   filter->kind[strlen(filter->kind) - 1] == '.';
-    int step;
     int rc;
 
     /* Newest `limit` rows, returned oldest first. */
@@ -237,28 +249,7 @@ int store_event_list(struct store *st, const struct store_event_filter *filter,
     st_bind_text(stmt, 4, filter->user);
     sqlite3_bind_int64(stmt, 5,
                        filter->limit > 0 ? (sqlite3_int64)filter->limit : -1);
-    while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
-        rc = st_grow(&list, &cap, count, sizeof(*list));
-        if (rc != GW_OK) {
-            goto out;
-        }
-        rc = read_event(stmt, &list[count]);
-        if (rc != GW_OK) {
-            goto out;
-        }
-        count++;
-    }
-    if (step != SQLITE_DONE) {
-        rc = st_fail(st, step, "listing events");
-        goto out;
-    }
-    *events = list;
-    *n = count;
-    list = NULL; /* transferred */
-out:
-    store_event_list_free(list, count);
-    sqlite3_finalize(stmt);
-    return rc;
+    return st_collect(st, stmt, &rows, events, n);
 }
 
 /* The highest id AUTOINCREMENT ever handed out, 0 if none. */

@@ -174,18 +174,12 @@ int store_grant_add(struct store *st, const char *user, const char *host,
     st_bind_text(stmt, 4, allow_text);
     st_bind_text(stmt, 5, expires_at);
     st_bind_text(stmt, 6, now);
-    rc = sqlite3_step(stmt);
-    if (rc == SQLITE_CONSTRAINT_UNIQUE) {
+    rc = st_insert(st, stmt, "adding grant", id);
+    stmt = NULL; /* finalized */
+    if (rc == GW_ERR_EXISTS) {
         rc = gw_err_set(GW_ERR_EXISTS,
                         "user '%s' already has a grant on '%s' as '%s'", user,
                         host, effective);
-    } else if (rc != SQLITE_DONE) {
-        rc = st_fail(st, rc, "adding grant");
-    } else {
-        rc = GW_OK;
-        if (id != NULL) {
-            *id = sqlite3_last_insert_rowid(st->db);
-        }
     }
 out:
     sqlite3_finalize(stmt);
@@ -193,15 +187,20 @@ out:
     return rc;
 }
 
+static int read_grant_row(sqlite3_stmt *stmt, void *elem)
+{
+    read_grant(stmt, elem);
+    return GW_OK;
+}
+
 int store_grant_list(struct store *st, const char *user, bool active_only,
                      struct store_grant **grants, size_t *n)
 {
+    static const struct st_rows rows = {sizeof(struct store_grant),
+                                        read_grant_row, NULL, "listing grants"};
     sqlite3_stmt *stmt = NULL;
-    struct store_grant *list = NULL;
     struct store_user u;
     char now[GW_TIME_LEN];
-    size_t count = 0, cap = 0;
-    int step;
     int rc;
 
     if (user != NULL) {
@@ -222,24 +221,7 @@ int store_grant_list(struct store *st, const char *user, bool active_only,
     }
     st_bind_text(stmt, 1, user);
     st_bind_text(stmt, 2, active_only ? now : NULL);
-    while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
-        rc = st_grow(&list, &cap, count, sizeof(*list));
-        if (rc != GW_OK) {
-            goto out;
-        }
-        read_grant(stmt, &list[count++]);
-    }
-    if (step != SQLITE_DONE) {
-        rc = st_fail(st, step, "listing grants");
-        goto out;
-    }
-    *grants = list;
-    *n = count;
-    list = NULL; /* transferred */
-out:
-    free(list);
-    sqlite3_finalize(stmt);
-    return rc;
+    return st_collect(st, stmt, &rows, grants, n);
 }
 
 int store_grant_delete(struct store *st, const char *user, const char *host,

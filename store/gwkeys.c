@@ -51,13 +51,34 @@ void store_gwkey_list_free(struct store_gwkey *keys, size_t n)
     free(keys);
 }
 
+static int read_gwkey_row(sqlite3_stmt *stmt, void *elem)
+{
+    struct store_gwkey *k = elem;
+
+    memset(k, 0, sizeof(*k));
+    k->id = sqlite3_column_int64(stmt, 0);
+    st_col_copy(stmt, 1, k->purpose, sizeof(k->purpose));
+    st_col_copy(stmt, 2, k->type, sizeof(k->type));
+    k->public_b64 = st_col_dup(stmt, 3);
+    st_col_copy(stmt, 4, k->fingerprint, sizeof(k->fingerprint));
+    st_col_copy(stmt, 5, k->created_at, sizeof(k->created_at));
+    return k->public_b64 != NULL ? GW_OK : GW_ERR_NOMEM;
+}
+
+static void clear_gwkey_row(void *elem)
+{
+    struct store_gwkey *k = elem;
+
+    free(k->public_b64);
+}
+
 int store_gwkey_list(struct store *st, const char *purpose,
                      struct store_gwkey **keys, size_t *n)
 {
+    static const struct st_rows rows = {sizeof(struct store_gwkey),
+                                        read_gwkey_row, clear_gwkey_row,
+                                        "listing gateway keys"};
     sqlite3_stmt *stmt = NULL;
-    struct store_gwkey *list = NULL;
-    size_t count = 0, cap = 0;
-    int step;
     int rc;
 
     rc = st_prepare(st,
@@ -69,36 +90,7 @@ int store_gwkey_list(struct store *st, const char *purpose,
         return rc;
     }
     st_bind_text(stmt, 1, purpose);
-    while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
-        struct store_gwkey *k = NULL;
-        rc = st_grow(&list, &cap, count, sizeof(*list));
-        if (rc != GW_OK) {
-            goto out;
-        }
-        k = &list[count++];
-        memset(k, 0, sizeof(*k));
-        k->id = sqlite3_column_int64(stmt, 0);
-        st_col_copy(stmt, 1, k->purpose, sizeof(k->purpose));
-        st_col_copy(stmt, 2, k->type, sizeof(k->type));
-        k->public_b64 = st_col_dup(stmt, 3);
-        st_col_copy(stmt, 4, k->fingerprint, sizeof(k->fingerprint));
-        st_col_copy(stmt, 5, k->created_at, sizeof(k->created_at));
-        if (k->public_b64 == NULL) {
-            rc = GW_ERR_NOMEM;
-            goto out;
-        }
-    }
-    if (step != SQLITE_DONE) {
-        rc = st_fail(st, step, "listing gateway keys");
-        goto out;
-    }
-    *keys = list;
-    *n = count;
-    list = NULL; /* transferred */
-out:
-    store_gwkey_list_free(list, count);
-    sqlite3_finalize(stmt);
-    return rc;
+    return st_collect(st, stmt, &rows, keys, n);
 }
 
 int store_gwkey_private(struct store *st, int64_t id, char **private_text)

@@ -197,18 +197,10 @@ int store_host_add(struct store *st, const struct store_host_spec *spec,
         sqlite3_bind_int64(stmt, 8, proxy_id);
     }
     st_bind_text(stmt, 9, now);
-    rc = sqlite3_step(stmt);
-    if (rc == SQLITE_CONSTRAINT_UNIQUE) {
+    rc = st_insert(st, stmt, "adding host", id);
+    if (rc == GW_ERR_EXISTS) {
         rc = gw_err_set(GW_ERR_EXISTS, "host '%s' already exists", spec->name);
-    } else if (rc != SQLITE_DONE) {
-        rc = st_fail(st, rc, "adding host");
-    } else {
-        rc = GW_OK;
-        if (id != NULL) {
-            *id = sqlite3_last_insert_rowid(st->db);
-        }
     }
-    sqlite3_finalize(stmt);
     return rc;
 }
 
@@ -236,12 +228,27 @@ int store_host_get(struct store *st, const char *name, struct store_host *out)
     return rc;
 }
 
+static int read_host_row(sqlite3_stmt *stmt, void *elem)
+{
+    int rc = read_host(stmt, elem);
+
+    if (rc != GW_OK) {
+        store_host_clear(elem);
+    }
+    return rc;
+}
+
+static void clear_host_row(void *elem)
+{
+    store_host_clear(elem);
+}
+
 int store_host_list(struct store *st, struct store_host **hosts, size_t *n)
 {
+    static const struct st_rows rows = {sizeof(struct store_host),
+                                        read_host_row, clear_host_row,
+                                        "listing hosts"};
     sqlite3_stmt *stmt = NULL;
-    struct store_host *list = NULL;
-    size_t count = 0, cap = 0;
-    int step;
     int rc;
 
     rc = st_prepare(
@@ -250,27 +257,7 @@ int store_host_list(struct store *st, struct store_host **hosts, size_t *n)
     if (rc != GW_OK) {
         return rc;
     }
-    while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
-        rc = st_grow(&list, &cap, count, sizeof(*list));
-        if (rc != GW_OK) {
-            goto out;
-        }
-        rc = read_host(stmt, &list[count++]);
-        if (rc != GW_OK) {
-            goto out;
-        }
-    }
-    if (step != SQLITE_DONE) {
-        rc = st_fail(st, step, "listing hosts");
-        goto out;
-    }
-    *hosts = list;
-    *n = count;
-    list = NULL; /* transferred */
-out:
-    store_host_list_free(list, count);
-    sqlite3_finalize(stmt);
-    return rc;
+    return st_collect(st, stmt, &rows, hosts, n);
 }
 
 int store_host_delete(struct store *st, const char *name)

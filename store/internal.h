@@ -23,6 +23,14 @@ int st_fail(struct store *st, int sqlite_rc, const char *what);
 /* Run a statement that returns no rows; finalizes it. */
 int st_exec_stmt(struct store *st, sqlite3_stmt *stmt, const char *what);
 
+/*
+ * Step an INSERT and finalize it. GW_OK with *id (if not NULL) set to the
+ * new row id; GW_ERR_EXISTS without a message on a UNIQUE violation (the
+ * caller names what exists); otherwise the st_fail status.
+ */
+int st_insert(struct store *st, sqlite3_stmt *stmt, const char *what,
+              int64_t *id);
+
 /* Bind helpers: text may be NULL (binds NULL). Return SQLite codes. */
 int st_bind_text(sqlite3_stmt *stmt, int idx, const char *text);
 
@@ -38,6 +46,24 @@ char *st_col_dup(sqlite3_stmt *stmt, int col);
  * GW_OK or GW_ERR_NOMEM (the array is left as it was).
  */
 int st_grow(void *listp, size_t *cap, size_t count, size_t elem_size);
+
+/* How st_collect turns rows into an array of elem_size elements. read
+ * fills one element (leaving nothing to free when it fails); clear frees
+ * what an element owns (NULL when it owns nothing). */
+struct st_rows {
+    size_t elem_size;
+    int (*read)(sqlite3_stmt *stmt, void *elem);
+    void (*clear)(void *elem);
+    const char *what; /* "listing users", for the error message */
+};
+
+/*
+ * Step stmt to the end, reading every row into a malloc'd array stored at
+ * listp (a pointer to the caller's array pointer) with *n elements.
+ * Finalizes stmt. On failure nothing is handed out.
+ */
+int st_collect(struct store *st, sqlite3_stmt *stmt, const struct st_rows *rows,
+               void *listp, size_t *n);
 
 /* Run the numbered migrations up to the latest version. */
 int st_migrate(struct store *st);

@@ -83,30 +83,32 @@ int store_key_add(struct store *st, const char *user,
     st_bind_text(stmt, 4, key->fingerprint);
     st_bind_text(stmt, 5, key->comment != NULL ? key->comment : "");
     st_bind_text(stmt, 6, now);
-    rc = sqlite3_step(stmt);
-    if (rc == SQLITE_CONSTRAINT_UNIQUE) {
+    rc = st_insert(st, stmt, "adding key", id);
+    if (rc == GW_ERR_EXISTS) {
         rc = gw_err_set(GW_ERR_EXISTS, "user '%s' already has key %s", user,
                         key->fingerprint);
-    } else if (rc != SQLITE_DONE) {
-        rc = st_fail(st, rc, "adding key");
-    } else {
-        rc = GW_OK;
-        if (id != NULL) {
-            *id = sqlite3_last_insert_rowid(st->db);
-        }
     }
-    sqlite3_finalize(stmt);
     return rc;
+}
+
+static int read_key_row(sqlite3_stmt *stmt, void *elem)
+{
+    return read_key(stmt, elem);
+}
+
+static void clear_key_row(void *elem)
+{
+    store_key_clear(elem);
 }
 
 int store_key_list(struct store *st, const char *user,
                    struct store_user_key **keys, size_t *n)
 {
+    static const struct st_rows rows = {sizeof(struct store_user_key),
+                                        read_key_row, clear_key_row,
+                                        "listing keys"};
     sqlite3_stmt *stmt = NULL;
-    struct store_user_key *list = NULL;
-    size_t count = 0, cap = 0;
     int64_t uid = 0;
-    int step;
     int rc;
 
     if (user != NULL) {
@@ -126,30 +128,7 @@ int store_key_list(struct store *st, const char *user,
     if (user != NULL) {
         sqlite3_bind_int64(stmt, 1, uid);
     }
-    while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
-        rc = st_grow(&list, &cap, count, sizeof(*list));
-        if (rc != GW_OK) {
-            goto out;
-        }
-        rc = read_key(stmt, &list[count]);
-        if (rc != GW_OK) {
-            goto out;
-        }
-        count++;
-    }
-    if (step != SQLITE_DONE) {
-        rc = st_fail(st, step, "listing keys");
-        goto out;
-    }
-    *keys = list;
-    *n = count;
-    list = NULL; /* transferred */
-out:
-    if (list != NULL) {
-        store_key_list_free(list, count);
-    }
-    sqlite3_finalize(stmt);
-    return rc;
+    return st_collect(st, stmt, &rows, keys, n);
 }
 
 int store_key_get(struct store *st, const char *user, const char *fingerprint,

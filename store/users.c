@@ -55,18 +55,10 @@ int store_user_add(struct store *st, const char *name, bool is_admin,
     st_bind_text(stmt, 2, is_admin ? "admin" : "user");
     st_bind_text(stmt, 3, password_hash);
     st_bind_text(stmt, 4, now);
-    rc = sqlite3_step(stmt);
-    if (rc == SQLITE_CONSTRAINT_UNIQUE) {
+    rc = st_insert(st, stmt, "adding user", id);
+    if (rc == GW_ERR_EXISTS) {
         rc = gw_err_set(GW_ERR_EXISTS, "user '%s' already exists", name);
-    } else if (rc != SQLITE_DONE) {
-        rc = st_fail(st, rc, "adding user");
-    } else {
-        rc = GW_OK;
-        if (id != NULL) {
-            *id = sqlite3_last_insert_rowid(st->db);
-        }
     }
-    sqlite3_finalize(stmt);
     return rc;
 }
 
@@ -94,37 +86,25 @@ int store_user_get(struct store *st, const char *name, struct store_user *out)
     return rc;
 }
 
+static int read_user_row(sqlite3_stmt *stmt, void *elem)
+{
+    read_user(stmt, elem);
+    return GW_OK;
+}
+
 int store_user_list(struct store *st, struct store_user **users, size_t *n)
 {
+    static const struct st_rows rows = {sizeof(struct store_user),
+                                        read_user_row, NULL, "listing users"};
     sqlite3_stmt *stmt = NULL;
-    struct store_user *list = NULL;
-    size_t count = 0, cap = 0;
     int rc;
-    int step;
 
     rc = st_prepare(st, "SELECT " USER_COLUMNS " FROM users u ORDER BY name",
                     &stmt);
     if (rc != GW_OK) {
         return rc;
     }
-    while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
-        rc = st_grow(&list, &cap, count, sizeof(*list));
-        if (rc != GW_OK) {
-            goto out;
-        }
-        read_user(stmt, &list[count++]);
-    }
-    if (step != SQLITE_DONE) {
-        rc = st_fail(st, step, "listing users");
-        goto out;
-    }
-    *users = list;
-    *n = count;
-    list = NULL; /* transferred */
-out:
-    free(list);
-    sqlite3_finalize(stmt);
-    return rc;
+    return st_collect(st, stmt, &rows, users, n);
 }
 
 /* Run an UPDATE/DELETE with the user name as ?1 (plus optional text ?2);
