@@ -23,7 +23,10 @@
 #include "store/gwkeys.h"
 #include "store/hosts.h"
 #include "store/keys.h"
+#include "store/recordings.h"
+#include "store/sessions.h"
 #include "store/settings.h"
+#include "store/transfers.h"
 #include "store/users.h"
 
 struct fixture {
@@ -164,7 +167,10 @@ static void test_newer_schema_refused(void **state)
                      GW_ERR_SCHEMA);
     assert_non_null(strstr(gw_err_msg(), "99"));
     assert_non_null(strstr(gw_err_msg(), "upgrade"));
-    raw_sql(f->path, "PRAGMA user_version = 1");
+    char restore[64];
+    snprintf(restore, sizeof(restore), "PRAGMA user_version = %d",
+             store_schema_latest());
+    raw_sql(f->path, restore);
     assert_int_equal(store_open(f->path, STORE_OPEN_EXISTING, &f->st), GW_OK);
 }
 
@@ -717,6 +723,194 @@ static void test_backup(void **state)
     assert_int_equal(store_backup(f->st, path), GW_ERR_IO);
 }
 
+/* ---- sessions, recordings, transfers -------------------------------- */
+
+static int64_t start_session(struct fixture *f, const char *node,
+                             const char *user, const char *host,
+                             const char *kind)
+{
+    struct store_session_start s = {.node = node,
+                                    .conn_uid = "c-1",
+                                    .channel = 0,
+                                    .user = user,
+                                    .client = "127.0.0.1:40000",
+                                    .host = host,
+                                    .login = "deploy",
+                                    .kind = kind,
+                                    .command = "uname -a",
+                                    .pty = false};
+    int64_t id = 0;
+    assert_int_equal(store_session_start(f->st, &s, &id), GW_OK);
+    assert_true(id > 0);
+    return id;
+}
+
+static void test_sessions(void **state)
+{
+    struct fixture *f = *state;
+    struct store_session_end end = {.bytes_up = 10,
+                                    .bytes_down = 2000,
+                                    .has_exit_status = true,
+                                    .exit_status = 7,
+                                    .reason = "client closed"};
+    struct store_session_filter active = {.active_only = true};
+    struct store_session_filter by_host = {.host = "db1"};
+    struct store_session *list = NULL;
+    struct store_session one;
+    size_t n = 0;
+    int64_t a = start_session(f, "gw1", "alice", "web1", "exec");
+    int64_t b = start_session(f, "gw1", "bob", "db1", "shell");
+    int64_t bad = 0;
+    char why[128];
+
+    assert_int_equal(store_session_add_bytes(f->st, a, 5, 6), GW_OK);
+    assert_int_equal(store_session_end(f->st, a, &end), GW_OK);
+    assert_int_equal(store_session_end(f->st, a, &end), GW_ERR_EXISTS);
+    assert_int_equal(store_session_get(f->st, a, &one), GW_OK);
+    assert_string_equal(one.kind, "exec");
+    assert_string_equal(one.command, "uname -a");
+    assert_true(one.has_exit_status);
+    assert_int_equal(one.exit_status, 7);
+    assert_int_equal(one.bytes_down, 2000);
+    assert_string_equal(one.end_reason, "client closed");
+    assert_true(one.ended_at[0] != '\0');
+    store_session_clear(&one);
+
+    assert_int_equal(store_session_list(f->st, &active, &list, &n), GW_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(list[0].id, b);
+    store_session_list_free(list, n);
+    assert_int_equal(store_session_list(f->st, &by_host, &list, &n), GW_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(list[0].user, "bob");
+    store_session_list_free(list, n);
+    assert_int_equal(store_session_get(f->st, 999, &one), GW_ERR_NOTFOUND);
+
+    /* Start and end are in the hash chain. */
+    assert_int_equal(count_rows(f, "events"), 3);
+    assert_int_equal(store_event_verify(f->st, &bad, why, sizeof(why)), GW_OK);
+}
+
+static void test_session_orphans_and_kills(void **state)
+{
+    struct fixture *f = *state;
+    struct store_session one;
+    int64_t mine = start_session(f, "gw1", "alice", "web1", "shell");
+    int64_t other = start_session(f, "gw2", "alice", "web1", "shell");
+    int64_t *ids = NULL;
+    size_t n = 0;
+    int closed = 0;
+
+    assert_int_equal(store_session_request_kill(f->st, mine, "root"), GW_OK);
+    assert_int_equal(store_session_request_kill(f->st, other, "root"), GW_OK);
+    assert_int_equal(store_session_request_kill(f->st, 999, "root"),
+                     GW_ERR_NOTFOUND);
+    assert_int_equal(store_session_pending_kills(f->st, "gw1", &ids, &n),
+                     GW_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(ids[0], mine);
+    free(ids);
+    assert_int_equal(store_session_kill_done(f->st, mine), GW_OK);
+    assert_int_equal(store_session_pending_kills(f->st, "gw1", &ids, &n),
+                     GW_OK);
+    assert_int_equal(n, 0);
+    free(ids);
+
+    /* A restart of gw1 closes gw1's open sessions only. */
+    assert_int_equal(store_session_add_bytes(f->st, mine, 100, 200), GW_OK);
+    assert_int_equal(
+        store_session_close_orphans(f->st, "gw1", "gateway restart", &closed),
+        GW_OK);
+    assert_int_equal(closed, 1);
+    assert_int_equal(store_session_get(f->st, mine, &one), GW_OK);
+    assert_string_equal(one.end_reason, "gateway restart");
+    assert_int_equal(one.bytes_down, 200);
+    assert_false(one.has_exit_status);
+    store_session_clear(&one);
+    assert_int_equal(store_session_get(f->st, other, &one), GW_OK);
+    assert_string_equal(one.ended_at, "");
+    store_session_clear(&one);
+    assert_int_equal(store_session_request_kill(f->st, mine, "root"),
+                     GW_ERR_INVALID);
+}
+
+struct chunks_seen {
+    char text[256];
+    int calls;
+};
+
+static int collect_chunk(void *arg, const char *data, size_t len)
+{
+    struct chunks_seen *seen = arg;
+    strncat(seen->text, data, len);
+    seen->calls++;
+    return GW_OK;
+}
+
+static void test_recordings_and_transfers(void **state)
+{
+    struct fixture *f = *state;
+    int64_t s = start_session(f, "gw1", "alice", "web1", "sftp");
+    struct store_recording rec;
+    struct chunks_seen seen = {{0}, 0};
+    struct store_transfer t = {.session_id = s,
+                               .operation = "write",
+                               .bytes_written = 5,
+                               .sha256 = "ab",
+                               .status = "ok"};
+    struct store_transfer *list = NULL;
+    size_t n = 0;
+    int64_t id = 0;
+
+    assert_int_equal(store_recording_start(f->st, s, "{\"version\": 2}", &id),
+                     GW_OK);
+    assert_int_equal(store_recording_start(f->st, s, "{}", NULL),
+                     GW_ERR_EXISTS);
+    /* Out of order on purpose: replay follows seq, not insertion. */
+    assert_int_equal(store_recording_append(f->st, id, 2, "[2]\n", 4), GW_OK);
+    assert_int_equal(store_recording_append(f->st, id, 1, "[1]\n", 4), GW_OK);
+    assert_int_equal(store_recording_append(f->st, id, 1, "[x]\n", 4),
+                     GW_ERR_EXISTS);
+    assert_int_equal(store_recording_degraded(f->st, id, "queue full"), GW_OK);
+    assert_int_equal(store_recording_degraded(f->st, id, "later"), GW_OK);
+    assert_int_equal(store_recording_get(f->st, s, &rec), GW_OK);
+    assert_int_equal(rec.chunks, 2);
+    assert_int_equal(rec.bytes, 8);
+    assert_string_equal(rec.degraded, "queue full");
+    assert_int_equal(
+        store_recording_chunks(f->st, rec.id, collect_chunk, &seen), GW_OK);
+    assert_string_equal(seen.text, "[1]\n[2]\n");
+    store_recording_clear(&rec);
+    assert_int_equal(store_recording_get(f->st, 999, &rec), GW_ERR_NOTFOUND);
+
+    t.path = "/tmp/a";
+    assert_int_equal(store_transfer_add(f->st, &t), GW_OK);
+    t.operation[0] = '\0';
+    snprintf(t.operation, sizeof(t.operation), "rename");
+    t.path2 = "/tmp/b";
+    t.sha256[0] = '\0';
+    assert_int_equal(store_transfer_add(f->st, &t), GW_OK);
+    assert_int_equal(store_transfer_list(f->st, s, &list, &n), GW_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(list[0].sha256, "ab");
+    assert_string_equal(list[1].path2, "/tmp/b");
+    assert_string_equal(list[1].sha256, "");
+    store_transfer_list_free(list, n);
+
+    /* The audit views answer. */
+    assert_int_equal(count_rows(f, "v_sessions"), 1);
+    assert_int_equal(count_rows(f, "v_transfers"), 2);
+    assert_int_equal(count_rows(f, "v_sessions_per_user_day"), 1);
+    assert_int_equal(count_rows(f, "v_failed_logins_by_source"), 0);
+    /* A session with transfers cannot be deleted. */
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    sqlite3_exec(db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL);
+    assert_int_not_equal(
+        sqlite3_exec(db, "DELETE FROM sessions", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -743,6 +937,9 @@ int main(void)
         T(test_event_insert_detected),
         T(test_event_concurrent_writers),
         T(test_backup),
+        T(test_sessions),
+        T(test_session_orphans_and_kills),
+        T(test_recordings_and_transfers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,186 @@
+#include "store/recordings.h"
+
+#include "store/internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int store_recording_start(struct store *st, int64_t session_id,
+                          const char *header, int64_t *id)
+{
+    sqlite3_stmt *stmt = NULL;
+    char now[GW_TIME_LEN];
+    int rc;
+
+    gw_time_now_iso(now);
+    rc = st_prepare(st,
+                    "INSERT INTO recordings (session_id, header, created_at) "
+                    "VALUES (?1, ?2, ?3)",
+                    &stmt);
+    if (rc != GW_OK) {
+        return rc;
+    }
+    sqlite3_bind_int64(stmt, 1, session_id);
+    st_bind_text(stmt, 2, header);
+    st_bind_text(stmt, 3, now);
+    rc = st_insert(st, stmt, "starting recording", id);
+    if (rc == GW_ERR_EXISTS) {
+        rc = gw_err_set(rc, "session %lld is recorded already",
+                        (long long)session_id);
+    }
+    return rc;
+}
+
+static int insert_chunk(struct store *st, int64_t id, int64_t seq,
+                        const char *data, size_t len)
+{
+    sqlite3_stmt *stmt = NULL;
+    char now[GW_TIME_LEN];
+    int rc;
+
+    gw_time_now_iso(now);
+    rc = st_prepare(st,
+                    "INSERT INTO recording_chunks (recording_id, seq, data, "
+                    "created_at) VALUES (?1, ?2, ?3, ?4)",
+                    &stmt);
+    if (rc != GW_OK) {
+        return rc;
+    }
+    sqlite3_bind_int64(stmt, 1, id);
+    sqlite3_bind_int64(stmt, 2, seq);
+    sqlite3_bind_text(stmt, 3, data, (int)len, SQLITE_TRANSIENT);
+    st_bind_text(stmt, 4, now);
+    return st_insert(st, stmt, "storing recording chunk", NULL);
+}
+
+int store_recording_append(struct store *st, int64_t id, int64_t seq,
+                           const char *data, size_t len)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc;
+
+    if (len > INT32_MAX) {
+        return gw_err_set(GW_ERR_INVALID, "recording chunk too large");
+    }
+    rc = store_begin(st);
+    if (rc != GW_OK) {
+        return rc;
+    }
+    rc = insert_chunk(st, id, seq, data, len);
+    if (rc == GW_OK) {
+        rc = st_prepare(st,
+                        "UPDATE recordings SET chunks = chunks + 1, bytes = "
+                        "bytes + ?2 WHERE id = ?1",
+                        &stmt);
+    }
+    if (rc == GW_OK) {
+        sqlite3_bind_int64(stmt, 1, id);
+        sqlite3_bind_int64(stmt, 2, (sqlite3_int64)len);
+        rc = st_exec_stmt(st, stmt, "counting recording chunk");
+    }
+    if (rc == GW_OK) {
+        rc = store_commit(st);
+    }
+    if (rc != GW_OK) {
+        store_rollback(st);
+    }
+    return rc;
+}
+
+int store_recording_degraded(struct store *st, int64_t id, const char *why)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc;
+
+    /* Keep the first reason: it says when the loss started. */
+    rc = st_prepare(st,
+                    "UPDATE recordings SET degraded = coalesce(degraded, ?2) "
+                    "WHERE id = ?1",
+                    &stmt);
+    if (rc != GW_OK) {
+        return rc;
+    }
+    sqlite3_bind_int64(stmt, 1, id);
+    st_bind_text(stmt, 2, why);
+    return st_exec_stmt(st, stmt, "marking recording degraded");
+}
+
+int store_recording_get(struct store *st, int64_t session_id,
+                        struct store_recording *out)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = st_prepare(st,
+                    "SELECT id, session_id, header, chunks, bytes, "
+                    "coalesce(degraded, ''), created_at FROM recordings "
+                    "WHERE session_id = ?1",
+                    &stmt);
+    if (rc != GW_OK) {
+        return rc;
+    }
+    sqlite3_bind_int64(stmt, 1, session_id);
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW) {
+        out->id = sqlite3_column_int64(stmt, 0);
+        out->session_id = sqlite3_column_int64(stmt, 1);
+        out->header = st_col_dup(stmt, 2);
+        out->chunks = sqlite3_column_int64(stmt, 3);
+        out->bytes = sqlite3_column_int64(stmt, 4);
+        out->degraded = st_col_dup(stmt, 5);
+        st_col_copy(stmt, 6, out->created_at, sizeof(out->created_at));
+        rc =
+            out->header != NULL && out->degraded != NULL ? GW_OK : GW_ERR_NOMEM;
+    } else if (rc == SQLITE_DONE) {
+        rc = gw_err_set(GW_ERR_NOTFOUND, "session %lld has no recording",
+                        (long long)session_id);
+    } else {
+        rc = st_fail(st, rc, "reading recording");
+    }
+    sqlite3_finalize(stmt);
+    if (rc != GW_OK) {
+        store_recording_clear(out);
+    }
+    return rc;
+}
+
+void store_recording_clear(struct store_recording *r)
+{
+    free(r->header);
+    free(r->degraded);
+    r->header = NULL;
+    r->degraded = NULL;
+}
+
+int store_recording_chunks(struct store *st, int64_t id,
+                           int (*fn)(void *arg, const char *data, size_t len),
+                           void *arg)
+{
+    sqlite3_stmt *stmt = NULL;
+    int step;
+    int rc;
+
+    rc = st_prepare(st,
+                    "SELECT data FROM recording_chunks WHERE recording_id = "
+                    "?1 ORDER BY seq",
+                    &stmt);
+    if (rc != GW_OK) {
+        return rc;
+    }
+    sqlite3_bind_int64(stmt, 1, id);
+    while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+        const char *data = (const char *)sqlite3_column_text(stmt, 0);
+        size_t len = (size_t)sqlite3_column_bytes(stmt, 0);
+        rc = fn(arg, data != NULL ? data : "", len);
+        if (rc != GW_OK) {
+            goto out;
+        }
+    }
+    if (step != SQLITE_DONE) {
+        rc = st_fail(st, step, "reading recording chunks");
+    }
+out:
+    sqlite3_finalize(stmt);
+    return rc;
+}

@@ -1,0 +1,48 @@
+/*
+ * Terminal recordings in asciicast v2: the header line, then the event
+ * lines in numbered chunks, so that a long session is written in small
+ * transactions and replayed in order.
+ */
+#ifndef SSHGATE_STORE_RECORDINGS_H
+#define SSHGATE_STORE_RECORDINGS_H
+
+#include "core/timeutil.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct store;
+
+struct store_recording {
+    int64_t id;
+    int64_t session_id;
+    char *header; /* asciicast v2 header JSON (one line, no newline) */
+    int64_t chunks;
+    int64_t bytes;
+    char *degraded; /* why parts are missing; "" when complete */
+    char created_at[GW_TIME_LEN];
+};
+
+/* Start the recording of session_id. GW_ERR_EXISTS if it has one. */
+int store_recording_start(struct store *st, int64_t session_id,
+                          const char *header, int64_t *id);
+
+/* Append chunk seq (event lines, each ending in '\n'). */
+int store_recording_append(struct store *st, int64_t id, int64_t seq,
+                           const char *data, size_t len);
+
+/* Note that the recording lost data (slow disk, full queue). */
+int store_recording_degraded(struct store *st, int64_t id, const char *why);
+
+/* The recording of session_id. GW_OK or GW_ERR_NOTFOUND. */
+int store_recording_get(struct store *st, int64_t session_id,
+                        struct store_recording *out);
+void store_recording_clear(struct store_recording *r);
+
+/* Call fn for every chunk of recording id in order; a non-GW_OK return
+ * from fn stops the walk and is returned. */
+int store_recording_chunks(struct store *st, int64_t id,
+                           int (*fn)(void *arg, const char *data, size_t len),
+                           void *arg);
+
+#endif

@@ -1,0 +1,461 @@
+#include "store/sessions.h"
+
+#include "store/events.h"
+#include "store/internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SESSION_COLUMNS                                                      \
+    "s.id, s.node, s.conn_uid, s.channel, s.username, s.client_addr, "       \
+    "s.host, s.login, s.kind, s.command, s.pty, s.started_at, s.ended_at, "  \
+    "s.bytes_up, s.bytes_down, s.exit_status, s.exit_signal, s.end_reason, " \
+    "EXISTS (SELECT 1 FROM recordings r WHERE r.session_id = s.id), "        \
+    "(SELECT count(*) FROM file_transfers f WHERE f.session_id = s.id)"
+
+static const char *or_dash(const char *s)
+{
+    return s != NULL && s[0] != '\0' ? s : "-";
+}
+
+/* Run fn inside a write transaction: all of it or nothing. */
+static int in_transaction(struct store *st, int (*fn)(struct store *, void *),
+                          void *arg)
+{
+    int rc = store_begin(st);
+
+    if (rc != GW_OK) {
+        return rc;
+    }
+    rc = fn(st, arg);
+    if (rc == GW_OK) {
+        rc = store_commit(st);
+    }
+    if (rc != GW_OK) {
+        store_rollback(st);
+    }
+    return rc;
+}
+
+struct start_args {
+    const struct store_session_start *s;
+    int64_t *id;
+};
+
+static int start_tx(struct store *st, void *arg)
+{
+    struct start_args *a = arg;
+    const struct store_session_start *s = a->s;
+    sqlite3_stmt *stmt = NULL;
+    char now[GW_TIME_LEN];
+    int rc;
+
+    gw_time_now_iso(now);
+    rc = st_prepare(st,
+                    "INSERT INTO sessions (node, conn_uid, channel, username, "
+                    "client_addr, host, login, kind, command, pty, "
+                    "started_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+                    "?7, ?8, ?9, ?10, ?11, ?11)",
+                    &stmt);
+    if (rc != GW_OK) {
+        return rc;
+    }
+    st_bind_text(stmt, 1, s->node);
+    st_bind_text(stmt, 2, s->conn_uid);
+    sqlite3_bind_int(stmt, 3, s->channel);
+    st_bind_text(stmt, 4, s->user);
+    st_bind_text(stmt, 5, s->client);
+    st_bind_text(stmt, 6, s->host);
+    st_bind_text(stmt, 7, s->login);
+    st_bind_text(stmt, 8, s->kind);
+    st_bind_text(stmt, 9, s->command);
+    sqlite3_bind_int(stmt, 10, s->pty ? 1 : 0);
+    st_bind_text(stmt, 11, now);
+    rc = st_insert(st, stmt, "starting session", a->id);
+    if (rc != GW_OK) {
+        return rc;
+    }
+    return store_event_addf(st, "session.start", s->user, s->client,
+                            "session=%lld conn=%s channel=%d kind=%s host=%s "
+                            "login=%s pty=%s command=%s",
+                            (long long)*a->id, s->conn_uid, s->channel, s->kind,
+                            or_dash(s->host), or_dash(s->login),
+                            s->pty ? "yes" : "no", or_dash(s->command));
+}
+
+int store_session_start(struct store *st, const struct store_session_start *s,
+                        int64_t *id)
+{
+    struct start_args a = {s, id};
+
+    return in_transaction(st, start_tx, &a);
+}
+
+struct end_args {
+    int64_t id;
+    const struct store_session_end *e;
+};
+
+/* The user and client of a session, for its end event. */
+static int session_who(struct store *st, int64_t id, char *user, size_t userlen,
+                       char *client, size_t clientlen, bool *ended)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc;
+
+    rc = st_prepare(st,
+                    "SELECT username, client_addr, ended_at IS NOT NULL "
+                    "FROM sessions WHERE id = ?1",
+                    &stmt);
+    if (rc != GW_OK) {
+        return rc;
+    }
+    sqlite3_bind_int64(stmt, 1, id);
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW) {
+        st_col_copy(stmt, 0, user, userlen);
+        st_col_copy(stmt, 1, client, clientlen);
+        *ended = sqlite3_column_int(stmt, 2) != 0;
+        rc = GW_OK;
+    } else if (rc == SQLITE_DONE) {
+        rc = gw_err_set(GW_ERR_NOTFOUND, "no session %lld", (long long)id);
+    } else {
+        rc = st_fail(st, rc, "reading session");
+    }
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
+static int end_event(struct store *st, const struct end_args *a,
+                     const char *user, const char *client)
+{
+    const struct store_session_end *e = a->e;
+    char status[16] = "-";
+
+    if (e->has_exit_status) {
+        snprintf(status, sizeof(status), "%d", e->exit_status);
+    }
+    return store_event_addf(st, "session.end", user, client,
+                            "session=%lld bytes_up=%llu bytes_down=%llu "
+                            "exit_status=%s exit_signal=%s reason=%s",
+                            (long long)a->id, (unsigned long long)e->bytes_up,
+                            (unsigned long long)e->bytes_down, status,
+                            or_dash(e->exit_signal), or_dash(e->reason));
+}
+
+static int end_tx(struct store *st, void *arg)
+{
+    struct end_args *a = arg;
+    const struct store_session_end *e = a->e;
+    sqlite3_stmt *stmt = NULL;
+    char now[GW_TIME_LEN];
+    char user[GW_NAME_MAX + 1];
+    char client[STORE_CLIENT_MAX];
+    bool ended = false;
+    int rc;
+
+    rc = session_who(st, a->id, user, sizeof(user), client, sizeof(client),
+                     &ended);
+    if (rc != GW_OK) {
+        return rc;
+    }
+    if (ended) {
+        return gw_err_set(GW_ERR_EXISTS, "session %lld has ended already",
+                          (long long)a->id);
+    }
+    gw_time_now_iso(now);
+    rc = st_prepare(st,
+                    "UPDATE sessions SET ended_at = ?2, bytes_up = ?3, "
+                    "bytes_down = ?4, exit_status = ?5, exit_signal = ?6, "
+                    "end_reason = ?7 WHERE id = ?1",
+                    &stmt);
+    if (rc != GW_OK) {
+        return rc;
+    }
+    sqlite3_bind_int64(stmt, 1, a->id);
+    st_bind_text(stmt, 2, now);
+    sqlite3_bind_int64(stmt, 3, (sqlite3_int64)e->bytes_up);
+    sqlite3_bind_int64(stmt, 4, (sqlite3_int64)e->bytes_down);
+    if (e->has_exit_status) {
+        sqlite3_bind_int(stmt, 5, e->exit_status);
+    }
+    st_bind_text(stmt, 6, e->exit_signal);
+    st_bind_text(stmt, 7, e->reason);
+    rc = st_exec_stmt(st, stmt, "ending session");
+    if (rc != GW_OK) {
+        return rc;
+    }
+    return end_event(st, a, user, client);
+}
+
+int store_session_end(struct store *st, int64_t id,
+                      const struct store_session_end *e)
+{
+    struct end_args a = {id, e};
+
+    return in_transaction(st, end_tx, &a);
+}
+
+int store_session_add_bytes(struct store *st, int64_t id, uint64_t up,
+                            uint64_t down)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc;
+
+    rc = st_prepare(st,
+                    "UPDATE sessions SET bytes_up = bytes_up + ?2, "
+                    "bytes_down = bytes_down + ?3 WHERE id = ?1 AND "
+                    "ended_at IS NULL",
+                    &stmt);
+    if (rc != GW_OK) {
+        return rc;
+    }
+    sqlite3_bind_int64(stmt, 1, id);
+    sqlite3_bind_int64(stmt, 2, (sqlite3_int64)up);
+    sqlite3_bind_int64(stmt, 3, (sqlite3_int64)down);
+    return st_exec_stmt(st, stmt, "counting session bytes");
+}
+
+static int read_id(sqlite3_stmt *stmt, void *elem)
+{
+    int64_t id = sqlite3_column_int64(stmt, 0);
+
+    memcpy(elem, &id, sizeof(id));
+    return GW_OK;
+}
+
+/* Ids of node's sessions still open. */
+static int open_sessions(struct store *st, const char *node, int64_t **ids,
+                         size_t *n)
+{
+    static const struct st_rows rows = {sizeof(int64_t), read_id, NULL,
+                                        "listing open sessions"};
+    sqlite3_stmt *stmt = NULL;
+    int rc;
+
+    rc = st_prepare(st,
+                    "SELECT id FROM sessions WHERE node = ?1 AND ended_at IS "
+                    "NULL ORDER BY id",
+                    &stmt);
+    if (rc != GW_OK) {
+        return rc;
+    }
+    st_bind_text(stmt, 1, node);
+    return st_collect(st, stmt, &rows, ids, n);
+}
+
+int store_session_close_orphans(struct store *st, const char *node,
+                                const char *reason, int *closed)
+{
+    struct store_session_end e = {.reason = reason};
+    int64_t *ids = NULL;
+    size_t n = 0;
+    int rc;
+
+    *closed = 0;
+    rc = open_sessions(st, node, &ids, &n);
+    for (size_t i = 0; rc == GW_OK && i < n; i++) {
+        struct store_session s;
+        rc = store_session_get(st, ids[i], &s);
+        if (rc != GW_OK) {
+            break;
+        }
+        /* Keep the bytes counted so far by periodic flushes. */
+        e.bytes_up = s.bytes_up;
+        e.bytes_down = s.bytes_down;
+        store_session_clear(&s);
+        rc = store_session_end(st, ids[i], &e);
+        if (rc == GW_OK) {
+            (*closed)++;
+        }
+    }
+    free(ids);
+    return rc;
+}
+
+static int read_session(sqlite3_stmt *stmt, void *elem)
+{
+    struct store_session *s = elem;
+
+    memset(s, 0, sizeof(*s));
+    s->id = sqlite3_column_int64(stmt, 0);
+    st_col_copy(stmt, 1, s->node, sizeof(s->node));
+    st_col_copy(stmt, 2, s->conn_uid, sizeof(s->conn_uid));
+    s->channel = sqlite3_column_int(stmt, 3);
+    st_col_copy(stmt, 4, s->user, sizeof(s->user));
+    st_col_copy(stmt, 5, s->client, sizeof(s->client));
+    st_col_copy(stmt, 6, s->host, sizeof(s->host));
+    st_col_copy(stmt, 7, s->login, sizeof(s->login));
+    st_col_copy(stmt, 8, s->kind, sizeof(s->kind));
+    s->pty = sqlite3_column_int(stmt, 10) != 0;
+    st_col_copy(stmt, 11, s->started_at, sizeof(s->started_at));
+    st_col_copy(stmt, 12, s->ended_at, sizeof(s->ended_at));
+    s->bytes_up = (uint64_t)sqlite3_column_int64(stmt, 13);
+    s->bytes_down = (uint64_t)sqlite3_column_int64(stmt, 14);
+    s->has_exit_status = sqlite3_column_type(stmt, 15) != SQLITE_NULL;
+    s->exit_status = sqlite3_column_int(stmt, 15);
+    st_col_copy(stmt, 16, s->exit_signal, sizeof(s->exit_signal));
+    s->recorded = sqlite3_column_int(stmt, 18) != 0;
+    s->transfers = sqlite3_column_int(stmt, 19);
+    s->command = strdup(sqlite3_column_type(stmt, 9) == SQLITE_NULL
+                            ? ""
+                            : (const char *)sqlite3_column_text(stmt, 9));
+    s->end_reason = strdup(sqlite3_column_type(stmt, 17) == SQLITE_NULL
+                               ? ""
+                               : (const char *)sqlite3_column_text(stmt, 17));
+    if (s->command == NULL || s->end_reason == NULL) {
+        store_session_clear(s);
+        return GW_ERR_NOMEM;
+    }
+    return GW_OK;
+}
+
+void store_session_clear(struct store_session *s)
+{
+    free(s->command);
+    free(s->end_reason);
+    s->command = NULL;
+    s->end_reason = NULL;
+}
+
+static void clear_session_row(void *elem)
+{
+    store_session_clear(elem);
+}
+
+void store_session_list_free(struct store_session *sessions, size_t n)
+{
+    if (sessions == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        store_session_clear(&sessions[i]);
+    }
+    free(sessions);
+}
+
+int store_session_list(struct store *st,
+                       const struct store_session_filter *filter,
+                       struct store_session **sessions, size_t *n)
+{
+    static const struct st_rows rows = {sizeof(struct store_session),
+                                        read_session, clear_session_row,
+                                        "listing sessions"};
+    sqlite3_stmt *stmt = NULL;
+    int rc;
+
+    rc = st_prepare(st,
+                    "SELECT * FROM (SELECT " SESSION_COLUMNS
+                    " FROM sessions s WHERE (?1 IS NULL OR s.username = ?1) "
+                    "AND (?2 IS NULL OR s.host = ?2) AND (?3 IS NULL OR "
+                    "s.started_at >= ?3 OR s.ended_at IS NULL OR s.ended_at "
+                    ">= ?3) AND (?4 = 0 OR s.ended_at IS NULL) ORDER BY "
+                    "s.id DESC LIMIT ?5) ORDER BY 1",
+                    &stmt);
+    if (rc != GW_OK) {
+        return rc;
+    }
+    st_bind_text(stmt, 1, filter->user);
+    st_bind_text(stmt, 2, filter->host);
+    st_bind_text(stmt, 3, filter->since);
+    sqlite3_bind_int(stmt, 4, filter->active_only ? 1 : 0);
+    sqlite3_bind_int64(stmt, 5,
+                       filter->limit > 0 ? (sqlite3_int64)filter->limit : -1);
+    return st_collect(st, stmt, &rows, sessions, n);
+}
+
+int store_session_get(struct store *st, int64_t id, struct store_session *out)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc;
+
+    rc = st_prepare(
+        st, "SELECT " SESSION_COLUMNS " FROM sessions s WHERE s.id = ?1",
+        &stmt);
+    if (rc != GW_OK) {
+        return rc;
+    }
+    sqlite3_bind_int64(stmt, 1, id);
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW) {
+        rc = read_session(stmt, out);
+    } else if (rc == SQLITE_DONE) {
+        rc = gw_err_set(GW_ERR_NOTFOUND, "no session %lld", (long long)id);
+    } else {
+        rc = st_fail(st, rc, "reading session");
+    }
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
+int store_session_request_kill(struct store *st, int64_t id, const char *by)
+{
+    struct store_session s;
+    sqlite3_stmt *stmt = NULL;
+    char now[GW_TIME_LEN];
+    bool ended;
+    int rc;
+
+    rc = store_session_get(st, id, &s);
+    if (rc != GW_OK) {
+        return rc;
+    }
+    ended = s.ended_at[0] != '\0';
+    store_session_clear(&s);
+    if (ended) {
+        return gw_err_set(GW_ERR_INVALID, "session %lld has ended already",
+                          (long long)id);
+    }
+    gw_time_now_iso(now);
+    rc = st_prepare(st,
+                    "INSERT INTO session_kills (session_id, requested_by, "
+                    "created_at) VALUES (?1, ?2, ?3)",
+                    &stmt);
+    if (rc != GW_OK) {
+        return rc;
+    }
+    sqlite3_bind_int64(stmt, 1, id);
+    st_bind_text(stmt, 2, by);
+    st_bind_text(stmt, 3, now);
+    return st_insert(st, stmt, "requesting kill", NULL);
+}
+
+int store_session_pending_kills(struct store *st, const char *node,
+                                int64_t **ids, size_t *n)
+{
+    static const struct st_rows rows = {sizeof(int64_t), read_id, NULL,
+                                        "reading kill requests"};
+    sqlite3_stmt *stmt = NULL;
+    int rc;
+
+    rc = st_prepare(st,
+                    "SELECT DISTINCT k.session_id FROM session_kills k JOIN "
+                    "sessions s ON s.id = k.session_id WHERE k.handled_at IS "
+                    "NULL AND s.node = ?1",
+                    &stmt);
+    if (rc != GW_OK) {
+        return rc;
+    }
+    st_bind_text(stmt, 1, node);
+    return st_collect(st, stmt, &rows, ids, n);
+}
+
+int store_session_kill_done(struct store *st, int64_t id)
+{
+    sqlite3_stmt *stmt = NULL;
+    char now[GW_TIME_LEN];
+    int rc;
+
+    gw_time_now_iso(now);
+    rc = st_prepare(st,
+                    "UPDATE session_kills SET handled_at = ?2 WHERE "
+                    "session_id = ?1 AND handled_at IS NULL",
+                    &stmt);
+    if (rc != GW_OK) {
+        return rc;
+    }
+    sqlite3_bind_int64(stmt, 1, id);
+    st_bind_text(stmt, 2, now);
+    return st_exec_stmt(st, stmt, "marking kill handled");
+}

@@ -1,0 +1,34 @@
+/* Files seen passing through sftp channels (core/sftp_audit records). */
+#ifndef SSHGATE_STORE_TRANSFERS_H
+#define SSHGATE_STORE_TRANSFERS_H
+
+#include "core/timeutil.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct store;
+
+struct store_transfer {
+    int64_t id;
+    int64_t session_id;
+    char operation[24]; /* read, write, remove, rename, mkdir, ... */
+    char *path;
+    char *path2; /* rename/link target; "" when none */
+    uint64_t bytes_read;
+    uint64_t bytes_written;
+    char sha256[65]; /* "" unless the whole file passed */
+    char status[32]; /* "ok", "no such file", "incomplete", ... */
+    char created_at[GW_TIME_LEN];
+};
+
+/* Record one transfer (id and created_at are ignored on input). */
+int store_transfer_add(struct store *st, const struct store_transfer *t);
+
+/* Transfers of a session, in order. */
+int store_transfer_list(struct store *st, int64_t session_id,
+                        struct store_transfer **out, size_t *n);
+void store_transfer_list_free(struct store_transfer *list, size_t n);
+
+#endif
