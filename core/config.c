@@ -78,6 +78,7 @@ static int parse_cidrs(const struct cfg_key *k, const char *v, void *out);
 static int parse_listen(const struct cfg_key *k, const char *v, void *out);
 static int parse_sep(const struct cfg_key *k, const char *v, void *out);
 static int parse_version(const struct cfg_key *k, const char *v, void *out);
+static int parse_patterns(const struct cfg_key *k, const char *v, void *out);
 static void free_string(void *field);
 static void free_cidrs(void *field);
 static void free_listen(void *field);
@@ -144,6 +145,13 @@ static const struct cfg_key keys[] = {
     NUM("shutdown_grace", parse_secs, shutdown_grace, "30", 0, 3600, true),
     NUM("worker_stack_size", parse_size, worker_stack_size, "256K",
         INT64_C(64) * 1024, INT64_C(64) * 1024 * 1024, false),
+    NUM("backend_connect_timeout", parse_secs, backend_connect_timeout, "10", 1,
+        300, true),
+    STR("env_allow", parse_patterns, env_allow, "LANG,LC_*,TERM", true),
+    NUM("max_channels_per_connection", parse_long, max_channels_per_connection,
+        "64", 1, 1024, true),
+    NUM("relay_buffer_size", parse_size, relay_buffer_size, "64K",
+        INT64_C(4) * 1024, INT64_C(16) * 1024 * 1024, true),
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -446,6 +454,30 @@ static int parse_version(const struct cfg_key *k, const char *v, void *out)
             return gw_err_set(GW_ERR_INVALID,
                               "only printable ASCII without spaces and '-' "
                               "is allowed");
+        }
+    }
+    return dup_value(v, out);
+}
+
+/* A comma-separated list of environment variable name patterns (fnmatch
+ * globs: letters, digits, '_', '*', '?'); may be empty (nothing passes). */
+static int parse_patterns(const struct cfg_key *k, const char *v, void *out)
+{
+    size_t len = strlen(v);
+
+    (void)k;
+    if (len > ALGO_LIST_MAX || (len > 0 && (v[0] == ',' || v[len - 1] == ',' ||
+                                            strstr(v, ",,") != NULL))) {
+        return gw_err_set(GW_ERR_INVALID,
+                          "expected a comma-separated list of variable "
+                          "name patterns");
+    }
+    for (const char *p = v; *p != '\0'; p++) {
+        if (!isalnum((unsigned char)*p) && strchr("_*?,", *p) == NULL) {
+            return gw_err_set(GW_ERR_INVALID,
+                              "'%c' is not allowed in a variable name "
+                              "pattern (letters, digits, _, * and ?)",
+                              *p);
         }
     }
     return dup_value(v, out);

@@ -70,6 +70,10 @@ struct gw_config {
     char *server_version;
     long shutdown_grace; /* seconds */
     int64_t worker_stack_size;
+    long backend_connect_timeout; /* seconds, each of connect / KEX / auth */
+    char *env_allow;              /* comma-separated fnmatch patterns */
+    long max_channels_per_connection;
+    int64_t relay_buffer_size; /* bytes, per direction of a socket relay */
 
     /* Loader bookkeeping, not settings. */
     char *path;  /* the file read, NULL when none */

@@ -6,6 +6,7 @@
 #include "core/sshkey.h"
 #include "core/timeutil.h"
 #include "gateway/conn.h"
+#include "gateway/forward.h"
 #include "gateway/session.h"
 #include "store/keys.h"
 #include "store/users.h"
@@ -488,8 +489,11 @@ static int on_message(ssh_session session, ssh_message msg, void *userdata)
     if (ssh_message_type(msg) == SSH_REQUEST_AUTH) {
         return on_auth(c, msg);
     }
+    if (c->authed) {
+        /* direct-tcpip, tcpip-forward, break, ... */
+        return gw_forward_on_message(c, msg);
+    }
     if (ssh_message_type(msg) != SSH_REQUEST_SERVICE) {
-        /* direct-tcpip, tcpip-forward, x11, agent, env, ...: refused */
         gw_log_verbose("refused request type %d/%d", ssh_message_type(msg),
                        ssh_message_subtype(msg));
     }

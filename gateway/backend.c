@@ -261,6 +261,29 @@ static int authenticate(ssh_session s, const struct gw_backend_spec *spec,
                 spec->login);
 }
 
+/* The SSH handshake. A backend that accepts the TCP connection but does
+ * not answer within the timeout (a hung sshd, a tarpit) is a timeout, not
+ * a protocol failure. */
+static int handshake(ssh_session s, const struct gw_backend_spec *spec,
+                     struct gw_backend_result *res)
+{
+    int64_t start = gw_now_ms();
+
+    if (ssh_connect(s) == SSH_OK) {
+        return GW_OK;
+    }
+    if (gw_now_ms() - start >= spec->timeout_s * 1000 - 100) {
+        return fail(
+            res, GW_BACKEND_TIMEOUT, GW_ERR_TIMEOUT,
+            "backend %s (%s port %u): timed out: no SSH answer within %ld s",
+            spec->host_name, spec->address, (unsigned)spec->port,
+            spec->timeout_s);
+    }
+    return fail(res, GW_BACKEND_PROTOCOL, GW_ERR,
+                "backend %s: SSH handshake failed: %s", spec->host_name,
+                ssh_get_error(s));
+}
+
 int gw_backend_connect(const struct gw_backend_spec *spec, ssh_session *out,
                        struct gw_backend_result *res)
 {
@@ -282,10 +305,8 @@ int gw_backend_connect(const struct gw_backend_spec *spec, ssh_session *out,
     if (rc != GW_OK) {
         goto out;
     }
-    if (ssh_connect(s) != SSH_OK) {
-        rc = fail(res, GW_BACKEND_PROTOCOL, GW_ERR,
-                  "backend %s: SSH handshake failed: %s", spec->host_name,
-                  ssh_get_error(s));
+    rc = handshake(s, spec, res);
+    if (rc != GW_OK) {
         goto out;
     }
     rc = verify_host_key(s, spec, res);

@@ -296,9 +296,29 @@ static const struct gw_host_entry *menu_choice(const struct gw_menu *menu,
     return NULL;
 }
 
+/* "LOGIN@HOST" or "HOST" (a number or a name): remember the choice. */
+static int menu_pick(struct gw_menu *menu, const struct gw_builtin_ctx *ctx,
+                     const char *line)
+{
+    const char *at = strchr(line, '@');
+    const char *host = at != NULL ? at + 1 : line;
+    const struct gw_host_entry *e = menu_choice(menu, host);
+    size_t login_len = at != NULL ? (size_t)(at - line) : 0;
+
+    if (e == NULL || login_len >= sizeof(menu->chosen_login) ||
+        (at != NULL && login_len == 0)) {
+        return gw_buf_appendf(ctx->out, "sshgate: no host '%s' in your list%s",
+                              line, ctx->eol);
+    }
+    memcpy(menu->chosen_login, line, login_len);
+    menu->chosen_login[login_len] = '\0';
+    snprintf(menu->chosen_host, sizeof(menu->chosen_host), "%s", e->name);
+    menu->chosen = true;
+    return GW_OK;
+}
+
 static int menu_line(struct gw_menu *menu, const struct gw_builtin_ctx *ctx)
 {
-    const struct gw_host_entry *e = NULL;
     char *line = gw_trim(menu->line);
     int rc = GW_OK;
 
@@ -308,25 +328,28 @@ static int menu_line(struct gw_menu *menu, const struct gw_builtin_ctx *ctx)
         return gw_buf_appendf(ctx->out, "bye%s", ctx->eol);
     }
     if (line[0] != '\0') {
-        e = menu_choice(menu, line);
-        if (e != NULL) {
-            rc = gw_buf_appendf(ctx->out,
-                                "sshgate: forwarding to %s is not "
-                                "available yet%s",
-                                e->name, ctx->eol);
-        } else {
-            rc = gw_buf_appendf(ctx->out,
-                                "sshgate: no host '%s' in your "
-                                "list%s",
-                                line, ctx->eol);
-        }
+        rc = menu_pick(menu, ctx, line);
     }
     menu->len = 0;
     menu->line[0] = '\0';
-    if (rc == GW_OK) {
+    if (rc == GW_OK && !menu->chosen) {
         rc = menu_prompt(ctx);
     }
     return rc;
+}
+
+int gw_menu_resume(struct gw_menu *menu, const struct gw_builtin_ctx *ctx,
+                   const char *message)
+{
+    int rc = GW_OK;
+
+    menu->chosen = false;
+    menu->chosen_host[0] = '\0';
+    menu->chosen_login[0] = '\0';
+    if (message != NULL && message[0] != '\0') {
+        rc = gw_buf_appendf(ctx->out, "%s%s", message, ctx->eol);
+    }
+    return rc == GW_OK ? menu_prompt(ctx) : rc;
 }
 
 /* Swallow escape sequences (arrow keys and the like). True if c was part
@@ -412,7 +435,8 @@ int gw_menu_input(struct gw_menu *menu, const struct gw_builtin_ctx *ctx,
 {
     int rc = GW_OK;
 
-    for (size_t i = 0; i < len && rc == GW_OK && !menu->done; i++) {
+    for (size_t i = 0; i < len && rc == GW_OK && !menu->done && !menu->chosen;
+         i++) {
         rc = menu_byte(menu, ctx, (unsigned char)data[i]);
     }
     return rc;

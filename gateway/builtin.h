@@ -69,6 +69,12 @@ struct gw_menu {
     int esc;      /* inside an escape sequence (arrow keys): 0, 1 or 2 */
     bool last_cr; /* the previous byte was CR (CR LF is one Enter) */
     bool done;    /* the user quit */
+    /* A host was chosen ("2", "web1" or "root@web1"): the caller connects,
+     * then either hands the channel over or calls gw_menu_resume. Input
+     * after the choice is not consumed. */
+    bool chosen;
+    char chosen_host[GW_NAME_MAX + 1];
+    char chosen_login[GW_NAME_MAX + 1]; /* "" when not typed */
 };
 
 /* Load the hosts and print the menu and the first prompt. */
@@ -76,9 +82,15 @@ int gw_menu_start(struct gw_menu *menu, const struct gw_builtin_ctx *ctx);
 
 /* Feed typed bytes: echo them, act on complete lines. Sets menu->done on
  * q, quit, exit, Ctrl-D on an empty line, or when there is nothing to
- * choose from. */
+ * choose from; menu->chosen when a line names a host (bytes after that
+ * line are left unread: the caller reads only while !chosen). */
 int gw_menu_input(struct gw_menu *menu, const struct gw_builtin_ctx *ctx,
                   const char *data, size_t len);
+
+/* Back to the prompt after a choice that did not connect: print message
+ * (one line, may be NULL) and the prompt again. */
+int gw_menu_resume(struct gw_menu *menu, const struct gw_builtin_ctx *ctx,
+                   const char *message);
 
 void gw_menu_free(struct gw_menu *menu);
 

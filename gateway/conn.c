@@ -4,7 +4,9 @@
 #include "core/log.h"
 #include "core/timeutil.h"
 #include "gateway/auth.h"
+#include "gateway/forward.h"
 #include "gateway/limits.h"
+#include "gateway/session.h"
 #include "gateway/sshlog.h"
 
 #include <poll.h>
@@ -19,6 +21,10 @@
 #define POLL_MS          1000
 #define LINGER_MS        1000
 #define FLUSH_ROUNDS_MAX 4
+/* A target that failed: how long the connection may have no channel
+ * before it is disconnected with the reason (ssh -N, an idle
+ * ControlMaster); a session channel gets the reason on stderr. */
+#define TARGET_FAIL_LINGER_MS 3000
 
 int gw_conn_new(struct gw_daemon *d, ssh_session session,
                 const struct gw_addr *peer, struct gw_config *cfg,
@@ -41,6 +47,13 @@ int gw_conn_new(struct gw_daemon *d, ssh_session session,
     c->deadline_ms = start_ms + (int64_t)cfg->login_grace_time * 1000;
     c->last_rx_ms = start_ms;
     c->last_activity_ms = start_ms;
+    c->max_chans = (size_t)cfg->max_channels_per_connection;
+    c->chans = calloc(c->max_chans, sizeof(*c->chans));
+    if (c->chans == NULL) {
+        gw_config_unref(c->cfg);
+        free(c);
+        return GW_ERR_NOMEM;
+    }
     *out = c;
     return GW_OK;
 }
@@ -60,6 +73,10 @@ static void conn_free(struct gw_conn *c)
         close(c->wake_fd);
     }
     gw_config_unref(c->cfg);
+    free(c->chans);
+    free(c->scratch.buf);
+    free(c->pfds);
+    free(c->prefs);
     free(c);
 }
 
@@ -86,7 +103,7 @@ void gw_conn_activity(struct gw_conn *c)
 void gw_conn_event(struct gw_conn *c, const char *kind, const char *user,
                    const char *fmt, ...)
 {
-    char detail[512];
+    char detail[4096];
     va_list ap;
 
     va_start(ap, fmt);
@@ -296,17 +313,177 @@ static int conn_kex(struct gw_conn *c)
     return GW_OK;
 }
 
+/* ---- the forwarding loop ---------------------------------------------- */
+
+/* Room in the poll set for the client, the wake-up fd, every backend
+ * session and every channel. */
+static int poll_set_alloc(struct gw_conn *c)
+{
+    size_t cap = 2 + GW_UPSTREAM_MAX + c->max_chans;
+
+    if (c->pfds != NULL) {
+        return GW_OK;
+    }
+    c->pfds = calloc(cap, sizeof(*c->pfds));
+    c->prefs = calloc(cap, sizeof(*c->prefs));
+    if (c->pfds == NULL || c->prefs == NULL) {
+        return GW_ERR_NOMEM;
+    }
+    c->pfds_cap = cap;
+    return GW_OK;
+}
+
+static short session_events(ssh_session s)
+{
+    return (short)(POLLIN |
+                   ((ssh_get_status(s) & SSH_WRITE_PENDING) ? POLLOUT : 0));
+}
+
+static void poll_add(struct gw_conn *c, size_t *n, int fd, short events,
+                     struct gw_upstream *up, struct gw_chan *ch)
+{
+    if (fd < 0 || events == 0 || *n >= c->pfds_cap) {
+        return;
+    }
+    c->pfds[*n] = (struct pollfd){.fd = fd, .events = events};
+    c->prefs[*n] = (struct gw_pollref){.up = up, .ch = ch};
+    (*n)++;
+}
+
+static size_t poll_set_build(struct gw_conn *c)
+{
+    size_t n = 0;
+
+    poll_add(c, &n, ssh_get_fd(c->session), session_events(c->session), NULL,
+             NULL);
+    poll_add(c, &n, c->wake_fd, POLLIN, NULL, NULL);
+    for (size_t i = 0; i < GW_UPSTREAM_MAX; i++) {
+        struct gw_upstream *up = c->ups[i];
+        if (up != NULL && !up->gone) {
+            poll_add(c, &n, ssh_get_fd(up->session),
+                     session_events(up->session), up, NULL);
+        }
+    }
+    for (size_t i = 0; i < c->max_chans; i++) {
+        struct gw_chan *ch = c->chans[i];
+        if (ch != NULL && ch->kind == GW_KIND_SOCKET) {
+            poll_add(c, &n, ch->relay.sock.fd, gw_chan_sock_events(ch), NULL,
+                     ch);
+        }
+    }
+    return n;
+}
+
+/*
+ * Wait for any session or socket of the connection, then let each ready
+ * session process its input in its own event (gateway/upstream.h says why
+ * each session has one). Before authentication there is no poll set yet:
+ * the plain event poll of the client session.
+ */
+static void conn_wait(struct gw_conn *c, int timeout_ms)
+{
+    size_t n;
+    bool front = false;
+
+    if (c->pfds == NULL) {
+        ssh_event_dopoll(c->event, timeout_ms);
+        return;
+    }
+    n = poll_set_build(c);
+    if (poll(c->pfds, n, timeout_ms) <= 0) {
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct gw_pollref *r = &c->prefs[i];
+        if (c->pfds[i].revents == 0) {
+            continue;
+        }
+        if (r->ch != NULL) {
+            r->ch->relay.sock.revents = c->pfds[i].revents;
+        } else if (r->up != NULL) {
+            ssh_event_dopoll(r->up->event, 0);
+        } else {
+            front = true;
+        }
+    }
+    if (front) {
+        ssh_event_dopoll(c->event, 0);
+    }
+}
+
+/* Backend sessions that died: their channels end. */
+static void check_upstreams(struct gw_conn *c)
+{
+    for (size_t i = 0; i < GW_UPSTREAM_MAX; i++) {
+        struct gw_upstream *up = c->ups[i];
+        if (up == NULL || up->gone || !gw_upstream_dead(up)) {
+            continue;
+        }
+        gw_log_info("backend %s closed the connection", up->host.name);
+        gw_chan_backend_lost(c, up);
+        if (up == c->primary) {
+            c->tstate = GW_TARGET_FAILED;
+            c->target_failed_ms = gw_now_ms();
+            snprintf(c->target_error, sizeof(c->target_error),
+                     "sshgate: connection to %s lost", up->host.name);
+        }
+    }
+}
+
+/*
+ * A connection whose target failed or whose backend is gone ends once it
+ * has had no channel for a moment. Not at once: the client normally
+ * leaves by itself when its session channel closes, and a disconnect
+ * arriving right behind the channel's last output makes OpenSSH exit
+ * before it writes that output (the reason on stderr) out.
+ */
+static void check_target_end(struct gw_conn *c, int64_t now_ms)
+{
+    if (c->tstate != GW_TARGET_FAILED) {
+        return;
+    }
+    if (gw_chan_count(c) > 0) {
+        c->target_failed_ms = now_ms;
+    } else if (now_ms - c->target_failed_ms >= TARGET_FAIL_LINGER_MS) {
+        gw_conn_close(c, c->target_error);
+    }
+}
+
+/* Once authenticated: target, backend liveness, the relay. True when the
+ * relay has more to move right away. */
+static bool conn_forward(struct gw_conn *c)
+{
+    bool busy;
+
+    if (c->scratch.buf == NULL) {
+        c->scratch.len = (size_t)c->cfg->relay_buffer_size;
+        c->scratch.buf = malloc(c->scratch.len);
+        if (c->scratch.buf == NULL || poll_set_alloc(c) != GW_OK) {
+            gw_log_error("out of memory for the relay");
+            gw_conn_close(c, "internal error");
+            return false;
+        }
+    }
+    if (c->tstate == GW_TARGET_PENDING) {
+        gw_target_prepare(c);
+    }
+    check_upstreams(c);
+    busy = gw_chan_pump(c);
+    check_target_end(c, gw_now_ms());
+    return busy;
+}
+
 static void conn_loop(struct gw_conn *c)
 {
+    bool busy = false;
+
     while (!c->closing) {
-        ssh_event_dopoll(c->event, POLL_MS);
+        conn_wait(c, busy ? 0 : POLL_MS);
         if (session_gone(c)) {
             gw_conn_close(c, "client disconnected");
             break;
         }
-        if (c->authed) {
-            gw_session_pump(c);
-        }
+        busy = c->authed && conn_forward(c);
         check_timeouts(c, gw_now_ms());
     }
 }
@@ -366,7 +543,12 @@ static void conn_teardown(struct gw_conn *c)
     int fd = -1;
 
     flush_before_disconnect(c);
-    gw_session_detach_all(c);
+    gw_chan_detach_all(c, c->close_reason);
+    for (size_t i = 0; i < GW_UPSTREAM_MAX; i++) {
+        if (c->ups[i] != NULL) {
+            gw_upstream_close(c->ups[i]);
+        }
+    }
     if (c->event != NULL) {
         if (c->session_in_event) {
             ssh_event_remove_session(c->event, c->session);
@@ -418,6 +600,9 @@ void gw_conn_set_authenticated(struct gw_conn *c, const char *user)
 
     c->authed = true;
     snprintf(c->user, sizeof(c->user), "%s", user);
+    if (c->target_ok && gw_target_has_host(&c->target)) {
+        c->tstate = GW_TARGET_PENDING;
+    }
     release_unauth(c);
     c->last_activity_ms = now_ms;
     c->last_rx_ms = now_ms;

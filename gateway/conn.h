@@ -10,18 +10,36 @@
 #include "core/cidr.h"
 #include "core/config.h"
 #include "core/sshkey.h"
+#include "gateway/chan.h"
 #include "gateway/daemon.h"
-#include "gateway/session.h"
+#include "gateway/policy.h"
+#include "gateway/relay.h"
 #include "gateway/target.h"
+#include "gateway/upstream.h"
 #include "store/events.h"
 
 #include <libssh/callbacks.h>
 #include <libssh/libssh.h>
 #include <libssh/server.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 struct store;
+
+/* Where the target of the login name ("alice+web1") stands. */
+enum gw_target_state {
+    GW_TARGET_NONE = 0, /* no target: built-ins, menu, -J / -W */
+    GW_TARGET_PENDING,  /* authenticated; the loop resolves and connects */
+    GW_TARGET_UP,       /* c->primary is the backend session */
+    GW_TARGET_FAILED,   /* c->target_error says why, to every channel */
+};
+
+/* What one entry of the loop's poll set belongs to. */
+struct gw_pollref {
+    struct gw_upstream *up; /* a backend session, or */
+    struct gw_chan *ch;     /* a socket relay, or neither: the client */
+};
 
 struct gw_conn {
     struct gw_daemon *daemon;
@@ -67,9 +85,22 @@ struct gw_conn {
 
     bool grace_expired;
     bool closing;
-    char close_reason[128];
+    char close_reason[GW_DENIAL_MAX];
 
-    struct gw_chan chans[GW_CONN_MAX_CHANNELS];
+    /* forwarding (docs/forwarding.md) */
+    enum gw_target_state tstate;
+    char target_error[GW_DENIAL_MAX];
+    int64_t target_failed_ms;
+    struct gw_upstream *primary;              /* the target's session */
+    struct gw_upstream *ups[GW_UPSTREAM_MAX]; /* every backend session */
+    struct gw_chan **chans;                   /* max_chans slots */
+    size_t max_chans;
+    unsigned chan_ids;
+    size_t pump_round;
+    struct gw_scratch scratch; /* relay_buffer_size, once authenticated */
+    struct pollfd *pfds;       /* the loop's poll set and what each is */
+    struct gw_pollref *prefs;
+    size_t pfds_cap;
 };
 
 /*

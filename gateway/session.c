@@ -3,6 +3,9 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "gateway/conn.h"
+#include "gateway/forward.h"
+#include "gateway/policy.h"
+#include "gateway/upstream.h"
 #include "store/grants.h"
 
 #include <stdio.h>
@@ -11,73 +14,76 @@
 
 #define OUTPUT_MAX  (4u * 1024 * 1024) /* per channel and stream */
 #define WRITE_CHUNK 32768u
-#define NO_FORWARDING \
-    "sshgate: forwarding to hosts is not available in this version"
+#define EXIT_FAILED 255 /* what OpenSSH's ssh exits with on its own errors */
 
 static const char *eol_of(const struct gw_chan *ch)
 {
     return ch->pty ? "\r\n" : "\n";
 }
 
-/* ---- callbacks: record, never act ------------------------------------- */
-
-static int on_pty(ssh_session s, ssh_channel channel, const char *term,
-                  int width, int height, int pxwidth, int pxheight,
-                  void *userdata)
+static void prepare_output(struct gw_chan *ch)
 {
-    struct gw_chan *ch = userdata;
-
-    (void)s;
-    (void)channel;
-    (void)term;
-    (void)width;
-    (void)height;
-    (void)pxwidth;
-    (void)pxheight;
-    if (ch->state != GW_CHAN_OPEN || ch->pty) {
-        return 1;
+    if (ch->out.max == 0) {
+        gw_buf_init(&ch->out, OUTPUT_MAX);
+        gw_buf_init(&ch->err, OUTPUT_MAX);
     }
-    ch->pty = true;
-    return 0;
 }
 
-static int on_window_change(ssh_session s, ssh_channel channel, int width,
-                            int height, int pxwidth, int pxheight,
-                            void *userdata)
+static void finish(struct gw_chan *ch, int status)
 {
-    (void)s;
-    (void)channel;
-    (void)width;
-    (void)height;
-    (void)pxwidth;
-    (void)pxheight;
-    (void)userdata;
-    return 0;
+    ch->exit_status = status;
+    ch->state = GW_CHAN_FINISHING;
 }
 
-static int on_shell(ssh_session s, ssh_channel channel, void *userdata)
+void gw_session_fail(struct gw_chan *ch, const char *msg)
 {
-    struct gw_chan *ch = userdata;
+    prepare_output(ch);
+    if (msg != NULL) {
+        (void)gw_buf_appendf(&ch->err, "%s%s", msg, eol_of(ch));
+    } else if (ch->up != NULL) {
+        (void)gw_buf_appendf(&ch->err, "sshgate: connection to %s lost%s",
+                             ch->up->host.name, eol_of(ch));
+    }
+    finish(ch, EXIT_FAILED);
+}
 
-    (void)s;
-    (void)channel;
+/* A target was named but cannot be served: say why. */
+static bool target_failed(struct gw_chan *ch)
+{
+    struct gw_conn *c = ch->conn;
+
+    if (c->tstate != GW_TARGET_FAILED && c->tstate != GW_TARGET_PENDING) {
+        return false;
+    }
+    gw_session_fail(ch, c->target_error[0] != '\0'
+                            ? c->target_error
+                            : "sshgate: the target host is not available");
+    return true;
+}
+
+/* ---- requests (from chan_session.c's callbacks) ----------------------- */
+
+int gw_session_shell(struct gw_chan *ch)
+{
     if (ch->state != GW_CHAN_OPEN) {
         return 1;
     }
-    ch->state = GW_CHAN_SHELL;
+    prepare_output(ch);
+    if (!target_failed(ch)) {
+        ch->state = GW_CHAN_SHELL;
+    }
     gw_conn_activity(ch->conn);
     return 0;
 }
 
-static int on_exec(ssh_session s, ssh_channel channel, const char *command,
-                   void *userdata)
+int gw_session_exec(struct gw_chan *ch, const char *command)
 {
-    struct gw_chan *ch = userdata;
-
-    (void)s;
-    (void)channel;
     if (ch->state != GW_CHAN_OPEN || strlen(command) > GW_COMMAND_MAX) {
         return 1;
+    }
+    prepare_output(ch);
+    if (target_failed(ch)) {
+        return 0;
     }
     ch->command = strdup(command);
     if (ch->command == NULL) {
@@ -90,89 +96,28 @@ static int on_exec(ssh_session s, ssh_channel channel, const char *command,
 
 /* sftp and other subsystems need a backend: refused, with a line on
  * stderr saying why (sent before the refusal, so the client shows it). */
-static int on_subsystem(ssh_session s, ssh_channel channel,
-                        const char *subsystem, void *userdata)
+int gw_session_subsystem(struct gw_chan *ch, const char *subsystem)
 {
-    struct gw_chan *ch = userdata;
     char line[160];
     int n;
 
-    (void)s;
+    if (ch->state != GW_CHAN_OPEN) {
+        return 1;
+    }
+    prepare_output(ch);
+    if (target_failed(ch)) {
+        return 0;
+    }
     gw_log_info("refused subsystem '%.40s': no target host", subsystem);
     n = snprintf(line, sizeof(line),
                  "sshgate: the %.40s subsystem needs a target host "
                  "(user%chost@gateway)\n",
                  subsystem, ch->conn->cfg->target_separator);
     if (n > 0 && (size_t)n < sizeof(line) &&
-        ssh_channel_window_size(channel) >= (uint32_t)n) {
-        (void)ssh_channel_write_stderr(channel, line, (uint32_t)n);
+        ssh_channel_window_size(ch->channel) >= (uint32_t)n) {
+        (void)ssh_channel_write_stderr(ch->channel, line, (uint32_t)n);
     }
     return 1;
-}
-
-static void on_eof(ssh_session s, ssh_channel channel, void *userdata)
-{
-    struct gw_chan *ch = userdata;
-
-    (void)s;
-    (void)channel;
-    ch->peer_eof = true;
-}
-
-static void on_close(ssh_session s, ssh_channel channel, void *userdata)
-{
-    struct gw_chan *ch = userdata;
-
-    (void)s;
-    (void)channel;
-    ch->peer_closed = true;
-}
-
-static void attach_callbacks(struct gw_chan *ch)
-{
-    struct ssh_channel_callbacks_struct *cb = &ch->cb;
-
-    memset(cb, 0, sizeof(*cb));
-    ssh_callbacks_init(cb);
-    cb->userdata = ch;
-    cb->channel_pty_request_function = on_pty;
-    cb->channel_pty_window_change_function = on_window_change;
-    cb->channel_shell_request_function = on_shell;
-    cb->channel_exec_request_function = on_exec;
-    cb->channel_subsystem_request_function = on_subsystem;
-    cb->channel_eof_function = on_eof;
-    cb->channel_close_function = on_close;
-    /* x11 and auth-agent stay unset: libssh would say yes to them. */
-    ssh_set_channel_callbacks(ch->channel, cb);
-}
-
-ssh_channel gw_session_open(ssh_session session, void *userdata)
-{
-    struct gw_conn *c = userdata;
-    struct gw_chan *ch = NULL;
-
-    for (int i = 0; i < GW_CONN_MAX_CHANNELS && ch == NULL; i++) {
-        if (c->chans[i].state == GW_CHAN_FREE) {
-            ch = &c->chans[i];
-        }
-    }
-    if (ch == NULL || c->closing) {
-        gw_log_verbose("refused a session channel: %s",
-                       ch == NULL ? "too many channels" : "closing");
-        return NULL;
-    }
-    memset(ch, 0, sizeof(*ch));
-    ch->channel = ssh_channel_new(session);
-    if (ch->channel == NULL) {
-        return NULL;
-    }
-    ch->conn = c;
-    gw_buf_init(&ch->out, OUTPUT_MAX);
-    gw_buf_init(&ch->err, OUTPUT_MAX);
-    ch->state = GW_CHAN_OPEN;
-    attach_callbacks(ch);
-    gw_conn_activity(c);
-    return ch->channel;
 }
 
 /* ---- the work --------------------------------------------------------- */
@@ -210,37 +155,20 @@ static void make_ctx(struct gw_chan *ch, struct gw_builtin_ctx *ctx)
     ctx->ud = c;
 }
 
-static void finish(struct gw_chan *ch, int status)
-{
-    ch->exit_status = status;
-    ch->state = GW_CHAN_FINISHING;
-}
-
-/* A target was named ("alice+web1"), but there is no relay yet. */
-static void no_forwarding(struct gw_chan *ch)
-{
-    gw_log_info("refused forwarding to %s: not available in this version",
-                ch->conn->target.host);
-    (void)gw_buf_appendf(&ch->err, "%s%s", NO_FORWARDING, eol_of(ch));
-    finish(ch, 1);
-}
-
 static void run_exec(struct gw_chan *ch)
 {
     struct gw_builtin_ctx ctx;
+    char shown[128];
     int status = 1;
 
-    if (gw_target_has_host(&ch->conn->target)) {
-        no_forwarding(ch);
-        return;
-    }
     make_ctx(ch, &ctx);
     if (gw_builtin_run(&ctx, ch->command, &status) != GW_OK) {
         gw_buf_reset(&ch->out);
         (void)gw_buf_appendf(&ch->err, "sshgate: %s%s", gw_err_msg(), ctx.eol);
         status = 1;
     }
-    gw_log_info("command '%.80s' exited with %d", ch->command, status);
+    gw_sanitize(ch->command, shown, sizeof(shown));
+    gw_log_info("command '%s' exited with %d", shown, status);
     finish(ch, status);
 }
 
@@ -249,10 +177,6 @@ static void run_shell(struct gw_chan *ch)
     struct gw_builtin_ctx ctx;
     int status = 1;
 
-    if (gw_target_has_host(&ch->conn->target)) {
-        no_forwarding(ch);
-        return;
-    }
     make_ctx(ch, &ctx);
     if (!ch->pty) {
         /* No terminal to draw a menu on: print the list instead. */
@@ -271,22 +195,28 @@ static void run_shell(struct gw_chan *ch)
 
 static void run_menu(struct gw_chan *ch)
 {
+    uint32_t *avail = &ch->relay.front.avail[0];
     struct gw_builtin_ctx ctx;
     char buf[512];
     int n;
 
     make_ctx(ch, &ctx);
     /* Read input only while earlier output drains: a client that stops
-     * reading cannot make us buffer without bound. */
-    while (ch->out.len < WRITE_CHUNK) {
-        n = ssh_channel_read_nonblocking(ch->channel, buf, sizeof(buf), 0);
+     * reading cannot make us buffer without bound. Only what the data
+     * callback counted is read, and nothing after a choice: that is for
+     * the host. */
+    while (ch->out.len<WRITE_CHUNK && * avail> 0 && !ch->menu.chosen) {
+        n = ssh_channel_read_nonblocking(
+            ch->channel, buf, *avail < sizeof(buf) ? *avail : sizeof(buf), 0);
         if (n == SSH_ERROR) {
             finish(ch, 1);
             return;
         }
         if (n <= 0) {
+            *avail = 0;
             break;
         }
+        *avail -= (uint32_t)n <= *avail ? (uint32_t)n : *avail;
         gw_conn_activity(ch->conn);
         if (gw_menu_input(&ch->menu, &ctx, buf, (size_t)n) != GW_OK ||
             ch->menu.done) {
@@ -294,9 +224,30 @@ static void run_menu(struct gw_chan *ch)
             return;
         }
     }
-    if (ch->peer_eof) {
+    if (ch->menu.chosen) {
+        (void)gw_buf_appendf(&ch->out, "sshgate: connecting to %s...%s",
+                             ch->menu.chosen_host, ctx.eol);
+        ch->state = GW_CHAN_MENU_CONNECT;
+    } else if (ch->relay.front.eof_rcvd && *avail == 0) {
         finish(ch, 0);
     }
+}
+
+/* The menu chose a host: once "connecting" is on the screen, connect. */
+static void run_menu_connect(struct gw_chan *ch)
+{
+    struct gw_builtin_ctx ctx;
+    char msg[GW_DENIAL_MAX];
+
+    if (ch->out.len > 0 || ch->err.len > 0) {
+        return;
+    }
+    if (gw_session_menu_connect(ch, msg, sizeof(msg)) == GW_OK) {
+        return;
+    }
+    make_ctx(ch, &ctx);
+    (void)gw_menu_resume(&ch->menu, &ctx, msg);
+    ch->state = GW_CHAN_MENU;
 }
 
 /* Write a buffer within the client's window. GW_OK when it is empty. */
@@ -327,96 +278,77 @@ static int flush(struct gw_chan *ch, struct gw_buf *b, bool is_stderr)
     return GW_OK;
 }
 
-/* Detach and free a channel; the slot becomes free. Callbacks go first:
- * in libssh 0.10 a freed channel still waiting for the peer's close keeps
- * them. */
-static void release(struct gw_chan *ch)
-{
-    if (ch->channel != NULL) {
-        ssh_remove_channel_callbacks(ch->channel, &ch->cb);
-        ssh_channel_free(ch->channel);
-        ch->channel = NULL;
-    }
-    if (ch->menu_started) {
-        gw_menu_free(&ch->menu);
-    }
-    free(ch->command);
-    gw_buf_free(&ch->out);
-    gw_buf_free(&ch->err);
-    memset(ch, 0, sizeof(*ch));
-}
-
-/* Exit status, EOF, close; then free the slot. */
+/* Exit status, EOF, close; the slot is reaped after this round. */
 static void close_channel(struct gw_chan *ch)
 {
-    if (!ch->peer_closed) {
+    if (!ch->relay.front.close_rcvd) {
         (void)ssh_channel_request_send_exit_status(ch->channel,
                                                    ch->exit_status);
         (void)ssh_channel_send_eof(ch->channel);
-        (void)ssh_channel_close(ch->channel);
     }
-    release(ch);
+    (void)ssh_channel_close(ch->channel);
+    ch->state = GW_CHAN_DEAD;
 }
 
-static void pump_chan(struct gw_chan *ch)
+static void run_step(struct gw_chan *ch)
+{
+    switch (ch->state) {
+    case GW_CHAN_EXEC:
+        run_exec(ch);
+        break;
+    case GW_CHAN_SHELL:
+        run_shell(ch);
+        break;
+    case GW_CHAN_MENU:
+        run_menu(ch);
+        break;
+    case GW_CHAN_MENU_CONNECT:
+        run_menu_connect(ch);
+        break;
+    default:
+        break;
+    }
+}
+
+void gw_session_pump(struct gw_chan *ch)
 {
     int out_rc;
     int err_rc;
 
-    if (ch->peer_closed) {
-        release(ch);
+    if (ch->relay.front.close_rcvd) {
+        (void)ssh_channel_close(ch->channel);
+        ch->state = GW_CHAN_DEAD;
         return;
     }
-    if (ch->state == GW_CHAN_EXEC) {
-        run_exec(ch);
-    } else if (ch->state == GW_CHAN_SHELL) {
-        run_shell(ch);
-    } else if (ch->state == GW_CHAN_MENU) {
-        run_menu(ch);
+    prepare_output(ch);
+    run_step(ch);
+    if (ch->state == GW_CHAN_RELAY) {
+        return; /* the menu connected it */
     }
     out_rc = flush(ch, &ch->out, false);
     err_rc = flush(ch, &ch->err, true);
     if (out_rc == GW_ERR_IO || err_rc == GW_ERR_IO) {
-        release(ch);
+        (void)ssh_channel_close(ch->channel);
+        ch->state = GW_CHAN_DEAD;
     } else if (ch->state == GW_CHAN_FINISHING && out_rc == GW_OK &&
                err_rc == GW_OK) {
         close_channel(ch);
     }
 }
 
-void gw_session_pump(struct gw_conn *c)
+void gw_session_free(struct gw_chan *ch)
 {
-    for (int i = 0; i < GW_CONN_MAX_CHANNELS; i++) {
-        if (c->chans[i].state != GW_CHAN_FREE) {
-            pump_chan(&c->chans[i]);
-        }
+    if (ch->menu_started) {
+        gw_menu_free(&ch->menu);
+        ch->menu_started = false;
     }
-}
-
-int gw_session_count(const struct gw_conn *c)
-{
-    int n = 0;
-
-    for (int i = 0; i < GW_CONN_MAX_CHANNELS; i++) {
-        n += c->chans[i].state != GW_CHAN_FREE ? 1 : 0;
+    free(ch->command);
+    ch->command = NULL;
+    gw_buf_free(&ch->out);
+    gw_buf_free(&ch->err);
+    for (size_t i = 0; i < ch->nenv; i++) {
+        free(ch->env[i].name);
+        free(ch->env[i].value);
     }
-    return n;
-}
-
-void gw_session_detach_all(struct gw_conn *c)
-{
-    for (int i = 0; i < GW_CONN_MAX_CHANNELS; i++) {
-        struct gw_chan *ch = &c->chans[i];
-        if (ch->state == GW_CHAN_FREE) {
-            continue;
-        }
-        if (ch->channel != NULL) {
-            /* ssh_disconnect frees the channel itself; closing it here
-             * first would make the client quit before it reads the
-             * disconnect reason. */
-            ssh_remove_channel_callbacks(ch->channel, &ch->cb);
-            ch->channel = NULL;
-        }
-        release(ch);
-    }
+    ch->nenv = 0;
 }

@@ -1,67 +1,49 @@
 /*
- * Session channels of a connection without a target (the user logged in as
- * "alice"): built-in commands for exec requests, the host menu for a shell
- * on a pty, the host list for a shell without one. With a target
- * ("alice+web1") every request gets "forwarding to hosts is not available
- * in this version" until the backend relay exists.
+ * Session channels. gateway/chan_session.c owns their callbacks: with a
+ * backend channel every request is mirrored to it (a relayed session);
+ * without one the request is answered here:
+ *
+ *  - no target (the user logged in as "alice"): built-in commands for exec
+ *    requests, the host menu for a shell on a pty (choosing a host
+ *    connects the channel to it), the host list for a shell without one;
+ *  - a target that could not be reached or is not granted: the first
+ *    shell / exec / subsystem request gets the reason on stderr and exit
+ *    status 255, as OpenSSH's own failures do.
  *
  * Callbacks only record what was asked for; gw_session_pump, run by the
- * connection loop after each ssh_event_dopoll, does the work and writes
- * the output within the client's window.
+ * connection loop, does the work and writes the output within the
+ * client's window.
  */
 #ifndef SSHGATE_GATEWAY_SESSION_H
 #define SSHGATE_GATEWAY_SESSION_H
 
-#include "core/buf.h"
-#include "gateway/builtin.h"
+#include "gateway/chan.h"
 
-#include <libssh/callbacks.h>
 #include <libssh/libssh.h>
 #include <stdbool.h>
 
 struct gw_conn;
 
-#define GW_CONN_MAX_CHANNELS 8
-#define GW_COMMAND_MAX       8192
-
-enum gw_chan_state {
-    GW_CHAN_FREE = 0,  /* slot unused */
-    GW_CHAN_OPEN,      /* waiting for shell / exec */
-    GW_CHAN_EXEC,      /* exec accepted, command not run yet */
-    GW_CHAN_SHELL,     /* shell accepted, not started yet */
-    GW_CHAN_MENU,      /* interactive menu running */
-    GW_CHAN_FINISHING, /* flushing output, then exit status and close */
-};
-
-struct gw_chan {
-    struct gw_conn *conn;
-    ssh_channel channel;
-    struct ssh_channel_callbacks_struct cb; /* must outlive the channel */
-    enum gw_chan_state state;
-    bool pty;
-    bool peer_eof;
-    bool peer_closed;
-    char *command;
-    int exit_status;
-    struct gw_buf out;
-    struct gw_buf err;
-    struct gw_menu menu;
-    bool menu_started;
-};
-
-/* channel_open_request_session_function: a slot with callbacks attached,
- * or NULL (refused) when all slots are in use. */
+/* channel_open_request_session_function (gateway/chan_session.c): a new
+ * session channel with callbacks attached (and, for a target, its backend
+ * channel open), or NULL (refused). */
 ssh_channel gw_session_open(ssh_session session, void *userdata);
 
-/* Run pending requests, feed the menu, flush output, close finished
- * channels and reap closed ones. */
-void gw_session_pump(struct gw_conn *c);
+/* Built-in requests of a channel without a backend channel. 0 accepts,
+ * anything else refuses (the callback's return value). */
+int gw_session_shell(struct gw_chan *ch);
+int gw_session_exec(struct gw_chan *ch, const char *command);
+int gw_session_subsystem(struct gw_chan *ch, const char *subsystem);
 
-/* Number of channels in use. */
-int gw_session_count(const struct gw_conn *c);
+/* Run pending built-in work of ch, feed the menu, flush output; when it is
+ * finished send the exit status and close, and mark it dead. */
+void gw_session_pump(struct gw_chan *ch);
 
-/* Teardown, before ssh_disconnect: detach our callbacks from every
- * channel and forget it (ssh_disconnect frees the channels). */
-void gw_session_detach_all(struct gw_conn *c);
+/* End a session channel that has no relay: msg (NULL: "connection to
+ * HOST lost") on stderr, exit status 255. */
+void gw_session_fail(struct gw_chan *ch, const char *msg);
+
+/* Free what a session channel owns (command, output, menu, saved env). */
+void gw_session_free(struct gw_chan *ch);
 
 #endif

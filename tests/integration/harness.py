@@ -11,6 +11,7 @@ Environment:
   SSHGATE_IT_LOG_LEVEL     log_level written into every gateway config
   SSHGATE_IT_ALLOW_LEAKS=1 do not fail a test on LeakSanitizer reports
   SSHGATE_IT_SLOW=N        multiply every timeout by N (default 1)
+  SSHGATE_IT_BIG=0         big streams of test_forward_bulk.py: 256 MiB, not 1 GiB
 
 See README.md in this directory.
 """
@@ -212,6 +213,7 @@ class Result:
     err: str
     elapsed: float
     timed_out: bool = False
+    out_bytes: bytes | None = None  # stdout undecoded, when input was bytes
 
     def __str__(self) -> str:
         return (f"$ {' '.join(map(str, self.argv))}\n"
@@ -242,11 +244,13 @@ def run(argv: Sequence[str], input: str | bytes | None = None,
         with _procs_lock:
             if proc in _procs:
                 _procs.remove(proc)
+    raw = None
     if not text:
-        out = out.decode("utf-8", "replace")
+        raw = out or b""
+        out = raw.decode("utf-8", "replace")
         err = err.decode("utf-8", "replace")
     return Result(argv, proc.returncode, out or "", err or "",
-                  time.monotonic() - start, timed_out)
+                  time.monotonic() - start, timed_out, raw)
 
 
 # --------------------------------------------------------------------------
@@ -453,21 +457,31 @@ def ssh_env(extra: dict | None = None) -> dict:
     return env
 
 
-def ssh_argv(port: int, user: str, command: Sequence[str] | str | None = None,
-             keys: Iterable[Key | str] = (), host: str = "127.0.0.1",
-             options: Sequence[str] = (), extra_args: Sequence[str] = (),
-             batch: bool = True, connect_timeout: int = 20) -> list[str]:
-    argv = [SSH, "-F", "/dev/null", "-p", str(port),
+def ssh_options(keys: Iterable[Key | str] = (), options: Sequence[str] = (),
+                batch: bool = True, connect_timeout: int = 20,
+                control: Sequence[str] | None = None,
+                identity_agent: str = "none") -> list[str]:
+    """The client options every test uses (`-F /dev/null`, BatchMode, no
+    host key checking, no agent, only the given keys), as arguments that
+    ssh, scp, sftp and `rsync -e` accept. ssh keeps the first value of an
+    option: `options` cannot override these; `control` replaces the
+    default "ControlMaster=no", "ControlPath=none" pair; identity_agent
+    (an agent socket) replaces "IdentityAgent=none" (ssh forwards an agent,
+    -A, only when it has one)."""
+    if control is None:
+        control = ("ControlMaster=no", "ControlPath=none")
+    argv = ["-F", "/dev/null",
             "-o", f"BatchMode={'yes' if batch else 'no'}",
             "-o", "StrictHostKeyChecking=no",
             "-o", "UserKnownHostsFile=/dev/null",
             "-o", "GlobalKnownHostsFile=/dev/null",
             "-o", "IdentitiesOnly=yes",
-            "-o", "IdentityAgent=none",
-            "-o", "ControlMaster=no", "-o", "ControlPath=none",
-            "-o", f"ConnectTimeout={int(t(connect_timeout))}",
-            "-o", "ServerAliveInterval=0",
-            "-o", "UpdateHostKeys=no"]
+            "-o", f"IdentityAgent={identity_agent}"]
+    for opt in control:
+        argv += ["-o", opt]
+    argv += ["-o", f"ConnectTimeout={int(t(connect_timeout))}",
+             "-o", "ServerAliveInterval=0",
+             "-o", "UpdateHostKeys=no"]
     keys = list(keys)
     if keys:
         for k in keys:
@@ -477,6 +491,17 @@ def ssh_argv(port: int, user: str, command: Sequence[str] | str | None = None,
         argv += ["-o", "IdentityFile=none"]
     for opt in options:
         argv += ["-o", opt]
+    return argv
+
+
+def ssh_argv(port: int, user: str, command: Sequence[str] | str | None = None,
+             keys: Iterable[Key | str] = (), host: str = "127.0.0.1",
+             options: Sequence[str] = (), extra_args: Sequence[str] = (),
+             batch: bool = True, connect_timeout: int = 20,
+             control: Sequence[str] | None = None,
+             identity_agent: str = "none") -> list[str]:
+    argv = [SSH, "-p", str(port)]
+    argv += ssh_options(keys, options, batch, connect_timeout, control, identity_agent)
     argv += list(extra_args)
     argv += ["-l", user, host]
     if command is not None:
@@ -489,11 +514,14 @@ def ssh_argv(port: int, user: str, command: Sequence[str] | str | None = None,
 
 def ssh(port: int, user: str, command: Sequence[str] | str | None = None,
         keys: Iterable[Key | str] = (), options: Sequence[str] = (),
-        extra_args: Sequence[str] = (), input: str | None = None,
+        extra_args: Sequence[str] = (), input: str | bytes | None = None,
         timeout: float = 60, env: dict | None = None,
-        host: str = "127.0.0.1") -> Result:
-    """Run the real ssh in BatchMode against 127.0.0.1:port."""
-    argv = ssh_argv(port, user, command, keys, host, options, extra_args)
+        host: str = "127.0.0.1", control: Sequence[str] | None = None,
+        identity_agent: str = "none") -> Result:
+    """Run the real ssh in BatchMode against 127.0.0.1:port. With bytes
+    input, the undecoded stdout is in result.out_bytes."""
+    argv = ssh_argv(port, user, command, keys, host, options, extra_args,
+                    control=control, identity_agent=identity_agent)
     return run(argv, input=input, timeout=timeout, env=ssh_env(env))
 
 
@@ -999,12 +1027,13 @@ class Backend:
         check = run([SSHD, "-t", "-f", str(self.config_path)], timeout=30)
         if check.rc != 0:
             raise RuntimeError(f"sshd -t rejected the backend config:\n{check}")
+        mark = len(self.log())  # a restart must not match the old line
         self._logf = open(self.log_path, "ab")
         self.proc = spawn([SSHD, "-D", "-e", "-f", str(self.config_path)],
                           stdout=self._logf, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + t(timeout)
         rx = re.compile(rf"Server listening on 127\.0\.0\.1 port {self.port}\b")
-        while not rx.search(self.log()):
+        while not rx.search(self.log()[mark:]):
             if self.proc.poll() is not None:
                 raise RuntimeError(f"sshd exited with {self.proc.returncode}:\n{self.log()}")
             if time.monotonic() > deadline:
@@ -1043,6 +1072,13 @@ class Backend:
             self._logf.close()
             self._logf = None
         self.proc = None
+
+    def new_host_key(self) -> Key:
+        """Replace the host key (takes effect at the next start())."""
+        for path in (self.host_key_path, Path(str(self.host_key_path) + ".pub")):
+            path.unlink(missing_ok=True)
+        self.host_key = keygen(self.host_key_path, comment=f"{self.dir.name}-host-new")
+        return self.host_key
 
     def ssh(self, command=None, keys: Iterable[Key | str] = (), user: str | None = None,
             **kw) -> Result:
@@ -1273,6 +1309,495 @@ class TestCase(unittest.TestCase):
             else:
                 shutil.rmtree(self.dir, ignore_errors=True)
         return out
+
+
+# --------------------------------------------------------------------------
+# forwarding: the world of a terminated session, loopback TCP helpers,
+# ssh-agent, scp / sftp / rsync, a client on a pty
+# --------------------------------------------------------------------------
+
+SCP = shutil.which("scp") or "/usr/bin/scp"
+SFTP = shutil.which("sftp") or "/usr/bin/sftp"
+RSYNC = shutil.which("rsync") or "/usr/bin/rsync"
+SSH_AGENT = shutil.which("ssh-agent") or "/usr/bin/ssh-agent"
+SSH_ADD = shutil.which("ssh-add") or "/usr/bin/ssh-add"
+
+_BACKEND_PUB_RE = re.compile(r"^ssh-ed25519 AAAA[A-Za-z0-9+/]+=* sshgate-backend$")
+
+
+def gateway_backend_pub(admin: Admin) -> str:
+    """The last line of `sshgate-admin keys show`: the gateway's backend
+    identity public key, ready for a backend's authorized_keys."""
+    r = admin.ok("keys", "show")
+    lines = [l.strip() for l in r.out.splitlines() if l.strip()]
+    if not lines or not _BACKEND_PUB_RE.match(lines[-1]):
+        raise AdminError("`keys show` does not end with the backend key line "
+                         f"'ssh-ed25519 AAAA... sshgate-backend':\n{r}")
+    return lines[-1]
+
+
+_KNOWN_HOSTS_NOISE_RE = re.compile(r"^Warning: Permanently added .* to the list of known hosts\.\r?\n",
+                                   re.M)
+
+
+def client_stderr(err: str) -> str:
+    """ssh's stderr without the "Permanently added ... to the list of known
+    hosts" warning (UserKnownHostsFile=/dev/null makes it every time)."""
+    return _KNOWN_HOSTS_NOISE_RE.sub("", err)
+
+
+def detail_fields(detail: str) -> dict[str, str]:
+    """key=value pairs of an event detail; values may be "double" or
+    'single' quoted (quotes removed, backslash escapes kept as is)."""
+    out = {}
+    for m in re.finditer(r"""([A-Za-z_][A-Za-z0-9_.-]*)=("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|\S*)""",
+                         detail or ""):
+        v = m.group(2)
+        if len(v) >= 2 and v[0] == v[-1] and v[0] in "\"'":
+            v = v[1:-1]
+        out.setdefault(m.group(1), v)
+    return out
+
+
+def wait_for(fn: Callable[[], object], timeout: float, interval: float = 0.05) -> object:
+    """Poll fn until it returns something truthy (returned) or timeout
+    (scaled) passes (returns the last falsy value)."""
+    deadline = time.monotonic() + t(timeout)
+    while True:
+        v = fn()
+        if v or time.monotonic() > deadline:
+            return v
+        time.sleep(interval)
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def port_listening(port: int) -> bool:
+    """Is some socket listening on TCP port (any local address)? Read from
+    /proc/net/tcp{,6}, so nothing connects to it."""
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(name) as f:
+                next(f)
+                for line in f:
+                    parts = line.split()
+                    if parts[3] == "0A" and int(parts[1].rsplit(":", 1)[1], 16) == port:
+                        return True
+        except (OSError, StopIteration, IndexError, ValueError):
+            continue
+    return False
+
+
+class TcpEcho:
+    """A loopback TCP server that echoes every byte back (one thread per
+    connection; half-closes after the peer's EOF). `connections` counts the
+    connections it accepted."""
+
+    def __init__(self, host: str = "127.0.0.1"):
+        self.sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((host, 0))
+        self.sock.listen(64)
+        self.host = host
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        self._stop = False
+        self._conns: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop:
+            try:
+                r, _, _ = select.select([self.sock], [], [], 0.2)
+            except (OSError, ValueError):
+                return
+            if not r:
+                continue
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.connections += 1
+            self._conns.append(conn)
+            threading.Thread(target=self._echo, args=(conn,), daemon=True).start()
+
+    @staticmethod
+    def _echo(conn: socket.socket) -> None:
+        try:
+            while True:
+                data = conn.recv(65536)
+                if not data:
+                    break
+                conn.sendall(data)
+            conn.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        self._stop = True
+        for s in [self.sock] + self._conns:
+            try:
+                s.close()
+            except OSError:
+                pass
+
+
+class SilentListener:
+    """A loopback TCP listener standing in for a backend that never
+    answers. Default: it accepts and never sends a byte (no SSH banner).
+    full_backlog=True: it never accepts and its accept queue is kept full,
+    so that a new connect() gets no SYN-ACK and times out."""
+
+    def __init__(self, full_backlog: bool = False):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.accepted: list[socket.socket] = []
+        self._fillers: list[socket.socket] = []
+        self._stop = False
+        if full_backlog:
+            self.sock.listen(0)
+            self._fill()
+        else:
+            self.sock.listen(16)
+            threading.Thread(target=self._accept, daemon=True).start()
+
+    def _fill(self) -> None:
+        for _ in range(16):
+            probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            probe.settimeout(0.5)
+            try:
+                probe.connect(("127.0.0.1", self.port))
+            except (socket.timeout, TimeoutError):
+                probe.close()
+                return  # full: a new connection gets no answer
+            except OSError:
+                probe.close()
+                raise
+            self._fillers.append(probe)
+        raise RuntimeError("could not fill the accept queue of a loopback listener")
+
+    def _accept(self) -> None:
+        while not self._stop:
+            try:
+                r, _, _ = select.select([self.sock], [], [], 0.2)
+                if r:
+                    conn, _ = self.sock.accept()
+                    self.accepted.append(conn)
+            except (OSError, ValueError):
+                return
+
+    def close(self) -> None:
+        self._stop = True
+        for s in [self.sock] + self.accepted + self._fillers:
+            try:
+                s.close()
+            except OSError:
+                pass
+
+
+class SshAgent:
+    """A private ssh-agent (`ssh-agent -D -a SOCK`), tracked and killed at
+    the end."""
+
+    def __init__(self, workdir: str | Path):
+        self.sock = Path(workdir) / "agent.sock"
+        self.proc = spawn([SSH_AGENT, "-D", "-a", str(self.sock)],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if not wait_for(self.sock.exists, 10):
+            raise RuntimeError("ssh-agent did not create its socket")
+
+    def env(self) -> dict:
+        return {"SSH_AUTH_SOCK": str(self.sock)}
+
+    def add(self, key: Key) -> None:
+        r = run([SSH_ADD, key.path], env=ssh_env(self.env()), timeout=30)
+        if r.rc != 0:
+            raise RuntimeError(f"ssh-add failed:\n{r}")
+
+    def close(self) -> None:
+        kill_process(self.proc)
+
+
+def scp(port: int, keys: Iterable[Key | str], args: Sequence[str],
+        legacy: bool = False, options: Sequence[str] = (),
+        timeout: float = 120) -> Result:
+    """The real scp (sftp protocol; legacy=True: `scp -O`, the old scp
+    protocol over an exec channel) with the test client options."""
+    argv = [SCP, "-q", "-P", str(port)] + (["-O"] if legacy else [])
+    argv += ssh_options(keys, options) + list(args)
+    return run(argv, timeout=timeout, env=ssh_env())
+
+
+def sftp_batch(port: int, user: str, keys: Iterable[Key | str], batch: str,
+               workdir: str | Path, options: Sequence[str] = (),
+               timeout: float = 120) -> Result:
+    """The real sftp running the commands of `batch` (`sftp -b`)."""
+    workdir = Path(workdir)
+    n = len(list(workdir.glob("sftp-batch-*")))
+    path = workdir / f"sftp-batch-{n}"
+    path.write_text(batch)
+    argv = [SFTP, "-P", str(port), "-b", str(path)]
+    argv += ssh_options(keys, options) + [f"{user}@127.0.0.1"]
+    return run(argv, timeout=timeout, env=ssh_env())
+
+
+def rsync_ssh(port: int, user: str, keys: Iterable[Key | str],
+              args: Sequence[str], timeout: float = 120) -> Result:
+    """The real rsync over `ssh -p port -l user` with the test client
+    options; remote paths are written "127.0.0.1:PATH"."""
+    rsh = " ".join([SSH, "-p", str(port)] + ssh_options(keys) + ["-l", user])
+    return run([RSYNC, "-e", rsh] + list(args), timeout=timeout, env=ssh_env())
+
+
+class PtyClient:
+    """A client (ssh -tt ...) whose stdin/stdout/stderr is the slave side
+    of a pty of a given size; the test reads and writes the master side."""
+
+    def __init__(self, argv: Sequence[str], rows: int, cols: int,
+                 env: dict | None = None):
+        import fcntl
+        import pty
+        import termios
+        self._fcntl, self._termios = fcntl, termios
+        self.master, slave = pty.openpty()
+        self._set_size(slave, rows, cols)
+        self.proc = spawn(argv, stdin=slave, stdout=slave, stderr=slave, env=env)
+        os.close(slave)
+        self.output = b""
+
+    def _set_size(self, fd: int, rows: int, cols: int) -> None:
+        self._fcntl.ioctl(fd, self._termios.TIOCSWINSZ,
+                          struct.pack("HHHH", rows, cols, 0, 0))
+
+    def resize(self, rows: int, cols: int) -> None:
+        """Change the window size and tell ssh (SIGWINCH)."""
+        self._set_size(self.master, rows, cols)
+        os.kill(self.proc.pid, signal.SIGWINCH)
+
+    def write(self, data: bytes | str) -> None:
+        os.write(self.master, data.encode() if isinstance(data, str) else data)
+
+    def _read_some(self, timeout: float) -> bool:
+        r, _, _ = select.select([self.master], [], [], timeout)
+        if not r:
+            return True
+        try:
+            chunk = os.read(self.master, 65536)
+        except OSError:  # EIO: every slave fd is closed
+            return False
+        if not chunk:
+            return False
+        self.output += chunk
+        return True
+
+    def read_until(self, pattern: str, timeout: float = 15) -> re.Match | None:
+        """Read until the output (decoded) matches pattern; None when it
+        did not within timeout or the pty closed first."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + t(timeout)
+        while True:
+            m = rx.search(self.output.decode("utf-8", "replace"))
+            if m:
+                return m
+            left = deadline - time.monotonic()
+            if left <= 0 or not self._read_some(min(left, 0.2)):
+                m = rx.search(self.output.decode("utf-8", "replace"))
+                return m
+
+    def wait(self, timeout: float = 15) -> int | None:
+        """Drain the output and wait for the exit; None on timeout."""
+        deadline = time.monotonic() + t(timeout)
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            self._read_some(0.1)  # keep the pty drained so ssh can finish
+        while self.proc.poll() is not None and len(self.output) < (1 << 24):
+            before = len(self.output)
+            if not self._read_some(0.1) or len(self.output) == before:
+                break  # what ssh wrote before exiting is read
+        try:
+            return self.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            return None
+
+    def text(self) -> str:
+        return self.output.decode("utf-8", "replace")
+
+    def close(self) -> None:
+        kill_process(self.proc)
+        try:
+            os.close(self.master)
+        except OSError:
+            pass
+
+
+# Deterministic, non-repeating test streams of any size, made by the same
+# command locally and on the backend (the same machine).
+def stream_cmd(size: int, seed: str = "sshgate") -> str:
+    """A shell command printing `size` pseudo-random bytes (AES-CTR of
+    zeros keyed by seed) on stdout."""
+    return (f"head -c {int(size)} < <(openssl enc -aes-128-ctr -pbkdf2 -nosalt "
+            f"-pass pass:{seed} -in /dev/zero 2>/dev/null)")
+
+
+_stream_sha: dict[tuple[int, str], str] = {}
+
+
+def stream_sha256(size: int, seed: str = "sshgate") -> str:
+    key = (size, seed)
+    if key not in _stream_sha:
+        r = run(["bash", "-c", f"{stream_cmd(size, seed)} | sha256sum"], timeout=600)
+        if r.rc != 0 or not re.match(r"^[0-9a-f]{64}\b", r.out):
+            raise RuntimeError(f"cannot hash the test stream:\n{r}")
+        _stream_sha[key] = r.out.split()[0]
+    return _stream_sha[key]
+
+
+class ForwardTestCase(TestCase):
+    """The world of the forwarding tests:
+
+    self.be         a real OpenSSH sshd (AcceptEnv adds TERM FOO) whose
+                    authorized_keys holds the gateway's backend key
+                    (`keys show`); self.login its login (root in CI)
+    web1            host 127.0.0.1:self.be.port, default login self.login
+    alice           key self.alice_key, granted web1 (`grant_allow`, None =
+                    the default kinds)
+    self.gw         sshgated with `backend_connect_timeout = 5` and
+                    `gateway_options` (not started when start_gateway is
+                    False)
+
+    After each test (and after the fixtures are stopped) `sshgate-admin
+    audit verify` must pass."""
+
+    grant_allow: str | None = None
+    gateway_options: dict = {}
+    backend_config: Sequence[str] = ("AcceptEnv TERM FOO",)
+    start_gateway = True
+
+    def setUp(self) -> None:
+        super().setUp()
+        self._closers: list[Callable[[], None]] = []
+        self.be = self.backend(extra_config=list(self.backend_config))
+        self.login = self.be.login
+        self.backend_pub = gateway_backend_pub(self.admin)
+        self.be.authorize(self.backend_pub)
+        self.alice_key = self.keygen("alice_key")
+        self.admin.add_user("alice", key=self.alice_key)
+        self.admin.add_host("web1", "127.0.0.1", port=self.be.port, login=self.login)
+        self.admin.grant("alice", "web1", allow=self.grant_allow)
+        options = {"backend_connect_timeout": 5}
+        options.update(self.gateway_options)
+        self.gw = self.gateway(start=self.start_gateway, **options)
+        self._direct_key: Key | None = None
+
+    # fixtures ------------------------------------------------------------
+    def closing(self, obj):
+        """Close obj (anything with close()) at the end of the test."""
+        self._closers.append(obj.close)
+        return obj
+
+    def echo_server(self, host: str = "127.0.0.1") -> TcpEcho:
+        return self.closing(TcpEcho(host))
+
+    def silent_listener(self, full_backlog: bool = False) -> SilentListener:
+        return self.closing(SilentListener(full_backlog))
+
+    def background(self, argv: Sequence[str], name: str, **kw) -> subprocess.Popen:
+        """Spawn argv with stderr to DIR/NAME.err (stdin, stdout: /dev/null
+        unless given); killed at the end of the test. proc.err_path and
+        proc.err() give its stderr."""
+        err_path = self.dir / f"{name}.err"
+        with open(err_path, "wb") as errf:
+            kw.setdefault("stdout", subprocess.DEVNULL)
+            kw.setdefault("env", ssh_env())
+            proc = spawn(argv, stderr=errf, **kw)
+        proc.err_path = err_path
+        proc.err = lambda: err_path.read_text(errors="replace")
+        self._closers.append(lambda: kill_process(proc))
+        return proc
+
+    def direct_key(self) -> Key:
+        """A key self.be trusts directly (not through the gateway)."""
+        if self._direct_key is None:
+            self._direct_key = self.keygen("direct_key")
+            self.be.authorize(self._direct_key)
+        return self._direct_key
+
+    def _cleanup_fixtures(self) -> None:
+        for close in reversed(self._closers):
+            try:
+                close()
+            except Exception:  # noqa: BLE001 - best effort
+                pass
+        try:
+            super()._cleanup_fixtures()
+        finally:
+            if self.db.exists():
+                r = self.admin.run("audit", "verify")
+                if r.rc != 0 or not r.out.startswith("audit chain intact"):
+                    raise AdminError(f"audit verify failed after the test:\n{r}")
+
+    # clients -------------------------------------------------------------
+    def tssh(self, command=None, user: str = "alice+web1", keys=None, **kw) -> Result:
+        """ssh through the gateway (default login alice+web1, alice's key)."""
+        return self.gw.ssh(user, command, keys=[self.alice_key] if keys is None else keys,
+                           **kw)
+
+    def tssh_argv(self, command=None, user: str = "alice+web1", keys=None,
+                  **kw) -> list[str]:
+        return ssh_argv(self.gw.port, user, command,
+                        [self.alice_key] if keys is None else keys, **kw)
+
+    # events --------------------------------------------------------------
+    def find_events(self, event_kind: str, /, user: str | None = None,
+                    **fields: str) -> list[dict]:
+        """Events of kind whose detail has every key=value in fields (a
+        value starting with "~" is a regular expression searched for)."""
+        out = []
+        for ev in self.admin.events(event_kind):
+            if user is not None and ev.get("user") != user:
+                continue
+            f = detail_fields(ev["detail"])
+            ok = True
+            for k, want in fields.items():
+                got = f.get(k)
+                if got is None:
+                    ok = False
+                elif want.startswith("~"):
+                    ok = re.search(want[1:], got) is not None
+                else:
+                    ok = got == want
+                if not ok:
+                    break
+            if ok:
+                ev["fields"] = f
+                out.append(ev)
+        return out
+
+    def wait_event(self, event_kind: str, /, user: str | None = None,
+                   timeout: float = 10, **fields: str) -> dict:
+        """The first event of kind matching (see find_events); fails the
+        test when none appears within timeout."""
+        found = wait_for(lambda: self.find_events(event_kind, user, **fields), timeout, 0.2)
+        if not found:
+            every = self.admin.events()
+            listing = "\n".join(f"  {e['kind']} user={e.get('user')} {e['detail']}"
+                                for e in every[-40:])
+            self.fail(f"no {event_kind!r} event with user={user} {fields} within "
+                      f"{t(timeout):.0f}s; last events:\n{listing}")
+        return found[0]
+
+    def assertNoEvent(self, event_kind: str, /, user: str | None = None,
+                      **fields: str) -> None:
+        self.settle_events()
+        found = self.find_events(event_kind, user, **fields)
+        self.assertEqual(found, [], f"unexpected {event_kind!r} event(s)")
 
 
 def main() -> None:

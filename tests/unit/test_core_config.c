@@ -207,6 +207,46 @@ static void test_file_errors(void **state)
     }
 }
 
+/* The forwarding keys: defaults, values and refusals. */
+static void test_forwarding_keys(void **state)
+{
+    struct gw_config *cfg = NULL;
+    struct reports r = {{{0}}, 0};
+    const char *good = write_file("fw.conf", "backend_connect_timeout = 3s\n"
+                                             "env_allow = LANG,GIT_*,X?\n"
+                                             "max_channels_per_connection = 8\n"
+                                             "relay_buffer_size = 32K\n");
+    const char *bad =
+        write_file("fwbad.conf", "backend_connect_timeout = 0\n"
+                                 "env_allow = LANG,,TERM\n"
+                                 "max_channels_per_connection = 0\n"
+                                 "relay_buffer_size = 1K\n");
+    const char *blanks = write_file("fwempty.conf", "env_allow = LC_ALL X\n");
+
+    (void)state;
+    assert_int_equal(gw_config_load(NULL, NULL, 0, NULL, NULL, NULL, &cfg),
+                     GW_OK);
+    assert_int_equal(cfg->backend_connect_timeout, 10);
+    assert_string_equal(cfg->env_allow, "LANG,LC_*,TERM");
+    assert_int_equal(cfg->max_channels_per_connection, 64);
+    assert_int_equal(cfg->relay_buffer_size, 65536);
+    gw_config_unref(cfg);
+    assert_int_equal(gw_config_load(good, NULL, 0, NULL, NULL, NULL, &cfg),
+                     GW_OK);
+    assert_int_equal(cfg->backend_connect_timeout, 3);
+    assert_string_equal(cfg->env_allow, "LANG,GIT_*,X?");
+    assert_int_equal(cfg->max_channels_per_connection, 8);
+    assert_int_equal(cfg->relay_buffer_size, 32768);
+    gw_config_unref(cfg);
+    assert_int_equal(gw_config_load(bad, NULL, 0, NULL, collect, &r, &cfg),
+                     GW_ERR_INVALID);
+    assert_int_equal(r.n, 4);
+    r.n = 0;
+    assert_int_equal(gw_config_load(blanks, NULL, 0, NULL, collect, &r, &cfg),
+                     GW_ERR_INVALID);
+    assert_non_null(strstr(r.lines[0], "env_allow"));
+}
+
 static void test_missing_file(void **state)
 {
     struct gw_config *cfg = NULL;
@@ -418,6 +458,7 @@ int main(void)
         cmocka_unit_test(test_default_algorithms),
         cmocka_unit_test(test_file_values),
         cmocka_unit_test(test_file_errors),
+        cmocka_unit_test(test_forwarding_keys),
         cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_overrides),
         cmocka_unit_test(test_parsers),

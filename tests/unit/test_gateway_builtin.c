@@ -171,17 +171,34 @@ static void test_menu(void **state)
     assert_false(m.done);
     assert_non_null(strstr(io.out.data, "1  db1"));
     assert_non_null(strstr(io.out.data, "2  web1"));
-    assert_non_null(strstr(type(&m, &io, "2\r"),
-                           "forwarding to web1 is not available yet"));
-    assert_non_null(strstr(type(&m, &io, "db1\r\n"),
-                           "forwarding to db1 is not available yet"));
+    /* A number chooses; nothing after the choice is consumed, no prompt. */
+    assert_string_equal(type(&m, &io, "2\rls\r"), "2\r\n");
+    assert_true(m.chosen);
+    assert_string_equal(m.chosen_host, "web1");
+    assert_string_equal(m.chosen_login, "");
+    /* The caller could not connect: back to the prompt with its reason. */
+    gw_buf_reset(&io.out);
+    assert_int_equal(gw_menu_resume(&m, &io.ctx, "sshgate: web1 is down"),
+                     GW_OK);
+    assert_false(m.chosen);
+    assert_non_null(strstr(io.out.data, "sshgate: web1 is down\r\nChoose"));
+    assert_string_equal(type(&m, &io, "root@db1\r\n"), "root@db1\r\n");
+    assert_true(m.chosen);
+    assert_string_equal(m.chosen_host, "db1");
+    assert_string_equal(m.chosen_login, "root");
+    assert_int_equal(gw_menu_resume(&m, &io.ctx, NULL), GW_OK);
     /* CR LF was one Enter: no empty second prompt. */
     assert_int_equal(m.len, 0);
     assert_non_null(strstr(type(&m, &io, "9\r"), "no host '9'"));
+    assert_non_null(strstr(type(&m, &io, "@web1\r"), "no host '@web1'"));
+    assert_false(m.chosen);
     /* Backspace edits, arrow keys are ignored. */
     assert_string_equal(type(&m, &io, "wx\x7f"), "wx\b \b");
     assert_string_equal(type(&m, &io, "\x1b[A"), "");
-    assert_non_null(strstr(type(&m, &io, "eb1\r"), "web1 is not"));
+    type(&m, &io, "eb1\r");
+    assert_true(m.chosen);
+    assert_string_equal(m.chosen_host, "web1");
+    assert_int_equal(gw_menu_resume(&m, &io.ctx, NULL), GW_OK);
     assert_non_null(strstr(type(&m, &io, "abc\x03"), "^C"));
     assert_int_equal(m.len, 0);
     assert_false(m.done);

@@ -1,0 +1,683 @@
+#include "gateway/chan.h"
+
+#include "core/err.h"
+#include "core/log.h"
+#include "gateway/conn.h"
+#include "gateway/policy.h"
+#include "gateway/session.h"
+#include "gateway/upstream.h"
+
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Bytes one pair may move per direction and pump round: large enough for
+ * bulk throughput, small enough that an interactive channel next to a
+ * bulk transfer is served every round. */
+#define PUMP_BUDGET (256u * 1024)
+
+#define LOST_LINE "sshgate: connection to %s lost\r\n"
+
+/* ---- slots ------------------------------------------------------------ */
+
+struct gw_chan *gw_chan_alloc(struct gw_conn *c, enum gw_chan_kind kind)
+{
+    struct gw_chan *ch = NULL;
+    size_t slot = c->max_chans;
+
+    for (size_t i = 0; i < c->max_chans && slot == c->max_chans; i++) {
+        if (c->chans[i] == NULL) {
+            slot = i;
+        }
+    }
+    if (slot == c->max_chans || c->closing) {
+        gw_log_info("refused a channel: %s",
+                    c->closing ? "closing" : "too many channels");
+        return NULL;
+    }
+    ch = calloc(1, sizeof(*ch));
+    if (ch == NULL) {
+        gw_log_error("out of memory for a channel");
+        return NULL;
+    }
+    ch->conn = c;
+    ch->id = ++c->chan_ids;
+    ch->kind = kind;
+    ch->relay.sock.fd = -1;
+    c->chans[slot] = ch;
+    return ch;
+}
+
+void gw_chan_unalloc(struct gw_chan *ch)
+{
+    struct gw_conn *c = ch->conn;
+
+    for (size_t i = 0; i < c->max_chans; i++) {
+        if (c->chans[i] == ch) {
+            c->chans[i] = NULL;
+        }
+    }
+    free(ch->dest);
+    free(ch->orig);
+    free(ch);
+}
+
+struct gw_chan *gw_chan_of(struct gw_conn *c, ssh_channel channel)
+{
+    for (size_t i = 0; i < c->max_chans && channel != NULL; i++) {
+        if (c->chans[i] != NULL && c->chans[i]->channel == channel) {
+            return c->chans[i];
+        }
+    }
+    return NULL;
+}
+
+int gw_chan_count(const struct gw_conn *c)
+{
+    int n = 0;
+
+    for (size_t i = 0; i < c->max_chans; i++) {
+        n += c->chans[i] != NULL ? 1 : 0;
+    }
+    return n;
+}
+
+/* ---- callbacks: record, never act ------------------------------------- */
+
+static int on_front_data(ssh_session s, ssh_channel channel, void *data,
+                         uint32_t len, int is_stderr, void *userdata)
+{
+    struct gw_chan *ch = userdata;
+
+    (void)s;
+    (void)channel;
+    (void)data;
+    /* len is everything libssh holds for this stream: leave it there. */
+    ch->relay.front.avail[is_stderr ? 1 : 0] = len;
+    return 0;
+}
+
+static void on_front_eof(ssh_session s, ssh_channel channel, void *userdata)
+{
+    struct gw_chan *ch = userdata;
+
+    (void)s;
+    (void)channel;
+    ch->relay.front.eof_rcvd = true;
+}
+
+static void on_front_close(ssh_session s, ssh_channel channel, void *userdata)
+{
+    struct gw_chan *ch = userdata;
+
+    (void)s;
+    (void)channel;
+    ch->relay.front.close_rcvd = true;
+}
+
+void gw_chan_front_callbacks(struct gw_chan *ch)
+{
+    struct ssh_channel_callbacks_struct *cb = &ch->cb;
+
+    memset(cb, 0, sizeof(*cb));
+    ssh_callbacks_init(cb);
+    cb->userdata = ch;
+    cb->channel_data_function = on_front_data;
+    cb->channel_eof_function = on_front_eof;
+    cb->channel_close_function = on_front_close;
+}
+
+static int on_back_data(ssh_session s, ssh_channel channel, void *data,
+                        uint32_t len, int is_stderr, void *userdata)
+{
+    struct gw_chan *ch = userdata;
+
+    (void)s;
+    (void)channel;
+    (void)data;
+    ch->relay.back.avail[is_stderr ? 1 : 0] = len;
+    return 0;
+}
+
+static void on_back_eof(ssh_session s, ssh_channel channel, void *userdata)
+{
+    struct gw_chan *ch = userdata;
+
+    (void)s;
+    (void)channel;
+    ch->relay.back.eof_rcvd = true;
+}
+
+static void on_back_close(ssh_session s, ssh_channel channel, void *userdata)
+{
+    struct gw_chan *ch = userdata;
+
+    (void)s;
+    (void)channel;
+    ch->relay.back.close_rcvd = true;
+}
+
+static void on_back_exit_status(ssh_session s, ssh_channel channel, int status,
+                                void *userdata)
+{
+    struct gw_chan *ch = userdata;
+
+    (void)s;
+    (void)channel;
+    ch->relay.exit.have_status = true;
+    ch->relay.exit.status = status;
+}
+
+static void on_back_exit_signal(ssh_session s, ssh_channel channel,
+                                const char *signal, int core,
+                                const char *errmsg, const char *lang,
+                                void *userdata)
+{
+    struct gw_exit_info *e = &((struct gw_chan *)userdata)->relay.exit;
+
+    (void)s;
+    (void)channel;
+    (void)lang;
+    e->have_signal = true;
+    snprintf(e->signal, sizeof(e->signal), "%s", signal ? signal : "KILL");
+    e->core = core != 0;
+    snprintf(e->message, sizeof(e->message), "%s", errmsg ? errmsg : "");
+}
+
+void gw_chan_back_callbacks(struct gw_chan *ch)
+{
+    struct ssh_channel_callbacks_struct *cb = &ch->bcb;
+
+    memset(cb, 0, sizeof(*cb));
+    ssh_callbacks_init(cb);
+    cb->userdata = ch;
+    cb->channel_data_function = on_back_data;
+    cb->channel_eof_function = on_back_eof;
+    cb->channel_close_function = on_back_close;
+    cb->channel_exit_status_function = on_back_exit_status;
+    cb->channel_exit_signal_function = on_back_exit_signal;
+    ssh_set_channel_callbacks(ch->bch, cb);
+}
+
+/* ---- events ----------------------------------------------------------- */
+
+/* "host=web1 login=root" for pairs through a backend, "" otherwise. */
+static void where(const struct gw_chan *ch, char *out, size_t len)
+{
+    if (ch->up != NULL) {
+        snprintf(out, len, " host=%s login=%s", ch->up->host.name,
+                 ch->up->login);
+    } else if (ch->kind == GW_KIND_SOCKET && ch->dest != NULL) {
+        snprintf(out, len, " host=%s", ch->dest);
+    } else {
+        out[0] = '\0';
+    }
+}
+
+void gw_chan_start(struct gw_chan *ch, const char *kind, const char *fmt, ...)
+{
+    char detail[3072];
+    char loc[2 * GW_NAME_MAX + 32];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof(detail), fmt, ap);
+    va_end(ap);
+    where(ch, loc, sizeof(loc));
+    ch->what = kind;
+    ch->state = GW_CHAN_RELAY;
+    ch->announced = true;
+    gw_log_info("channel %u: %s%s %s", ch->id, kind, loc, detail);
+    gw_conn_event(ch->conn, "channel.open", ch->conn->user, "kind=%s%s%s%s",
+                  kind, loc, detail[0] != '\0' ? " " : "", detail);
+    gw_conn_activity(ch->conn);
+}
+
+static void announce_close(struct gw_chan *ch)
+{
+    const struct gw_exit_info *e = &ch->relay.exit;
+    char status[64] = "";
+    char loc[2 * GW_NAME_MAX + 32];
+
+    where(ch, loc, sizeof(loc));
+    if (e->have_signal) {
+        snprintf(status, sizeof(status), " exit_signal=%s", e->signal);
+    } else if (e->have_status) {
+        snprintf(status, sizeof(status), " exit_status=%d", e->status);
+    }
+    gw_log_info("channel %u closed: %s%s up=%llu down=%llu%s (%s)", ch->id,
+                ch->what, loc, (unsigned long long)ch->relay.up,
+                (unsigned long long)ch->relay.down, status,
+                ch->end_reason ? ch->end_reason : "closed");
+    gw_conn_event(ch->conn, "channel.close", ch->conn->user,
+                  "kind=%s%s bytes_up=%llu bytes_down=%llu%s reason=\"%s\"",
+                  ch->what, loc, (unsigned long long)ch->relay.up,
+                  (unsigned long long)ch->relay.down, status,
+                  ch->end_reason ? ch->end_reason : "closed");
+}
+
+/* ---- ends ------------------------------------------------------------- */
+
+static bool end_open(const struct gw_end *e)
+{
+    return !e->close_rcvd && !e->close_sent;
+}
+
+static bool can_send(const struct gw_end *e)
+{
+    return end_open(e) && !e->eof_sent;
+}
+
+static void end_eof(ssh_channel ch, struct gw_end *e)
+{
+    if (!e->eof_sent && end_open(e)) {
+        (void)ssh_channel_send_eof(ch);
+    }
+    e->eof_sent = true;
+}
+
+static void end_close(ssh_channel ch, struct gw_end *e)
+{
+    if (!e->close_sent && ch != NULL) {
+        /* Also the answer to the peer's close, which libssh does not
+         * send by itself. */
+        (void)ssh_channel_close(ch);
+    }
+    e->eof_sent = true;
+    e->close_sent = true;
+}
+
+/* Exit status or signal of the backend's command, to the client, once. */
+static void send_exit(struct gw_chan *ch)
+{
+    struct gw_exit_info *e = &ch->relay.exit;
+
+    /* Also after the client's close, as long as ours is not sent: a
+     * client that closed on EOF still takes the status (as it does from
+     * sshd) until the close is answered. */
+    if (e->sent || ch->relay.front.close_sent ||
+        (!e->have_status && !e->have_signal)) {
+        return;
+    }
+    e->sent = true;
+    if (e->have_signal) {
+        (void)ssh_channel_request_send_exit_signal(
+            ch->channel, e->signal, e->core ? 1 : 0, e->message, "");
+    } else {
+        (void)ssh_channel_request_send_exit_status(ch->channel, e->status);
+    }
+}
+
+/* ---- relaying --------------------------------------------------------- */
+
+/* A channel failed under us: end both sides without more data. */
+static void broken(struct gw_chan *ch, const char *why)
+{
+    struct gw_relay *r = &ch->relay;
+
+    gw_log_verbose("channel %u: %s", ch->id, why);
+    ch->end_reason = why;
+    memset(r->front.avail, 0, sizeof(r->front.avail));
+    memset(r->back.avail, 0, sizeof(r->back.avail));
+    gw_pend_free(&r->pend_up);
+    gw_pend_free(&r->pend_down[0]);
+    gw_pend_free(&r->pend_down[1]);
+    r->front.close_rcvd = true;
+    r->back.close_rcvd = true;
+}
+
+/* Data towards an end that takes no more (it closed, or EOF went out)
+ * is dropped, so that the close handshake is not held up by it. */
+static int drop_undeliverable(struct gw_chan *ch)
+{
+    struct gw_relay *r = &ch->relay;
+    const struct gw_scratch *s = &ch->conn->scratch;
+    int rc = GW_OK;
+
+    if (!can_send(&r->front)) {
+        for (int err = 0; err < 2 && rc == GW_OK; err++) {
+            rc = gw_relay_discard(ch->bch, &r->back.avail[err], err == 1, s);
+            gw_pend_free(&r->pend_down[err]);
+        }
+    }
+    if (rc == GW_OK && !can_send(&r->back)) {
+        rc = gw_relay_discard(ch->channel, &r->front.avail[0], false, s);
+        gw_pend_free(&r->pend_up);
+    }
+    return rc;
+}
+
+static int move_channels(struct gw_chan *ch)
+{
+    struct gw_relay *r = &ch->relay;
+    const struct gw_scratch *s = &ch->conn->scratch;
+    bool again = false;
+    int rc = drop_undeliverable(ch);
+
+    if (rc == GW_OK && can_send(&r->back)) {
+        rc = gw_relay_chan(ch->channel, &r->front.avail[0], ch->bch, false,
+                           &r->pend_up, s, PUMP_BUDGET, &r->up);
+        again = rc == GW_AGAIN;
+    }
+    if (rc != GW_ERR_IO) {
+        rc = gw_relay_discard(ch->channel, &r->front.avail[1], true, s);
+    }
+    for (int err = 0; err < 2 && rc != GW_ERR_IO && can_send(&r->front);
+         err++) {
+        rc = gw_relay_chan(ch->bch, &r->back.avail[err], ch->channel,
+                           err == 1 && ch->kind == GW_KIND_SESSION,
+                           &r->pend_down[err], s, PUMP_BUDGET, &r->down);
+        again = again || rc == GW_AGAIN;
+    }
+    return rc == GW_ERR_IO ? rc : (again ? GW_AGAIN : GW_OK);
+}
+
+/* EOF, exit status and close, each way, once the data before it is out. */
+static void finish_channels(struct gw_chan *ch)
+{
+    struct gw_relay *r = &ch->relay;
+    bool back_drained = r->back.avail[0] == 0 && r->back.avail[1] == 0 &&
+                        gw_pend_empty(&r->pend_down[0]) &&
+                        gw_pend_empty(&r->pend_down[1]);
+    bool front_drained = r->front.avail[0] == 0 && gw_pend_empty(&r->pend_up);
+
+    if (back_drained && ch->kind == GW_KIND_SESSION) {
+        send_exit(ch);
+    }
+    if (back_drained && (r->back.eof_rcvd || r->back.close_rcvd)) {
+        end_eof(ch->channel, &r->front);
+    }
+    if (back_drained && r->back.close_rcvd) {
+        end_close(ch->channel, &r->front);
+    }
+    if (front_drained && (r->front.eof_rcvd || r->front.close_rcvd)) {
+        end_eof(ch->bch, &r->back);
+    }
+    if (r->front.close_rcvd || r->front.close_sent) {
+        /* The client is done with the channel: so is the backend. Our
+         * answer to the client waits for the backend's close (above). */
+        end_close(ch->bch, &r->back);
+    }
+    if (r->front.close_sent && r->back.close_sent) {
+        ch->state = GW_CHAN_DEAD;
+    }
+}
+
+short gw_chan_sock_events(const struct gw_chan *ch)
+{
+    const struct gw_relay *r = &ch->relay;
+    const struct gw_sock *sk = &r->sock;
+    short events = 0;
+
+    if (ch->state != GW_CHAN_RELAY || sk->failed) {
+        return 0;
+    }
+    /* Read only what the client's window takes now: a readable socket we
+     * do not read would wake the loop for nothing. The window reopening
+     * arrives as a packet, which wakes it anyway. */
+    if (!sk->rd_eof && can_send(&r->front) &&
+        ssh_channel_window_size(ch->channel) > 0) {
+        events |= POLLIN;
+    }
+    if (!gw_pend_empty(&r->pend_up)) {
+        events |= POLLOUT;
+    }
+    return events;
+}
+
+static int move_socket(struct gw_chan *ch)
+{
+    struct gw_relay *r = &ch->relay;
+    struct gw_sock *sk = &r->sock;
+    const struct gw_scratch *s = &ch->conn->scratch;
+    int rc_in = GW_OK;
+    int rc_out = GW_OK;
+
+    if (can_send(&r->front) &&
+        (sk->revents != 0 || !gw_pend_empty(&r->pend_down[0]))) {
+        rc_in = gw_relay_sock_to_chan(sk, ch->channel, &r->pend_down[0], s,
+                                      PUMP_BUDGET, &r->down);
+    }
+    sk->revents = 0;
+    if (rc_in != GW_ERR_IO && !sk->wr_shut && !sk->failed) {
+        rc_out = gw_relay_chan_to_sock(ch->channel, &r->front.avail[0], sk,
+                                       &r->pend_up, s, PUMP_BUDGET, &r->up);
+    }
+    if (rc_in == GW_ERR_IO || (rc_out == GW_ERR_IO && !sk->failed)) {
+        return GW_ERR_IO;
+    }
+    (void)gw_relay_discard(ch->channel, &r->front.avail[1], true, s);
+    return rc_in == GW_AGAIN || rc_out == GW_AGAIN ? GW_AGAIN : GW_OK;
+}
+
+static void finish_socket(struct gw_chan *ch)
+{
+    struct gw_relay *r = &ch->relay;
+    struct gw_sock *sk = &r->sock;
+    bool front_drained = r->front.avail[0] == 0 && gw_pend_empty(&r->pend_up);
+
+    if (sk->failed) {
+        ch->end_reason = "destination connection failed";
+    }
+    if ((sk->rd_eof || sk->failed) && gw_pend_empty(&r->pend_down[0])) {
+        end_eof(ch->channel, &r->front);
+    }
+    if (!sk->wr_shut && front_drained &&
+        (r->front.eof_rcvd || r->front.close_rcvd)) {
+        (void)shutdown(sk->fd, SHUT_WR);
+        sk->wr_shut = true;
+    }
+    if (r->front.close_rcvd || sk->failed ||
+        (r->front.eof_sent && sk->wr_shut)) {
+        end_close(ch->channel, &r->front);
+        r->back.close_sent = true;
+        ch->state = GW_CHAN_DEAD;
+    }
+}
+
+static bool pump_relay(struct gw_chan *ch)
+{
+    uint64_t before = ch->relay.up + ch->relay.down;
+    bool sock = ch->kind == GW_KIND_SOCKET;
+    int rc = sock ? move_socket(ch) : move_channels(ch);
+
+    if (rc == GW_ERR_IO) {
+        broken(ch, "channel i/o error");
+    }
+    if (ch->relay.up + ch->relay.down != before) {
+        gw_conn_activity(ch->conn);
+    }
+    if (sock) {
+        finish_socket(ch);
+    } else {
+        finish_channels(ch);
+    }
+    return rc == GW_AGAIN;
+}
+
+/* A backend-initiated pair (-R, -A): finish our open towards the client. */
+static void pump_opening(struct gw_chan *ch)
+{
+    int rc;
+
+    if (ch->relay.back.close_rcvd) {
+        rc = SSH_ERROR; /* the backend gave up first */
+    } else if (ch->kind == GW_KIND_AGENT) {
+        rc = ssh_channel_open_auth_agent(ch->channel);
+    } else {
+        rc = ssh_channel_open_reverse_forward(ch->channel, ch->dest, ch->dport,
+                                              ch->orig, ch->oport);
+    }
+    if (rc == SSH_AGAIN) {
+        return;
+    }
+    if (rc == SSH_OK && ch->kind == GW_KIND_AGENT) {
+        gw_chan_start(ch, "agent", "%s", "to=client");
+        return;
+    }
+    if (rc == SSH_OK) {
+        char orig[64];
+        gw_sanitize(ch->orig, orig, sizeof(orig));
+        gw_chan_start(ch, "tcpip-forward", "bound=%u origin=%s:%u",
+                      (unsigned)ch->dport, orig, (unsigned)ch->oport);
+        return;
+    }
+    gw_log_verbose("channel %u: the client refused the %s channel", ch->id,
+                   ch->kind == GW_KIND_AGENT ? "agent" : "forwarded");
+    ch->relay.front.close_sent = true; /* nothing to close on our side */
+    end_close(ch->bch, &ch->relay.back);
+    ch->state = GW_CHAN_DEAD;
+}
+
+/* ---- reaping ---------------------------------------------------------- */
+
+/* Free everything ch holds; the slot becomes free. Callbacks go first. */
+static void release(struct gw_chan *ch)
+{
+    if (ch->channel != NULL) {
+        ssh_remove_channel_callbacks(ch->channel, &ch->cb);
+        ssh_channel_free(ch->channel);
+        ch->channel = NULL;
+    }
+    if (ch->bch != NULL) {
+        ssh_remove_channel_callbacks(ch->bch, &ch->bcb);
+        ssh_channel_free(ch->bch);
+        ch->bch = NULL;
+    }
+    if (ch->relay.sock.fd >= 0) {
+        close(ch->relay.sock.fd);
+    }
+    gw_pend_free(&ch->relay.pend_up);
+    gw_pend_free(&ch->relay.pend_down[0]);
+    gw_pend_free(&ch->relay.pend_down[1]);
+    if (ch->up != NULL) {
+        ch->up->refs--;
+    }
+    gw_session_free(ch);
+    gw_chan_unalloc(ch);
+}
+
+static void reap(struct gw_conn *c)
+{
+    for (size_t i = 0; i < c->max_chans; i++) {
+        struct gw_chan *ch = c->chans[i];
+        if (ch == NULL || ch->state != GW_CHAN_DEAD) {
+            continue;
+        }
+        if (ch->announced) {
+            announce_close(ch);
+        }
+        release(ch);
+    }
+}
+
+static bool pump_one(struct gw_chan *ch)
+{
+    switch (ch->state) {
+    case GW_CHAN_RELAY:
+        return pump_relay(ch);
+    case GW_CHAN_OPENING:
+        pump_opening(ch);
+        return false;
+    case GW_CHAN_DEAD:
+    case GW_CHAN_FREE:
+        return false;
+    default:
+        gw_session_pump(ch);
+        return false;
+    }
+}
+
+bool gw_chan_pump(struct gw_conn *c)
+{
+    size_t n = c->max_chans;
+    size_t start = c->pump_round++ % n;
+    bool busy = false;
+
+    /* Round robin: each round starts one slot later. A callback run from
+     * inside the pump may fill a free slot; it is served next round. */
+    for (size_t k = 0; k < n; k++) {
+        struct gw_chan *ch = c->chans[(start + k) % n];
+        if (ch != NULL && pump_one(ch)) {
+            busy = true;
+        }
+    }
+    reap(c);
+    gw_upstream_reap(c);
+    return busy;
+}
+
+/* ---- endings ---------------------------------------------------------- */
+
+/* Tell the user of a session whose backend vanished (no exit status). */
+static void say_lost(struct gw_chan *ch)
+{
+    char line[GW_NAME_MAX + 64];
+    int n;
+
+    if (ch->kind != GW_KIND_SESSION || !can_send(&ch->relay.front) ||
+        ch->relay.exit.have_status || ch->relay.exit.have_signal) {
+        return;
+    }
+    n = snprintf(line, sizeof(line), LOST_LINE, ch->up->host.name);
+    if (n > 0 && (uint32_t)n <= ssh_channel_window_size(ch->channel)) {
+        (void)ssh_channel_write_stderr(ch->channel, line, (uint32_t)n);
+    }
+}
+
+void gw_chan_backend_lost(struct gw_conn *c, struct gw_upstream *up)
+{
+    for (size_t i = 0; i < c->max_chans; i++) {
+        struct gw_chan *ch = c->chans[i];
+        if (ch == NULL || ch->up != up || ch->state == GW_CHAN_DEAD) {
+            continue;
+        }
+        say_lost(ch);
+        if (ch->end_reason == NULL) {
+            ch->end_reason = "backend connection lost";
+        }
+        /* What libssh still holds is forwarded; nothing more comes, and
+         * nothing can be sent to the dead session. */
+        ch->relay.back.eof_rcvd = true;
+        ch->relay.back.close_rcvd = true;
+        ch->relay.back.eof_sent = true;
+        ch->relay.back.close_sent = true;
+        if (ch->state == GW_CHAN_OPENING) {
+            pump_opening(ch);
+        } else if (ch->state != GW_CHAN_RELAY) {
+            gw_session_fail(ch, NULL);
+        }
+    }
+}
+
+void gw_chan_detach_all(struct gw_conn *c, const char *reason)
+{
+    for (size_t i = 0; i < c->max_chans; i++) {
+        struct gw_chan *ch = c->chans[i];
+        if (ch == NULL) {
+            continue;
+        }
+        if (ch->end_reason == NULL) {
+            ch->end_reason = reason;
+        }
+        if (ch->announced) {
+            announce_close(ch);
+        }
+        if (ch->channel != NULL) {
+            /* ssh_disconnect frees the client channel itself; closing it
+             * here first would make the client quit before it reads the
+             * disconnect reason. */
+            ssh_remove_channel_callbacks(ch->channel, &ch->cb);
+            ch->channel = NULL;
+        }
+        if (ch->bch != NULL) {
+            /* Likewise freed with its backend session. */
+            ssh_remove_channel_callbacks(ch->bch, &ch->bcb);
+            ch->bch = NULL;
+        }
+        release(ch);
+    }
+}
