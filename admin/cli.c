@@ -417,6 +417,11 @@ static int run_buffered(struct admin_ctx *ctx)
     size_t len = 0;
     int rc;
 
+    if (ctx->cmd->flags & ADMIN_CMD_STREAM) {
+        rc = ctx->cmd->run(ctx);
+        admin_rollback(ctx);
+        return rc;
+    }
     ctx->out = open_memstream(&buf, &len);
     if (ctx->out == NULL) {
         ctx->out = real_out;

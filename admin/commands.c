@@ -56,6 +56,23 @@ static const struct admin_optspec audit_list_opts[] = {
     {"--limit", true, false}, {NULL, false, false},
 };
 
+static const struct admin_optspec health_opts[] = {
+    {"--address", true, false},
+    {"--timeout", true, false},
+    {NULL, false, false},
+};
+
+static const struct admin_optspec session_list_opts[] = {
+    {"--active", false, false}, {"--user", true, false},
+    {"--host", true, false},    {"--since", true, false},
+    {"--limit", true, false},   {NULL, false, false},
+};
+
+static const struct admin_optspec session_replay_opts[] = {
+    {"--speed", true, false},
+    {NULL, false, false},
+};
+
 static const struct admin_cmd commands[] = {
     {"init", NULL, admin_init, "", 0, 0, NULL, ADMIN_CMD_OWN_DB},
     {"user", "add", admin_user_add,
@@ -93,8 +110,18 @@ static const struct admin_cmd commands[] = {
     {"audit", "list", admin_audit_list,
      "[--since T] [--kind K] [--user U] [--limit N]", 0, 0, audit_list_opts, 0},
     {"audit", "verify", admin_audit_verify, "", 0, 0, NULL, 0},
+    {"session", "list", admin_session_list,
+     "[--active] [--user U] [--host H] [--since T] [--limit N]", 0, 0,
+     session_list_opts, 0},
+    {"session", "show", admin_session_show, "ID", 1, 1, NULL, 0},
+    {"session", "replay", admin_session_replay, "ID [--speed X]", 1, 1,
+     session_replay_opts, ADMIN_CMD_STREAM},
+    {"session", "export", admin_session_export, "ID", 1, 1, NULL,
+     ADMIN_CMD_STREAM},
     {"db", "backup", admin_db_backup, "FILE", 1, 1, NULL, 0},
     {"db", "check", admin_db_check, "", 0, 0, NULL, 0},
+    {"health", NULL, admin_health, "[--address HOST:PORT] [--timeout S]", 0, 0,
+     health_opts, 0},
 };
 
 #define COMMANDS_N (sizeof(commands) / sizeof(commands[0]))

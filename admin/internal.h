@@ -50,6 +50,10 @@ struct admin_optspec {
 enum admin_cmd_flags {
     /* The handler opens (and creates) the database itself: init. */
     ADMIN_CMD_OWN_DB = 1u << 0,
+    /* Output goes straight out instead of being held until the command
+     * succeeds: replay's timing, exports larger than memory. The handler
+     * checks everything it can before its first write. */
+    ADMIN_CMD_STREAM = 1u << 1,
 };
 
 struct admin_cmd {
@@ -183,6 +187,11 @@ int admin_keys_show(struct admin_ctx *ctx);
 int admin_db_backup(struct admin_ctx *ctx);
 int admin_db_check(struct admin_ctx *ctx);
 int admin_audit_list(struct admin_ctx *ctx);
+int admin_session_list(struct admin_ctx *ctx);
+int admin_session_show(struct admin_ctx *ctx);
+int admin_session_replay(struct admin_ctx *ctx);
+int admin_session_export(struct admin_ctx *ctx);
 int admin_audit_verify(struct admin_ctx *ctx);
+int admin_health(struct admin_ctx *ctx);
 
 #endif

@@ -14,11 +14,15 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <jansson.h>
+#include <libssh/server.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -26,6 +30,11 @@
 #include "core/err.h"
 #include "core/passwd.h"
 #include "core/sshkey.h"
+#include "store/db.h"
+#include "store/recordings.h"
+#include "store/sessions.h"
+#include "store/transfers.h"
+#include "store/gwkeys.h"
 
 #define PATH_LEN 256
 #define LINE_LEN 1024
@@ -1371,6 +1380,113 @@ static void test_output_is_sanitized(void **state)
     json_decref(doc);
 }
 
+/* ---- sessions -------------------------------------------------------- */
+
+/* Two sessions as the daemon writes them: alice's ended exec with a
+ * transfer and a recording, bob's shell still open. */
+static void add_sessions(struct fx *fx, int64_t *ended, int64_t *open)
+{
+    static const char chunk1[] = "[0.1, \"o\", \"hello \"]\n"
+                                 "[0.2, \"i\", \"secret\"]\n";
+    static const char chunk2[] = "[0.3, \"o\", \"world\\r\\n\"]\n";
+    struct store_session_start a = {"gw1",         "c-1",  0,        "alice",
+                                    "127.0.0.1:5", "web1", "deploy", "exec",
+                                    "ls",          false};
+    struct store_session_start b = {"gw1", "c-2", 0,       "bob", "127.0.0.1:6",
+                                    "db1", "pg",  "shell", NULL,  true};
+    struct store_session_end end = {.bytes_up = 3,
+                                    .bytes_down = 40,
+                                    .has_exit_status = true,
+                                    .exit_status = 0,
+                                    .reason = "client closed"};
+    struct store_transfer t = {
+        .operation = "write", .bytes_written = 5, .status = "ok"};
+    struct store *st = NULL;
+    int64_t rec = 0;
+
+    assert_int_equal(store_open(fx->db, STORE_OPEN_EXISTING, &st), GW_OK);
+    assert_int_equal(store_session_start(st, &a, ended), GW_OK);
+    assert_int_equal(store_session_start(st, &b, open), GW_OK);
+    assert_int_equal(store_session_end(st, *ended, &end), GW_OK);
+    t.session_id = *ended;
+    t.path = "/srv/up.txt";
+    assert_int_equal(store_transfer_add(st, &t), GW_OK);
+    assert_int_equal(store_recording_start(st, *ended,
+                                           "{\"version\": 2, \"width\": 80, "
+                                           "\"height\": 24}",
+                                           &rec),
+                     GW_OK);
+    assert_int_equal(
+        store_recording_append(st, rec, 1, chunk1, sizeof(chunk1) - 1), GW_OK);
+    assert_int_equal(
+        store_recording_append(st, rec, 2, chunk2, sizeof(chunk2) - 1), GW_OK);
+    store_close(st);
+}
+
+static void test_session_commands(void **state)
+{
+    struct fx *fx = *state;
+    int64_t ended = 0, open = 0;
+    char id[24], other[24];
+    json_t *doc = NULL;
+
+    add_sessions(fx, &ended, &open);
+    snprintf(id, sizeof(id), "%lld", (long long)ended);
+    snprintf(other, sizeof(other), "%lld", (long long)open);
+
+    run(fx, NULL, "session", "list", NULL);
+    expect_ok(fx);
+    expect_contains(fx->out, "deploy@web1");
+    expect_contains(fx->out, "active");
+    run(fx, NULL, "--json", "session", "list", "--active", NULL);
+    expect_ok(fx);
+    doc = out_json(fx);
+    assert_int_equal(json_array_size(doc), 1);
+    assert_string_equal(jstr(json_array_get(doc, 0), "user"), "bob");
+    json_decref(doc);
+    run(fx, NULL, "--json", "session", "list", "--user", "alice", "--since",
+        "1d", NULL);
+    doc = out_json(fx);
+    assert_int_equal(json_array_size(doc), 1);
+    json_decref(doc);
+
+    run(fx, NULL, "--json", "session", "show", id, NULL);
+    expect_ok(fx);
+    doc = out_json(fx);
+    assert_string_equal(jstr(doc, "command"), "ls");
+    assert_int_equal(json_integer_value(json_object_get(doc, "exit_status")),
+                     0);
+    assert_int_equal(json_array_size(json_object_get(doc, "file_transfers")),
+                     1);
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_object_get(doc, "recording"), "chunks")),
+                     2);
+    json_decref(doc);
+    run(fx, NULL, "session", "show", id, NULL);
+    expect_ok(fx);
+    expect_contains(fx->out, "/srv/up.txt");
+    expect_contains(fx->out, "client closed");
+
+    run(fx, NULL, "session", "export", id, NULL);
+    expect_ok(fx);
+    assert_string_equal(fx->out,
+                        "{\"version\": 2, \"width\": 80, \"height\": 24}\n"
+                        "[0.1, \"o\", \"hello \"]\n[0.2, \"i\", \"secret\"]\n"
+                        "[0.3, \"o\", \"world\\r\\n\"]\n");
+    /* Replay shows output events only, in order. */
+    run(fx, NULL, "session", "replay", id, "--speed", "1000", NULL);
+    expect_ok(fx);
+    assert_string_equal(fx->out, "hello world\r\n");
+
+    expect_fail(fx, "no session 999", NULL, "session", "show", "999", NULL);
+    expect_fail(fx, "not a session id", NULL, "session", "show", "x1", NULL);
+    expect_fail(fx, "has no recording", NULL, "session", "export", other, NULL);
+    expect_fail(fx, "--speed must be", NULL, "session", "replay", id, "--speed",
+                "0", NULL);
+    expect_fail(fx, "not a time", NULL, "session", "list", "--since", "soon",
+                NULL);
+}
+
 /* ---- usage ----------------------------------------------------------------
  */
 
@@ -1470,6 +1586,185 @@ static void test_global_options_after_verb(void **state)
     expect_contains(fx->err, "unknown user '--json'");
 }
 
+/* ---- health -------------------------------------------------------------- */
+
+/* A one-connection SSH server on a loopback port for "health": key
+ * exchange with its key, then wait for the client to leave. Without a key
+ * it only listens and never speaks, like a hung daemon. */
+struct tiny_sshd {
+    int fd;
+    ssh_key key; /* moves into the server thread's bind */
+    char address[32];
+    pthread_t thread;
+    bool serving;
+};
+
+static void *tiny_sshd_serve(void *arg)
+{
+    struct tiny_sshd *d = arg;
+    ssh_bind bind = ssh_bind_new();
+    ssh_session s = ssh_new();
+    ssh_message msg = NULL;
+    bool no = false;
+    long timeout = 10;
+    int fd = accept(d->fd, NULL, NULL);
+
+    assert_non_null(bind);
+    assert_non_null(s);
+    assert_true(fd >= 0);
+    ssh_bind_options_set(bind, SSH_BIND_OPTIONS_PROCESS_CONFIG, &no);
+    ssh_bind_options_set(bind, SSH_BIND_OPTIONS_IMPORT_KEY, d->key);
+    d->key = NULL; /* transferred */
+    ssh_options_set(s, SSH_OPTIONS_TIMEOUT, &timeout);
+    if (ssh_bind_accept_fd(bind, s, fd) == SSH_OK &&
+        ssh_handle_key_exchange(s) == SSH_OK) {
+        while ((msg = ssh_message_get(s)) != NULL) {
+            ssh_message_reply_default(msg);
+            ssh_message_free(msg);
+        }
+    }
+    ssh_disconnect(s);
+    ssh_free(s);
+    ssh_bind_free(bind);
+    return NULL;
+}
+
+static void tiny_sshd_start(struct tiny_sshd *d, ssh_key key)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sa);
+
+    memset(d, 0, sizeof(*d));
+    d->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(d->fd >= 0);
+    assert_int_equal(bind(d->fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(d->fd, 4), 0);
+    assert_int_equal(getsockname(d->fd, (struct sockaddr *)&sa, &len), 0);
+    snprintf(d->address, sizeof(d->address), "127.0.0.1:%u",
+             (unsigned)ntohs(sa.sin_port));
+    if (key != NULL) {
+        d->key = key;
+        assert_int_equal(pthread_create(&d->thread, NULL, tiny_sshd_serve, d),
+                         0);
+        d->serving = true;
+    }
+}
+
+static void tiny_sshd_stop(struct tiny_sshd *d)
+{
+    if (d->serving) {
+        pthread_join(d->thread, NULL);
+    }
+    close(d->fd);
+}
+
+/* The gateway's first host key (ed25519) with its private part, as the
+ * daemon would serve it; fp receives its fingerprint. */
+static ssh_key gateway_host_key(const struct fx *fx, char *fp)
+{
+    struct store *st = NULL;
+    struct store_gwkey *keys = NULL;
+    size_t n = 0;
+    char *text = NULL;
+    ssh_key key = NULL;
+
+    assert_int_equal(store_open(fx->db, STORE_OPEN_EXISTING, &st), GW_OK);
+    assert_int_equal(store_gwkey_list(st, STORE_GWKEY_HOST, &keys, &n), GW_OK);
+    assert_true(n > 0);
+    assert_int_equal(store_gwkey_private(st, keys[0].id, &text), GW_OK);
+    assert_int_equal(gw_privkey_import(text, &key), GW_OK);
+    snprintf(fp, GW_FINGERPRINT_MAX, "%s", keys[0].fingerprint);
+    free(text);
+    store_gwkey_list_free(keys, n);
+    store_close(st);
+    return key;
+}
+
+/* A fresh ed25519 key that is not the gateway's. */
+static ssh_key foreign_key(char *fp)
+{
+    struct gw_keypair kp;
+    ssh_key key = NULL;
+
+    assert_int_equal(gw_keypair_generate(GW_KEY_ED25519, &kp), GW_OK);
+    assert_int_equal(gw_privkey_import(kp.private_text, &key), GW_OK);
+    snprintf(fp, GW_FINGERPRINT_MAX, "%s", kp.pub.fingerprint);
+    gw_keypair_clear(&kp);
+    return key;
+}
+
+/* health: healthy only when an SSH server answers with one of the
+ * gateway's host keys; every other case is exit 1 with one line. Nothing
+ * is ever written to the database. */
+static void test_health(void **state)
+{
+    struct fx *fx = *state;
+    struct tiny_sshd d;
+    char fp[GW_FINGERPRINT_MAX];
+    char want[256];
+    char *before = db_dump(fx->db);
+    char *after = NULL;
+    json_t *doc = NULL;
+
+    /* Our key: healthy, in text and in JSON. */
+    tiny_sshd_start(&d, gateway_host_key(fx, fp));
+    run(fx, NULL, "health", "--address", d.address, "--timeout", "10", NULL);
+    tiny_sshd_stop(&d);
+    expect_ok(fx);
+    snprintf(want, sizeof(want), "healthy: %s answers SSH with host key %s\n",
+             d.address, fp);
+    assert_string_equal(fx->out, want);
+    tiny_sshd_start(&d, gateway_host_key(fx, fp));
+    run(fx, NULL, "--json", "health", "--address", d.address, NULL);
+    tiny_sshd_stop(&d);
+    expect_ok(fx);
+    doc = out_json(fx);
+    assert_true(json_is_true(json_object_get(doc, "ok")));
+    assert_string_equal(jstr(doc, "address"), d.address);
+    assert_string_equal(jstr(doc, "hostkey_type"), "ssh-ed25519");
+    assert_string_equal(jstr(doc, "hostkey_fingerprint"), fp);
+    json_decref(doc);
+    after = db_dump(fx->db);
+    assert_string_equal(before, after);
+    free(before);
+    free(after);
+
+    /* Another SSH server on the port. */
+    tiny_sshd_start(&d, foreign_key(fp));
+    snprintf(want, sizeof(want), "its host key %s is not one of this gateway's",
+             fp);
+    expect_fail(fx, want, NULL, "health", "--address", d.address, NULL);
+    tiny_sshd_stop(&d);
+
+    /* A port that accepts but never speaks SSH, then the same port closed. */
+    tiny_sshd_start(&d, NULL);
+    expect_fail(fx, "not answering on", NULL, "health", "--address", d.address,
+                "--timeout", "1", NULL);
+    tiny_sshd_stop(&d);
+    snprintf(want, sizeof(want), "not answering on %s: Connection refused",
+             d.address);
+    expect_fail(fx, want, NULL, "health", "--address", d.address, NULL);
+
+    /* A database without host keys cannot vouch for any server. */
+    db_exec(fx->db, "DELETE FROM gateway_keys WHERE purpose = 'host'");
+    tiny_sshd_start(&d, foreign_key(fp));
+    expect_fail(fx, "no host keys in", NULL, "health", "--address", d.address,
+                NULL);
+    tiny_sshd_stop(&d);
+
+    expect_fail(fx, "--address must be HOST:PORT or [IPv6]:PORT, not 'x'", NULL,
+                "health", "--address", "x", NULL);
+    expect_fail(fx, "not 'a@b:22'", NULL, "health", "--address", "a@b:22",
+                NULL);
+    expect_fail(fx, "not '[::1:22'", NULL, "health", "--address", "[::1:22",
+                NULL);
+    expect_fail(fx, "not 'h:0'", NULL, "health", "--address", "h:0", NULL);
+    expect_fail(fx, "--timeout must be 1 to 600 seconds", NULL, "health",
+                "--timeout", "0", NULL);
+    expect_usage(fx, "unexpected argument 'x'", NULL, "health", "x", NULL);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -1501,10 +1796,12 @@ int main(void)
         T(test_db_check),
         T(test_audit_list),
         T(test_audit_verify),
+        T(test_session_commands),
         T(test_output_is_sanitized),
         T(test_usage_errors),
         T(test_help),
         T(test_global_options_after_verb),
+        T(test_health),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
