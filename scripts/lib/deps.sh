@@ -1,11 +1,12 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2034 # the arrays are used by the scripts that source this file
 # Debian packages sshgate needs, and a function that installs the missing
 # ones (as root) or prints the exact command to run (otherwise).
 
 SSHGATE_BUILD_PACKAGES=(build-essential cmake pkg-config libssh-dev
     libsqlite3-dev libssl-dev libjansson-dev)
 SSHGATE_TEST_PACKAGES=(libcmocka-dev openssh-client openssh-server python3
-    sqlite3 ssh-audit rsync procps)
+    sqlite3 ssh-audit rsync procps shellcheck)
 SSHGATE_RUN_PACKAGES=(openssh-client sqlite3)
 
 # ensure_packages PKG...: install whatever of PKG... is missing.
