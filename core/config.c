@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,6 +80,7 @@ static int parse_listen(const struct cfg_key *k, const char *v, void *out);
 static int parse_sep(const struct cfg_key *k, const char *v, void *out);
 static int parse_version(const struct cfg_key *k, const char *v, void *out);
 static int parse_patterns(const struct cfg_key *k, const char *v, void *out);
+static int parse_user(const struct cfg_key *k, const char *v, void *out);
 static void free_string(void *field);
 static void free_cidrs(void *field);
 static void free_listen(void *field);
@@ -152,6 +154,7 @@ static const struct cfg_key keys[] = {
         "64", 1, 1024, true),
     NUM("relay_buffer_size", parse_size, relay_buffer_size, "64K",
         INT64_C(4) * 1024, INT64_C(16) * 1024 * 1024, true),
+    STR("run_as_user", parse_user, run_as_user, "", false),
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -287,6 +290,22 @@ static int parse_path(const struct cfg_key *k, const char *v, void *out)
     }
     if (gw_has_control(v) || strlen(v) > PATH_MAX) {
         return gw_err_set(GW_ERR_INVALID, "'%s' is not a usable path", v);
+    }
+    return dup_value(v, out);
+}
+
+/* A local account to switch to after binding ("" = stay as started). */
+static int parse_user(const struct cfg_key *k, const char *v, void *out)
+{
+    char buf[4096];
+    struct passwd pw;
+    struct passwd *found = NULL;
+
+    (void)k;
+    if (v[0] != '\0' &&
+        (getpwnam_r(v, &pw, buf, sizeof(buf), &found) != 0 || found == NULL)) {
+        return gw_err_set(GW_ERR_INVALID, "no local user '%s'",
+                          gw_has_control(v) ? "?" : v);
     }
     return dup_value(v, out);
 }

@@ -74,6 +74,7 @@ struct gw_config {
     char *env_allow;              /* comma-separated fnmatch patterns */
     long max_channels_per_connection;
     int64_t relay_buffer_size; /* bytes, per direction of a socket relay */
+    char *run_as_user;         /* switch to it after binding; "" = stay */
 
     /* Loader bookkeeping, not settings. */
     char *path;  /* the file read, NULL when none */

@@ -49,7 +49,7 @@ auth_failure_delay banner kex ciphers macs hostkey_algorithms
 pubkey_accepted_algorithms compression rekey_limit rekey_time
 target_separator recording record_input log_level server_version
 shutdown_grace worker_stack_size backend_connect_timeout env_allow
-max_channels_per_connection relay_buffer_size"
+max_channels_per_connection relay_buffer_size run_as_user"
 
 # This script's own variables.
 OWN_VARS="SSHGATE_CONFIG SSHGATE_DATA_DIR SSHGATE_ADMIN_USER SSHGATE_ADMIN_KEY

@@ -14,6 +14,7 @@
 #include "gateway/hostkeys.h"
 #include "gateway/limits.h"
 #include "gateway/listener.h"
+#include "gateway/privdrop.h"
 #include "gateway/sshlog.h"
 #include "store/db.h"
 
@@ -304,16 +305,21 @@ static int start(struct runtime *rt, struct gw_config *cfg)
     ssh_bind bind = NULL;
     int rc;
 
-    rc = check_keys(cfg, &rt->st, &bind);
+    /* Bind first (port 22 may need root), then give root up before the
+     * database is opened or any thread exists. */
+    rc = gw_listener_open(cfg, &rt->listener);
+    if (rc == GW_OK) {
+        rc = gw_drop_privileges(cfg->run_as_user);
+    }
+    if (rc == GW_OK) {
+        rc = check_keys(cfg, &rt->st, &bind);
+    }
     if (rc == GW_OK) {
         rc = gw_daemon_init(&rt->daemon, cfg);
         rt->daemon_ready = rc == GW_OK;
     }
     if (rc == GW_OK) {
         rc = start_workers(rt, cfg);
-    }
-    if (rc == GW_OK) {
-        rc = gw_listener_open(cfg, &rt->listener);
     }
     if (rc == GW_OK) {
         rc = gw_listener_start(rt->listener, &rt->daemon, bind);
