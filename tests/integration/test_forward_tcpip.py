@@ -148,8 +148,9 @@ class LocalForward(h.ForwardTestCase):
 
     def start_L(self, dest_port):
         lport = h.free_port()
-        argv = self.tssh_argv("sleep 60", options=["ExitOnForwardFailure=yes"],
-                              extra_args=["-L", f"{lport}:127.0.0.1:{dest_port}"])
+        # -N: no remote command that could outlive the test on the backend
+        argv = self.tssh_argv(None, options=["ExitOnForwardFailure=yes"],
+                              extra_args=["-N", "-L", f"{lport}:127.0.0.1:{dest_port}"])
         proc = self.background(argv, f"L-{lport}")
         if not h.wait_for(lambda: h.port_listening(lport) or proc.poll() is not None, 20):
             self.fail("ssh -L did not listen")
@@ -211,8 +212,8 @@ class RemoteForward(h.ForwardTestCase):
     def test_R_refused_without_kind(self):
         echo = self.echo_server()
         rport = h.free_port()
-        r = self.tssh("sleep 20", options=["ExitOnForwardFailure=yes"],
-                      extra_args=["-R", f"{rport}:127.0.0.1:{echo.port}"], timeout=30)
+        r = self.tssh(None, options=["ExitOnForwardFailure=yes"],
+                      extra_args=["-N", "-R", f"{rport}:127.0.0.1:{echo.port}"], timeout=30)
         self.assertRc(r, 255)
         self.assertLess(r.elapsed, h.t(15))
         self.assertIn(f"remote port forwarding failed for listen port {rport}", r.err)
