@@ -405,3 +405,32 @@ int admin_session_replay(struct admin_ctx *ctx)
     store_recording_clear(&r);
     return rc;
 }
+
+/* The daemon that runs the session polls for the request (about every
+ * 500 ms) and ends it with reason "killed by admin". */
+int admin_session_kill(struct admin_ctx *ctx)
+{
+    int64_t id = 0;
+    int rc;
+
+    rc = session_id_arg(ctx, &id);
+    if (rc == GW_OK) {
+        rc = admin_begin(ctx);
+    }
+    if (rc == GW_OK) {
+        rc = store_session_request_kill(ctx->st, id, ctx->actor);
+    }
+    if (rc == GW_OK) {
+        rc = admin_event(ctx, "admin.session.kill", NULL, "session=%lld",
+                         (long long)id);
+    }
+    if (rc != GW_OK) {
+        return rc;
+    }
+    if (ctx->json) {
+        return out_json_ok(ctx->out,
+                           json_pack("{s:I}", "session", (json_int_t)id));
+    }
+    fprintf(ctx->out, "asked the gateway to end session %lld\n", (long long)id);
+    return GW_OK;
+}

@@ -118,6 +118,7 @@ static const struct admin_cmd commands[] = {
      session_replay_opts, ADMIN_CMD_STREAM},
     {"session", "export", admin_session_export, "ID", 1, 1, NULL,
      ADMIN_CMD_STREAM},
+    {"session", "kill", admin_session_kill, "ID", 1, 1, NULL, 0},
     {"db", "backup", admin_db_backup, "FILE", 1, 1, NULL, 0},
     {"db", "check", admin_db_check, "", 0, 0, NULL, 0},
     {"health", NULL, admin_health, "[--address HOST:PORT] [--timeout S]", 0, 0,

@@ -2,10 +2,14 @@
 
 #include "core/err.h"
 #include "core/log.h"
+#include "core/sftp_audit.h"
+#include "core/timeutil.h"
 #include "gateway/conn.h"
 #include "gateway/policy.h"
 #include "gateway/session.h"
 #include "gateway/upstream.h"
+#include "store/sessions.h"
+#include "store/transfers.h"
 
 #include <poll.h>
 #include <stdarg.h>
@@ -18,6 +22,9 @@
  * bulk throughput, small enough that an interactive channel next to a
  * bulk transfer is served every round. */
 #define PUMP_BUDGET (256u * 1024)
+
+/* How often an open pair's byte counters go to its sessions row. */
+#define ROW_FLUSH_MS 10000
 
 #define LOST_LINE "sshgate: connection to %s lost\r\n"
 
@@ -116,6 +123,9 @@ static void on_front_close(ssh_session s, ssh_channel channel, void *userdata)
     (void)s;
     (void)channel;
     ch->relay.front.close_rcvd = true;
+    if (ch->closer == '\0') {
+        ch->closer = 'c';
+    }
 }
 
 void gw_chan_front_callbacks(struct gw_chan *ch)
@@ -158,6 +168,9 @@ static void on_back_close(ssh_session s, ssh_channel channel, void *userdata)
     (void)s;
     (void)channel;
     ch->relay.back.close_rcvd = true;
+    if (ch->closer == '\0') {
+        ch->closer = 'b';
+    }
 }
 
 static void on_back_exit_status(ssh_session s, ssh_channel channel, int status,
@@ -230,10 +243,207 @@ void gw_chan_start(struct gw_chan *ch, const char *kind, const char *fmt, ...)
     ch->what = kind;
     ch->state = GW_CHAN_RELAY;
     ch->announced = true;
+    ch->row_owed = true;
     gw_log_info("channel %u: %s%s %s", ch->id, kind, loc, detail);
     gw_conn_event(ch->conn, "channel.open", ch->conn->user, "kind=%s%s%s%s",
                   kind, loc, detail[0] != '\0' ? " " : "", detail);
     gw_conn_activity(ch->conn);
+}
+
+/* ---- sessions rows ---------------------------------------------------- */
+
+/*
+ * SFTP audit (core/sftp_audit.h). The feed runs in the pump, from
+ * gw_relay_chan's tap, never inside a libssh callback, so a record is
+ * written at once: no queue. A failed write is logged and the relay goes
+ * on.
+ */
+static void on_sftp_record(const struct gw_sftp_record *rec, void *userdata)
+{
+    struct gw_chan *ch = userdata;
+    struct store_transfer t;
+
+    memset(&t, 0, sizeof(t));
+    t.session_id = ch->row_id;
+    snprintf(t.operation, sizeof(t.operation), "%s", rec->op);
+    /* store_transfer owns its strings (char *): copies, not casts. */
+    t.path = strdup(rec->path);
+    t.path2 = strdup(rec->path2);
+    t.bytes_read = rec->bytes_read;
+    t.bytes_written = rec->bytes_written;
+    if (rec->whole_file) {
+        snprintf(t.sha256, sizeof(t.sha256), "%s", rec->sha256);
+    }
+    snprintf(t.status, sizeof(t.status), "%s", rec->status_text);
+    if (t.path == NULL || t.path2 == NULL) {
+        gw_log_error("channel %u: out of memory for an sftp record", ch->id);
+    } else if (store_transfer_add(ch->conn->st, &t) != GW_OK) {
+        gw_log_error("channel %u: cannot record an sftp %s: %s", ch->id,
+                     rec->op, gw_err_msg());
+    }
+    free(t.path);
+    free(t.path2);
+}
+
+static void feed_sftp(struct gw_chan *ch, enum gw_sftp_dir dir,
+                      const char *data, size_t len)
+{
+    bool was = gw_sftp_audit_degraded(ch->sftp);
+
+    (void)gw_sftp_audit_feed(ch->sftp, dir, data, len);
+    if (!was && gw_sftp_audit_degraded(ch->sftp)) {
+        gw_log_info("channel %u: sftp audit incomplete: %s", ch->id,
+                    gw_sftp_audit_degraded_reason(ch->sftp));
+    }
+}
+
+static void tap_up(void *userdata, const char *data, size_t len)
+{
+    feed_sftp(userdata, GW_SFTP_FROM_CLIENT, data, len);
+}
+
+static void tap_down(void *userdata, const char *data, size_t len)
+{
+    feed_sftp(userdata, GW_SFTP_FROM_SERVER, data, len);
+}
+
+static void sftp_begin(struct gw_chan *ch)
+{
+    if (ch->row_id <= 0 || ch->kind != GW_KIND_SESSION ||
+        strcmp(ch->what, "sftp") != 0) {
+        return;
+    }
+    if (gw_sftp_audit_new(on_sftp_record, ch, &ch->sftp) != GW_OK) {
+        gw_log_error("channel %u: no sftp audit: out of memory", ch->id);
+        ch->sftp = NULL;
+    }
+}
+
+/* Requests without a reply and files still open become "incomplete"
+ * records; before the session's end, which they belong to. */
+static void sftp_end(struct gw_chan *ch)
+{
+    bool was;
+
+    if (ch->sftp == NULL) {
+        return;
+    }
+    was = gw_sftp_audit_degraded(ch->sftp);
+    (void)gw_sftp_audit_finish(ch->sftp);
+    if (!was && gw_sftp_audit_degraded(ch->sftp)) {
+        gw_log_info("channel %u: sftp audit incomplete: %s", ch->id,
+                    gw_sftp_audit_degraded_reason(ch->sftp));
+    }
+    gw_sftp_audit_free(ch->sftp);
+    ch->sftp = NULL;
+}
+
+/* Written from the pump, never from a libssh callback; a failed write is
+ * logged and the relay goes on without its row. */
+static void row_start(struct gw_chan *ch)
+{
+    struct gw_conn *c = ch->conn;
+    struct store_session_start s = {0};
+    char target[GW_NAME_MAX + 16];
+
+    if (!ch->row_owed) {
+        return;
+    }
+    ch->row_owed = false;
+    s.node = gw_node_name();
+    s.conn_uid = c->uid;
+    s.channel = (int)ch->id;
+    s.user = c->user;
+    s.client = c->peer_text;
+    s.host = ch->up != NULL ? ch->up->host.name
+                            : (ch->kind == GW_KIND_SOCKET ? ch->dest : NULL);
+    s.login = ch->up != NULL ? ch->up->login : NULL;
+    s.kind = ch->what;
+    s.pty = ch->pty;
+    s.command = ch->command;
+    if (ch->dest != NULL && ch->kind == GW_KIND_FORWARDED) {
+        snprintf(target, sizeof(target), "%s:%u", ch->dest,
+                 (unsigned)ch->dport);
+        s.command = target;
+    }
+    if (c->st == NULL || store_session_start(c->st, &s, &ch->row_id) != GW_OK) {
+        gw_log_error("channel %u: cannot record the session: %s", ch->id,
+                     c->st == NULL ? "no database" : gw_err_msg());
+        ch->row_id = 0;
+    }
+    ch->flushed_ms = gw_now_ms();
+    sftp_begin(ch);
+}
+
+/* The bytes moved since the last flush, to the row (store_session_end
+ * writes the exact totals at the end, whatever was flushed). */
+static void row_flush(struct gw_chan *ch)
+{
+    uint64_t up = ch->relay.up - ch->flushed_up;
+    uint64_t down = ch->relay.down - ch->flushed_down;
+    int64_t now = gw_now_ms();
+
+    if (ch->row_id <= 0 || now - ch->flushed_ms < ROW_FLUSH_MS) {
+        return;
+    }
+    ch->flushed_ms = now;
+    if (up == 0 && down == 0) {
+        return;
+    }
+    if (store_session_add_bytes(ch->conn->st, ch->row_id, up, down) != GW_OK) {
+        gw_log_error("channel %u: cannot record the byte counts: %s", ch->id,
+                     gw_err_msg());
+        return;
+    }
+    ch->flushed_up = ch->relay.up;
+    ch->flushed_down = ch->relay.down;
+}
+
+const char *gw_chan_row_reason(const char *end_reason, char closer)
+{
+    static const char *const map[][2] = {
+        {"Idle timeout", "idle timeout"},
+        {"gateway shutting down", "shutdown"},
+        {"client disconnected", "client closed"},
+    };
+
+    if (end_reason == NULL) {
+        return closer == 'b' ? "backend closed" : "client closed";
+    }
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+        if (strcmp(end_reason, map[i][0]) == 0) {
+            return map[i][1];
+        }
+    }
+    return end_reason;
+}
+
+static void row_end(struct gw_chan *ch)
+{
+    const struct gw_exit_info *x = &ch->relay.exit;
+    struct store_session_end e = {0};
+
+    row_start(ch); /* a pair that died before its first pump */
+    sftp_end(ch);
+    if (ch->row_id <= 0) {
+        return;
+    }
+    e.bytes_up = ch->relay.up;
+    e.bytes_down = ch->relay.down;
+    e.has_exit_status = x->have_status && !x->have_signal;
+    e.exit_status = x->status;
+    e.exit_signal = x->have_signal ? x->signal : NULL;
+    e.reason = gw_chan_row_reason(ch->end_reason, ch->closer);
+    if (store_session_end(ch->conn->st, ch->row_id, &e) != GW_OK) {
+        gw_log_error("channel %u: cannot record the session end: %s", ch->id,
+                     gw_err_msg());
+    }
+    if (ch->killed &&
+        store_session_kill_done(ch->conn->st, ch->row_id) != GW_OK) {
+        gw_log_error("channel %u: cannot mark the kill done: %s", ch->id,
+                     gw_err_msg());
+    }
+    ch->row_id = 0;
 }
 
 static void announce_close(struct gw_chan *ch)
@@ -257,6 +467,7 @@ static void announce_close(struct gw_chan *ch)
                   ch->what, loc, (unsigned long long)ch->relay.up,
                   (unsigned long long)ch->relay.down, status,
                   ch->end_reason ? ch->end_reason : "closed");
+    row_end(ch);
 }
 
 /* ---- ends ------------------------------------------------------------- */
@@ -350,16 +561,33 @@ static int drop_undeliverable(struct gw_chan *ch)
     return rc;
 }
 
+/* s, or for an audited sftp pair a copy of it in *copy with tap set. */
+static const struct gw_scratch *
+tapped(struct gw_chan *ch, const struct gw_scratch *s, struct gw_scratch *copy,
+       void (*tap)(void *, const char *, size_t))
+{
+    if (ch->sftp == NULL) {
+        return s;
+    }
+    *copy = *s;
+    copy->tap = tap;
+    copy->tap_userdata = ch;
+    return copy;
+}
+
 static int move_channels(struct gw_chan *ch)
 {
     struct gw_relay *r = &ch->relay;
     const struct gw_scratch *s = &ch->conn->scratch;
+    struct gw_scratch up_s;
+    struct gw_scratch down_s;
     bool again = false;
     int rc = drop_undeliverable(ch);
 
     if (rc == GW_OK && can_send(&r->back)) {
         rc = gw_relay_chan(ch->channel, &r->front.avail[0], ch->bch, false,
-                           &r->pend_up, s, PUMP_BUDGET, &r->up);
+                           &r->pend_up, tapped(ch, s, &up_s, tap_up),
+                           PUMP_BUDGET, &r->up);
         again = rc == GW_AGAIN;
     }
     if (rc != GW_ERR_IO) {
@@ -369,7 +597,9 @@ static int move_channels(struct gw_chan *ch)
          err++) {
         rc = gw_relay_chan(ch->bch, &r->back.avail[err], ch->channel,
                            err == 1 && ch->kind == GW_KIND_SESSION,
-                           &r->pend_down[err], s, PUMP_BUDGET, &r->down);
+                           &r->pend_down[err],
+                           err == 0 ? tapped(ch, s, &down_s, tap_down) : s,
+                           PUMP_BUDGET, &r->down);
         again = again || rc == GW_AGAIN;
     }
     return rc == GW_ERR_IO ? rc : (again ? GW_AGAIN : GW_OK);
@@ -462,6 +692,9 @@ static void finish_socket(struct gw_chan *ch)
     if (sk->failed) {
         ch->end_reason = "destination connection failed";
     }
+    if (sk->rd_eof && ch->closer == '\0') {
+        ch->closer = 'b';
+    }
     if ((sk->rd_eof || sk->failed) && gw_pend_empty(&r->pend_down[0])) {
         end_eof(ch->channel, &r->front);
     }
@@ -482,7 +715,10 @@ static bool pump_relay(struct gw_chan *ch)
 {
     uint64_t before = ch->relay.up + ch->relay.down;
     bool sock = ch->kind == GW_KIND_SOCKET;
-    int rc = sock ? move_socket(ch) : move_channels(ch);
+    int rc;
+
+    row_start(ch);
+    rc = sock ? move_socket(ch) : move_channels(ch);
 
     if (rc == GW_ERR_IO) {
         broken(ch, "channel i/o error");
@@ -490,6 +726,7 @@ static bool pump_relay(struct gw_chan *ch)
     if (ch->relay.up + ch->relay.down != before) {
         gw_conn_activity(ch->conn);
     }
+    row_flush(ch);
     if (sock) {
         finish_socket(ch);
     } else {
@@ -553,6 +790,8 @@ static void release(struct gw_chan *ch)
     gw_pend_free(&ch->relay.pend_up);
     gw_pend_free(&ch->relay.pend_down[0]);
     gw_pend_free(&ch->relay.pend_down[1]);
+    gw_sftp_audit_free(ch->sftp);
+    ch->sftp = NULL;
     if (ch->up != NULL) {
         ch->up->refs--;
     }
@@ -611,6 +850,25 @@ bool gw_chan_pump(struct gw_conn *c)
 }
 
 /* ---- endings ---------------------------------------------------------- */
+
+void gw_chan_kill(struct gw_conn *c, int64_t id)
+{
+    for (size_t i = 0; i < c->max_chans; i++) {
+        struct gw_chan *ch = c->chans[i];
+        if (ch != NULL && ch->row_id == id && ch->state == GW_CHAN_RELAY) {
+            gw_log_info("channel %u: session %lld killed by admin", ch->id,
+                        (long long)id);
+            broken(ch, "killed by admin");
+            ch->killed = true;
+            return;
+        }
+    }
+    /* Ended meanwhile (or not this connection's): nothing left to do. */
+    if (c->st != NULL && store_session_kill_done(c->st, id) != GW_OK) {
+        gw_log_error("cannot mark the kill of session %lld done: %s",
+                     (long long)id, gw_err_msg());
+    }
+}
 
 /* Tell the user of a session whose backend vanished (no exit status). */
 static void say_lost(struct gw_chan *ch)

@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 struct gw_conn;
+struct gw_sftp_audit;
 struct gw_upstream;
 
 #define GW_COMMAND_MAX   8192
@@ -75,6 +76,16 @@ struct gw_chan {
     struct gw_relay relay;
     bool announced; /* "channel.open" written, "channel.close" owed */
     const char *end_reason;
+    /* The sessions row (store/sessions.h): owed from gw_chan_start, which
+     * may run inside a libssh callback, and written by the next pump. */
+    bool row_owed;
+    int64_t row_id;      /* 0: no row */
+    char closer;         /* 'c' or 'b': which side closed the channel first */
+    uint64_t flushed_up; /* byte counts the row holds already */
+    uint64_t flushed_down;
+    int64_t flushed_ms;
+    bool killed; /* "session kill": the request is done once the row ends */
+    struct gw_sftp_audit *sftp; /* sftp pairs with a row: file records */
 
     /* session channels */
     const char *what; /* "shell", "exec", "sftp", ... once started */
@@ -133,6 +144,16 @@ void gw_chan_backend_lost(struct gw_conn *c, struct gw_upstream *up);
 /* Teardown, before the sessions go: detach every callback, close sockets,
  * write the pending "channel.close" events and free the slots. */
 void gw_chan_detach_all(struct gw_conn *c, const char *reason);
+
+/* "session kill" of the pair whose sessions row is id: it ends with
+ * reason "killed by admin"; the request is marked done with its row (at
+ * once when no pair of c has that row any more). */
+void gw_chan_kill(struct gw_conn *c, int64_t id);
+
+/* The sessions row's end_reason (docs/audit-schema.md) for a pair that
+ * ended with end_reason (NULL: normally) after closer ('c' client, 'b'
+ * backend, '\0' unknown) closed first. Pure. */
+const char *gw_chan_row_reason(const char *end_reason, char closer);
 
 /* The poll events a socket relay waits for now (0: none). */
 short gw_chan_sock_events(const struct gw_chan *ch);

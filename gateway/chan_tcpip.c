@@ -224,6 +224,7 @@ static int open_direct(struct gw_conn *c, ssh_message msg,
         gw_chan_unalloc(ch);
         return 0; /* libssh could not even answer */
     }
+    ch->command = strdup(r->shown); /* the sessions row; NULL leaves it out */
     gw_chan_start(ch, "direct-tcpip", "dest=%s via=gateway%s", r->shown,
                   how == GW_FORWARD_JUMP ? " jump=yes" : "");
     gw_conn_event(c, "forward.open", c->user, "dest=%s host=%s via=gateway",
@@ -273,6 +274,7 @@ static int open_via_backend(struct gw_conn *c, ssh_message msg,
         ch->state = GW_CHAN_RELAY; /* reaped with its backend channel */
         return 0;
     }
+    ch->command = strdup(r->shown); /* the sessions row; NULL leaves it out */
     gw_chan_start(ch, "direct-tcpip", "dest=%s via=backend", r->shown);
     gw_conn_event(c, "forward.open", c->user, "dest=%s host=%s via=backend",
                   r->shown, up->host.name);

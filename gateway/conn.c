@@ -10,12 +10,14 @@
 #include "gateway/sshlog.h"
 
 #include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #define POLL_MS          1000
@@ -25,6 +27,26 @@
  * before it is disconnected with the reason (ssh -N, an idle
  * ControlMaster); a session channel gets the reason on stderr. */
 #define TARGET_FAIL_LINGER_MS 3000
+
+static pthread_once_t node_once = PTHREAD_ONCE_INIT;
+static char node_name[64];
+static long long node_started;
+
+static void node_init(void)
+{
+    node_started = (long long)time(NULL);
+    if (gethostname(node_name, sizeof(node_name) - 1) != 0 ||
+        node_name[0] == '\0') {
+        snprintf(node_name, sizeof(node_name), "%s", "localhost");
+    }
+    node_name[sizeof(node_name) - 1] = '\0';
+}
+
+const char *gw_node_name(void)
+{
+    (void)pthread_once(&node_once, node_init);
+    return node_name;
+}
 
 int gw_conn_new(struct gw_daemon *d, ssh_session session,
                 const struct gw_addr *peer, struct gw_config *cfg,
@@ -38,6 +60,9 @@ int gw_conn_new(struct gw_daemon *d, ssh_session session,
     c->daemon = d;
     c->cfg = gw_config_ref(cfg);
     c->id = atomic_fetch_add(&d->next_conn_id, 1);
+    (void)gw_node_name();
+    snprintf(c->uid, sizeof(c->uid), "%llx-%llu", node_started,
+             (unsigned long long)c->id);
     c->peer = *peer;
     gw_addr_format(peer, c->peer_text);
     c->session = session;
@@ -183,6 +208,7 @@ static int conn_setup(struct gw_conn *c)
     }
     c->wake_in_event = true;
     c->link.wake_fd = c->wake_fd;
+    c->link.uid = c->uid;
     gw_daemon_register(c->daemon, &c->link);
     c->registered = true;
     return GW_OK;
@@ -473,6 +499,18 @@ static bool conn_forward(struct gw_conn *c)
     return busy;
 }
 
+/* Sessions of this connection the admin asked to end (posted by the main
+ * thread, docs/admin.md "session kill"). */
+static void check_kills(struct gw_conn *c)
+{
+    int64_t ids[GW_KILLS_MAX];
+    size_t n = gw_daemon_take_kills(c->daemon, &c->link, ids, GW_KILLS_MAX);
+
+    for (size_t i = 0; i < n; i++) {
+        gw_chan_kill(c, ids[i]);
+    }
+}
+
 static void conn_loop(struct gw_conn *c)
 {
     bool busy = false;
@@ -482,6 +520,9 @@ static void conn_loop(struct gw_conn *c)
         if (session_gone(c)) {
             gw_conn_close(c, "client disconnected");
             break;
+        }
+        if (c->authed) {
+            check_kills(c);
         }
         busy = c->authed && conn_forward(c);
         check_timeouts(c, gw_now_ms());

@@ -46,6 +46,7 @@ struct gw_conn {
     struct gw_config *cfg; /* reference held for the connection's life */
     struct store *st;      /* the worker thread's handle (not owned) */
     uint64_t id;
+    char uid[48]; /* "<daemon start, hex>-<id>": unique across restarts */
     struct gw_addr peer;
     char peer_text[GW_ADDR_TEXT_MAX];
 
@@ -131,6 +132,10 @@ void gw_conn_set_authenticated(struct gw_conn *c, const char *user);
 
 /* Set this thread's log prefix: "conn=ID peer=ADDR [user=NAME]". */
 void gw_conn_log_context(struct gw_conn *c);
+
+/* This machine's host name, and the daemon's start time, taken on the
+ * first call (main calls it at start-up). */
+const char *gw_node_name(void);
 
 /* Append an audit event with this connection's user and client. */
 void gw_conn_event(struct gw_conn *c, const char *kind, const char *user,

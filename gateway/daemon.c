@@ -114,6 +114,51 @@ void gw_daemon_wake_all(struct gw_daemon *d)
     pthread_mutex_unlock(&d->lock);
 }
 
+static void queue_kill(struct gw_conn_link *l, int64_t id)
+{
+    for (size_t i = 0; i < l->nkills; i++) {
+        if (l->kills[i] == id) {
+            return; /* posted again while the connection is at it */
+        }
+    }
+    if (l->nkills < GW_KILLS_MAX) {
+        l->kills[l->nkills++] = id;
+    } /* else: posted again at the next poll */
+}
+
+bool gw_daemon_post_kill(struct gw_daemon *d, const char *uid, int64_t id)
+{
+    bool found = false;
+
+    pthread_mutex_lock(&d->lock);
+    for (struct gw_conn_link *l = d->conns; l != NULL && !found; l = l->next) {
+        if (l->uid != NULL && strcmp(l->uid, uid) == 0) {
+            found = true;
+            queue_kill(l, id);
+            if (eventfd_write(l->wake_fd, 1) != 0) {
+                gw_log_debug("cannot wake a connection");
+            }
+        }
+    }
+    pthread_mutex_unlock(&d->lock);
+    return found;
+}
+
+size_t gw_daemon_take_kills(struct gw_daemon *d, struct gw_conn_link *link,
+                            int64_t *ids, size_t max)
+{
+    size_t n = 0;
+
+    pthread_mutex_lock(&d->lock);
+    while (n < max && n < link->nkills) {
+        ids[n] = link->kills[n];
+        n++;
+    }
+    link->nkills = 0;
+    pthread_mutex_unlock(&d->lock);
+    return n;
+}
+
 enum gw_phase gw_daemon_phase(struct gw_daemon *d)
 {
     return (enum gw_phase)atomic_load(&d->phase);

@@ -25,11 +25,18 @@ enum gw_phase {
     GW_PHASE_CLOSING = 2,  /* every connection must end now */
 };
 
+#define GW_KILLS_MAX 8
+
 /* A connection's place in the registry: how to wake its thread. */
 struct gw_conn_link {
     struct gw_conn_link *prev;
     struct gw_conn_link *next;
-    int wake_fd; /* eventfd in the connection's ssh_event */
+    int wake_fd;     /* eventfd in the connection's ssh_event */
+    const char *uid; /* the connection's id in the sessions table */
+    /* Sessions the admin asked to end ("session kill"), for the
+     * connection's thread to act on; under the daemon's lock. */
+    int64_t kills[GW_KILLS_MAX];
+    size_t nkills;
 };
 
 struct gw_daemon {
@@ -65,6 +72,14 @@ void gw_daemon_unregister(struct gw_daemon *d, struct gw_conn_link *link);
 
 /* Poke every registered connection (after a phase change). */
 void gw_daemon_wake_all(struct gw_daemon *d);
+
+/* Queue the kill of session id for the connection uid and wake it. False
+ * when no live connection has that uid. */
+bool gw_daemon_post_kill(struct gw_daemon *d, const char *uid, int64_t id);
+
+/* Take up to max queued kills of link; how many. */
+size_t gw_daemon_take_kills(struct gw_daemon *d, struct gw_conn_link *link,
+                            int64_t *ids, size_t max);
 
 enum gw_phase gw_daemon_phase(struct gw_daemon *d);
 void gw_daemon_set_phase(struct gw_daemon *d, enum gw_phase phase);

@@ -10,6 +10,7 @@
 #include "core/timeutil.h"
 #include "gateway/algos.h"
 #include "gateway/auditq.h"
+#include "gateway/conn.h"
 #include "gateway/daemon.h"
 #include "gateway/hostkeys.h"
 #include "gateway/limits.h"
@@ -17,6 +18,7 @@
 #include "gateway/privdrop.h"
 #include "gateway/sshlog.h"
 #include "store/db.h"
+#include "store/sessions.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -29,6 +31,8 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+/* How often the kill requests of "sshgate-admin session kill" are read. */
+#define KILL_POLL_MS       500
 #define LIMITS_MAX_SOURCES 100000
 #define AUDITQ_MAX         4096
 #define WORKER_IDLE_MS     60000
@@ -300,6 +304,22 @@ static int start_workers(struct runtime *rt, const struct gw_config *cfg)
     return gw_pool_new(&po, &d->pool);
 }
 
+/* Sessions the previous run of this node left open (killed, crashed)
+ * get their end now; a failure is logged, never fatal. */
+static void close_orphans(struct store *st)
+{
+    int n = 0;
+
+    if (store_session_close_orphans(st, gw_node_name(), "gateway restart",
+                                    &n) != GW_OK) {
+        gw_log_error("cannot close the sessions of the last run: %s",
+                     gw_err_msg());
+    } else if (n > 0) {
+        gw_log_info("closed %d session%s left open by the last run", n,
+                    n == 1 ? "" : "s");
+    }
+}
+
 static int start(struct runtime *rt, struct gw_config *cfg)
 {
     ssh_bind bind = NULL;
@@ -315,6 +335,7 @@ static int start(struct runtime *rt, struct gw_config *cfg)
         rc = check_keys(cfg, &rt->st, &bind);
     }
     if (rc == GW_OK) {
+        close_orphans(rt->st);
         rc = gw_daemon_init(&rt->daemon, cfg);
         rt->daemon_ready = rc == GW_OK;
     }
@@ -443,6 +464,50 @@ static void cleanup(struct runtime *rt, bool threads_done)
     free(rt->opt.listen);
 }
 
+/* One pending kill: to the connection that runs the session, or ended
+ * here when no connection of this run has it (its row was left open). */
+static void post_kill(struct runtime *rt, int64_t id)
+{
+    struct store_session s;
+    struct store_session_end e = {.reason = "killed by admin"};
+
+    memset(&s, 0, sizeof(s));
+    if (store_session_get(rt->st, id, &s) != GW_OK) {
+        gw_log_error("session kill %lld: %s", (long long)id, gw_err_msg());
+        (void)store_session_kill_done(rt->st, id);
+        return;
+    }
+    if (s.ended_at[0] == '\0' &&
+        gw_daemon_post_kill(&rt->daemon, s.conn_uid, id)) {
+        goto out; /* the connection marks it done */
+    }
+    if (s.ended_at[0] == '\0' && store_session_end(rt->st, id, &e) != GW_OK) {
+        gw_log_error("session kill %lld: %s", (long long)id, gw_err_msg());
+    }
+    if (store_session_kill_done(rt->st, id) != GW_OK) {
+        gw_log_error("session kill %lld: %s", (long long)id, gw_err_msg());
+    }
+out:
+    store_session_clear(&s);
+}
+
+/* "sshgate-admin session kill" writes a request; this thread polls. */
+static void poll_kills(struct runtime *rt)
+{
+    int64_t *ids = NULL;
+    size_t n = 0;
+
+    if (store_session_pending_kills(rt->st, gw_node_name(), &ids, &n) !=
+        GW_OK) {
+        gw_log_error("cannot read the session kill requests: %s", gw_err_msg());
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        post_kill(rt, ids[i]);
+    }
+    free(ids);
+}
+
 static int serve(struct runtime *rt)
 {
     int sig = 0;
@@ -450,9 +515,11 @@ static int serve(struct runtime *rt)
     gw_log_info("sshgated %s started (pid %ld)", SSHGATE_VERSION,
                 (long)getpid());
     while (sig != SIGTERM && sig != SIGINT) {
-        sig = next_signal(rt->sigfd, -1);
+        sig = next_signal(rt->sigfd, KILL_POLL_MS);
         if (sig == SIGHUP) {
             reload(rt);
+        } else if (sig == 0) {
+            poll_kills(rt);
         }
     }
     gw_log_info("received %s: shutting down",

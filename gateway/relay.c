@@ -84,6 +84,9 @@ int gw_relay_chan(ssh_channel src, uint32_t *avail, ssh_channel dst,
         }
         done += (size_t)r;
         *moved += (uint64_t)r;
+        if (s->tap != NULL) {
+            s->tap(s->tap_userdata, s->buf, (size_t)r);
+        }
         rc = chan_put(dst, s->buf, (size_t)r, is_stderr, pend, s->len);
         if (rc != GW_OK) {
             return rc == GW_AGAIN ? GW_OK : GW_ERR_IO;

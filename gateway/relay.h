@@ -83,10 +83,14 @@ struct gw_relay {
     uint64_t down;               /* backend to client */
 };
 
-/* Scratch space for one read, shared by all pairs of a connection. */
+/* Scratch space for one read, shared by all pairs of a connection. tap,
+ * when set (a per-call copy), sees every chunk gw_relay_chan reads, in
+ * order, before it goes out: the SFTP audit's view of the stream. */
 struct gw_scratch {
     char *buf;
     size_t len;
+    void (*tap)(void *userdata, const char *data, size_t len);
+    void *tap_userdata;
 };
 
 /*

@@ -1,0 +1,171 @@
+#!/usr/bin/env python3
+"""The sessions audit (docs/audit-schema.md) written by sshgated: one row
+per relayed channel with its kind, command, bytes, exit status and end
+reason; rows a killed daemon left open closed at the next start."""
+
+import hashlib
+import os
+import signal
+import time
+
+import harness as h
+
+
+class Sessions(h.ForwardTestCase):
+    def sessions(self, **match):
+        """`session list --json` rows whose fields equal match."""
+        rows = self.admin.json("session", "list")
+        return [r for r in rows if all(r.get(k) == v for k, v in match.items())]
+
+    def wait_session(self, timeout=10, ended=True, **match):
+        def find():
+            rows = [r for r in self.sessions(**match)
+                    if (r["ended_at"] is not None) == ended]
+            return rows[-1] if rows else None
+        row = h.wait_for(find, timeout, 0.2)
+        if row is None:
+            self.fail(f"no session row {match} (ended={ended}):\n"
+                      f"{self.sessions()}")
+        return row
+
+    def test_exec_row(self):
+        payload = bytes(range(256)) * 37 + b"tail"
+        r = self.tssh("cat", input=payload, timeout=60)
+        self.assertRc(r, 0)
+        self.assertEqual(r.out_bytes, payload)
+        row = self.wait_session(kind="exec", command="cat")
+        self.assertEqual(row["user"], "alice")
+        self.assertEqual(row["host"], "web1")
+        self.assertEqual(row["login"], self.login)
+        self.assertEqual(row["exit_status"], 0)
+        self.assertIsNone(row["exit_signal"])
+        self.assertEqual(row["bytes_up"], len(payload))
+        self.assertEqual(row["bytes_down"], len(payload))
+        self.assertFalse(row["pty"])
+        self.assertRegex(row["client"], r"^127\.0\.0\.1:\d+$")
+        self.assertRegex(row["conn"], r"^[0-9a-f]+-\d+$")
+        # the command ended on its own: the backend closed the channel
+        self.assertEqual(row["end_reason"], "backend closed")
+        self.wait_event("session.start", user="alice", kind="exec",
+                        session=str(row["id"]))
+        self.wait_event("session.end", user="alice", session=str(row["id"]),
+                        exit_status="0", bytes_up=str(len(payload)))
+
+    def test_exit_code_and_signal(self):
+        r = self.tssh("exit 3")
+        self.assertRc(r, 3)
+        row = self.wait_session(kind="exec", command="exit 3")
+        self.assertEqual(row["exit_status"], 3)
+        r = self.tssh("kill -TERM $$")
+        self.assertRc(r, 255)
+        row = self.wait_session(kind="exec", command="kill -TERM $$")
+        self.assertIsNone(row["exit_status"])
+        self.assertEqual(row["exit_signal"], "TERM")
+
+    def test_sftp_row_and_transfers(self):
+        data = os.urandom(70000)
+        src = self.dir / "up.bin"
+        src.write_bytes(data)
+        remote = self.dir / "remote"
+        remote.mkdir()
+        got = self.dir / "got.bin"
+        batch = (f"put {src} {remote}/up.bin\n"
+                 f"get {remote}/up.bin {got}\n"
+                 f"rm {remote}/up.bin\n")
+        r = h.sftp_batch(self.gw.port, "alice+web1", [self.alice_key], batch,
+                         self.dir)
+        self.assertRc(r, 0)
+        self.assertEqual(got.read_bytes(), data)
+        row = self.wait_session(kind="sftp")
+        self.assertEqual(row["command"], "sftp")
+        self.assertGreater(row["bytes_up"], len(data))
+        self.assertGreater(row["bytes_down"], len(data))
+        # sftp-server exits on the client's EOF: the backend closes first
+        self.assertEqual(row["end_reason"], "backend closed")
+        show = self.admin.json("session", "show", str(row["id"]))
+        self.assertEqual(show["transfers"], 3, f"{show}")
+        ops = {(t["operation"], t["path"]): t for t in show["file_transfers"]}
+        digest = hashlib.sha256(data).hexdigest()
+        put = ops[("write", f"{remote}/up.bin")]
+        self.assertEqual((put["bytes_written"], put["sha256"], put["status"]),
+                         (len(data), digest, "ok"), f"{show}")
+        get = ops[("read", f"{remote}/up.bin")]
+        self.assertEqual((get["bytes_read"], get["sha256"], get["status"]),
+                         (len(data), digest, "ok"), f"{show}")
+        self.assertIn(("remove", f"{remote}/up.bin"), ops)
+
+    def test_proxyjump_row(self):
+        cfg = self.dir / "jump_config"
+        cfg.write_text(
+            "Host gwjump\n  HostName 127.0.0.1\n"
+            f"  Port {self.gw.port}\n  User alice\n"
+            f"  IdentityFile {self.alice_key.path}\n"
+            "Host *\n  BatchMode yes\n  StrictHostKeyChecking no\n"
+            "  UserKnownHostsFile /dev/null\n")
+        argv = [h.SSH, "-F", str(cfg), "-J", "gwjump", "-p", str(self.be.port),
+                "-i", self.direct_key().path, f"{self.login}@127.0.0.1",
+                "echo via-jump"]
+        r = h.run(argv, env=h.ssh_env(), timeout=60)
+        self.assertRc(r, 0)
+        row = self.wait_session(kind="direct-tcpip")
+        self.assertEqual(row["command"], f"127.0.0.1:{self.be.port}")
+        self.assertEqual(row["user"], "alice")
+        self.assertGreater(row["bytes_up"], 0)
+        self.assertGreater(row["bytes_down"], 0)
+
+    def test_bytes_flushed_while_open(self):
+        # 3000 bytes down, then the session stays open: the counters reach
+        # the row within ~10 s (the flush period), not only at the end
+        proc = self.background(
+            self.tssh_argv("head -c 3000 /dev/zero; sleep 60"), "flusher")
+        row = self.wait_session(ended=False, kind="exec",
+                                command="head -c 3000 /dev/zero; sleep 60")
+        got = h.wait_for(
+            lambda: [r for r in self.sessions(id=row["id"])
+                     if r["bytes_down"] == 3000], 20, 0.5)
+        self.assertTrue(got, f"bytes not flushed: {self.sessions(id=row['id'])}")
+        self.assertIsNone(got[0]["ended_at"])
+        h.kill_process(proc)
+        ended = self.wait_session(id=row["id"])
+        self.assertEqual(ended["bytes_down"], 3000)
+
+    def test_session_kill(self):
+        proc = self.background(self.tssh_argv("sleep 60"), "victim")
+        row = self.wait_session(ended=False, kind="exec", command="sleep 60")
+        start = time.monotonic()
+        r = self.admin.ok("session", "kill", str(row["id"]))
+        self.assertIn(str(row["id"]), r.out)
+        rc = proc.wait(timeout=h.t(10))
+        self.assertLess(time.monotonic() - start, h.t(2.5),
+                        "the killed session did not end within ~2 s")
+        self.assertNotEqual(rc, 0)
+        ended = self.wait_session(id=row["id"], timeout=3)
+        self.assertEqual(ended["end_reason"], "killed by admin")
+        self.wait_event("admin.session.kill", session=str(row["id"]))
+        self.wait_event("session.end", session=str(row["id"]),
+                        reason="~killed")
+        # an ended session cannot be killed again; an unknown one neither
+        self.assertNotEqual(self.admin.run("session", "kill",
+                                           str(row["id"])).rc, 0)
+        self.assertNotEqual(self.admin.run("session", "kill", "999999").rc, 0)
+
+    def test_kill_9_then_restart_closes_the_row(self):
+        proc = self.background(self.tssh_argv("sleep 60"), "sleeper")
+        row = self.wait_session(ended=False, kind="exec", command="sleep 60")
+        self.gw.signal(signal.SIGKILL)
+        self.gw.wait_exit(10)
+        self.gw.stop(expect_rc=None)
+        h.kill_process(proc)
+        self.gw.start()
+        self.gw.wait_log(r"closed 1 session left open by the last run")
+        ended = [r for r in self.sessions(id=row["id"])][0]
+        self.assertEqual(ended["end_reason"], "gateway restart")
+        self.assertIsNotNone(ended["ended_at"])
+        self.wait_event("session.end", session=str(row["id"]),
+                        reason="~gateway")
+        r = self.admin.ok("audit", "verify")
+        self.assertTrue(r.out.startswith("audit chain intact"), f"\n{r}")
+
+
+if __name__ == "__main__":
+    h.main()

@@ -1,0 +1,89 @@
+/* Unit tests for the daemon side of the sessions audit: the end reasons
+ * of gateway/chan and the kill queue of gateway/daemon. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "gateway/chan.h"
+#include "gateway/daemon.h"
+
+static void test_row_reason(void **state)
+{
+    (void)state;
+    assert_string_equal(gw_chan_row_reason(NULL, 'c'), "client closed");
+    assert_string_equal(gw_chan_row_reason(NULL, '\0'), "client closed");
+    assert_string_equal(gw_chan_row_reason(NULL, 'b'), "backend closed");
+    assert_string_equal(gw_chan_row_reason("Idle timeout", 'b'),
+                        "idle timeout");
+    assert_string_equal(gw_chan_row_reason("gateway shutting down", 'c'),
+                        "shutdown");
+    assert_string_equal(gw_chan_row_reason("client disconnected", 'b'),
+                        "client closed");
+    assert_string_equal(gw_chan_row_reason("killed by admin", 'c'),
+                        "killed by admin");
+    assert_string_equal(gw_chan_row_reason("channel i/o error", 'c'),
+                        "channel i/o error");
+}
+
+static void test_kill_queue(void **state)
+{
+    struct gw_daemon d;
+    struct gw_conn_link a;
+    struct gw_conn_link b;
+    int64_t ids[GW_KILLS_MAX];
+    eventfd_t woken = 0;
+
+    (void)state;
+    memset(&d, 0, sizeof(d));
+    memset(&a, 0, sizeof(a));
+    memset(&b, 0, sizeof(b));
+    assert_int_equal(pthread_mutex_init(&d.lock, NULL), 0);
+    a.wake_fd = eventfd(0, EFD_NONBLOCK);
+    b.wake_fd = eventfd(0, EFD_NONBLOCK);
+    a.uid = "5f00-1";
+    b.uid = "5f00-2";
+    gw_daemon_register(&d, &a);
+    gw_daemon_register(&d, &b);
+
+    assert_false(gw_daemon_post_kill(&d, "5f00-3", 7));
+    assert_true(gw_daemon_post_kill(&d, "5f00-2", 7));
+    assert_true(gw_daemon_post_kill(&d, "5f00-2", 7)); /* once queued */
+    assert_true(gw_daemon_post_kill(&d, "5f00-2", 9));
+    assert_int_equal(eventfd_read(b.wake_fd, &woken), 0);
+    assert_true(woken > 0);
+    assert_int_equal(gw_daemon_take_kills(&d, &a, ids, GW_KILLS_MAX), 0);
+    assert_int_equal(gw_daemon_take_kills(&d, &b, ids, GW_KILLS_MAX), 2);
+    assert_int_equal(ids[0], 7);
+    assert_int_equal(ids[1], 9);
+    assert_int_equal(gw_daemon_take_kills(&d, &b, ids, GW_KILLS_MAX), 0);
+
+    /* bounded: the rest is posted again at the next poll */
+    for (int64_t i = 1; i <= GW_KILLS_MAX + 3; i++) {
+        assert_true(gw_daemon_post_kill(&d, "5f00-1", i));
+    }
+    assert_int_equal(gw_daemon_take_kills(&d, &a, ids, GW_KILLS_MAX),
+                     GW_KILLS_MAX);
+
+    gw_daemon_unregister(&d, &a);
+    gw_daemon_unregister(&d, &b);
+    assert_false(gw_daemon_post_kill(&d, "5f00-2", 7));
+    close(a.wake_fd);
+    close(b.wake_fd);
+    pthread_mutex_destroy(&d.lock);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_row_reason),
+        cmocka_unit_test(test_kill_queue),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
