@@ -296,6 +296,24 @@ static int exec_simple(struct store *st, const char *sql)
     return st_exec_stmt(st, stmt, sql);
 }
 
+int st_transaction(struct store *st, int (*fn)(struct store *, void *),
+                   void *arg)
+{
+    int rc = store_begin(st);
+
+    if (rc != GW_OK) {
+        return rc;
+    }
+    rc = fn(st, arg);
+    if (rc == GW_OK) {
+        rc = store_commit(st);
+    }
+    if (rc != GW_OK) {
+        store_rollback(st);
+    }
+    return rc;
+}
+
 int store_begin(struct store *st)
 {
     return exec_simple(st, "BEGIN IMMEDIATE");

@@ -31,6 +31,12 @@ int st_exec_stmt(struct store *st, sqlite3_stmt *stmt, const char *what);
 int st_insert(struct store *st, sqlite3_stmt *stmt, const char *what,
               int64_t *id);
 
+/* Run fn(st, arg) in a write transaction (BEGIN IMMEDIATE): committed when
+ * it returns GW_OK, rolled back otherwise. Returns fn's or the commit's
+ * status. */
+int st_transaction(struct store *st, int (*fn)(struct store *, void *),
+                   void *arg);
+
 /* Bind helpers: text may be NULL (binds NULL). Return SQLite codes. */
 int st_bind_text(sqlite3_stmt *stmt, int idx, const char *text);
 

@@ -53,38 +53,45 @@ static int insert_chunk(struct store *st, int64_t id, int64_t seq,
     return st_insert(st, stmt, "storing recording chunk", NULL);
 }
 
+struct append_args {
+    int64_t id;
+    int64_t seq;
+    const char *data;
+    size_t len;
+};
+
+/* The chunk and the recording's counters change together. */
+static int append_tx(struct store *st, void *arg)
+{
+    struct append_args *a = arg;
+    sqlite3_stmt *stmt = NULL;
+    int rc;
+
+    rc = insert_chunk(st, a->id, a->seq, a->data, a->len);
+    if (rc != GW_OK) {
+        return rc;
+    }
+    rc = st_prepare(st,
+                    "UPDATE recordings SET chunks = chunks + 1, bytes = "
+                    "bytes + ?2 WHERE id = ?1",
+                    &stmt);
+    if (rc != GW_OK) {
+        return rc;
+    }
+    sqlite3_bind_int64(stmt, 1, a->id);
+    sqlite3_bind_int64(stmt, 2, (sqlite3_int64)a->len);
+    return st_exec_stmt(st, stmt, "counting recording chunk");
+}
+
 int store_recording_append(struct store *st, int64_t id, int64_t seq,
                            const char *data, size_t len)
 {
-    sqlite3_stmt *stmt = NULL;
-    int rc;
+    struct append_args a = {id, seq, data, len};
 
     if (len > INT32_MAX) {
         return gw_err_set(GW_ERR_INVALID, "recording chunk too large");
     }
-    rc = store_begin(st);
-    if (rc != GW_OK) {
-        return rc;
-    }
-    rc = insert_chunk(st, id, seq, data, len);
-    if (rc == GW_OK) {
-        rc = st_prepare(st,
-                        "UPDATE recordings SET chunks = chunks + 1, bytes = "
-                        "bytes + ?2 WHERE id = ?1",
-                        &stmt);
-    }
-    if (rc == GW_OK) {
-        sqlite3_bind_int64(stmt, 1, id);
-        sqlite3_bind_int64(stmt, 2, (sqlite3_int64)len);
-        rc = st_exec_stmt(st, stmt, "counting recording chunk");
-    }
-    if (rc == GW_OK) {
-        rc = store_commit(st);
-    }
-    if (rc != GW_OK) {
-        store_rollback(st);
-    }
-    return rc;
+    return st_transaction(st, append_tx, &a);
 }
 
 int store_recording_degraded(struct store *st, int64_t id, const char *why)

@@ -19,25 +19,6 @@ static const char *or_dash(const char *s)
     return s != NULL && s[0] != '\0' ? s : "-";
 }
 
-/* Run fn inside a write transaction: all of it or nothing. */
-static int in_transaction(struct store *st, int (*fn)(struct store *, void *),
-                          void *arg)
-{
-    int rc = store_begin(st);
-
-    if (rc != GW_OK) {
-        return rc;
-    }
-    rc = fn(st, arg);
-    if (rc == GW_OK) {
-        rc = store_commit(st);
-    }
-    if (rc != GW_OK) {
-        store_rollback(st);
-    }
-    return rc;
-}
-
 struct start_args {
     const struct store_session_start *s;
     int64_t *id;
@@ -89,7 +70,7 @@ int store_session_start(struct store *st, const struct store_session_start *s,
 {
     struct start_args a = {s, id};
 
-    return in_transaction(st, start_tx, &a);
+    return st_transaction(st, start_tx, &a);
 }
 
 struct end_args {
@@ -194,7 +175,7 @@ int store_session_end(struct store *st, int64_t id,
 {
     struct end_args a = {id, e};
 
-    return in_transaction(st, end_tx, &a);
+    return st_transaction(st, end_tx, &a);
 }
 
 int store_session_add_bytes(struct store *st, int64_t id, uint64_t up,
