@@ -230,10 +230,16 @@ static void show_text(struct admin_ctx *ctx, const struct store_session *s,
     out_field(ctx->out, "exit", num);
     out_field(ctx->out, "end reason", s->end_reason);
     out_field(ctx->out, "connection", s->conn_uid);
-    snprintf(num, sizeof(num), "%lld chunks, %lld bytes%s",
-             (long long)r->chunks, (long long)r->bytes,
-             recorded && r->degraded[0] ? " (incomplete)" : "");
-    out_field(ctx->out, "recording", recorded ? num : NULL);
+    if (recorded) {
+        char rec[256];
+        snprintf(rec, sizeof(rec), "%lld chunks, %lld bytes%s%s%s",
+                 (long long)r->chunks, (long long)r->bytes,
+                 r->degraded[0] ? " (incomplete: " : "", r->degraded,
+                 r->degraded[0] ? ")" : "");
+        out_field(ctx->out, "recording", rec);
+    } else {
+        out_field(ctx->out, "recording", NULL);
+    }
     fprintf(ctx->out, "file transfers (%zu):\n", n);
     for (size_t i = 0; i < n; i++) {
         fprintf(ctx->out, "  %s %s ", t[i].created_at, t[i].operation);
@@ -345,7 +351,7 @@ static void pause_for(double seconds)
 static void replay_line(struct replay *rp, const char *line, size_t len)
 {
     json_error_t error;
-    json_t *ev = json_loadb(line, len, 0, &error);
+    json_t *ev = json_loadb(line, len, JSON_ALLOW_NUL, &error);
     const char *code = json_string_value(json_array_get(ev, 1));
     json_t *text = json_array_get(ev, 2);
     double t = json_number_value(json_array_get(ev, 0));

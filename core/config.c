@@ -142,6 +142,8 @@ static const struct cfg_key keys[] = {
     NUM("target_separator", parse_sep, target_separator, "+", 0, 0, true),
     NUM("recording", parse_bool, recording, "on", 0, 0, true),
     NUM("record_input", parse_bool, record_input, "no", 0, 0, true),
+    NUM("recording_queue_size", parse_size, recording_queue_size, "16M",
+        INT64_C(16) * 1024, INT64_C(1) << 30, false),
     NUM("log_level", parse_level, log_level, "info", 0, 0, true),
     STR("server_version", parse_version, server_version, "sshgate", true),
     NUM("shutdown_grace", parse_secs, shutdown_grace, "30", 0, 3600, true),

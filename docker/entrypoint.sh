@@ -47,9 +47,9 @@ idle_timeout keepalive_interval keepalive_count_max max_auth_attempts
 auth_methods lockout_threshold lockout_time source_lockout_threshold
 auth_failure_delay banner kex ciphers macs hostkey_algorithms
 pubkey_accepted_algorithms compression rekey_limit rekey_time
-target_separator recording record_input log_level server_version
-shutdown_grace worker_stack_size backend_connect_timeout env_allow
-max_channels_per_connection relay_buffer_size run_as_user"
+target_separator recording record_input recording_queue_size log_level
+server_version shutdown_grace worker_stack_size backend_connect_timeout
+env_allow max_channels_per_connection relay_buffer_size run_as_user"
 
 # This script's own variables.
 OWN_VARS="SSHGATE_CONFIG SSHGATE_DATA_DIR SSHGATE_ADMIN_USER SSHGATE_ADMIN_KEY

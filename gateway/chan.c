@@ -6,6 +6,7 @@
 #include "core/timeutil.h"
 #include "gateway/conn.h"
 #include "gateway/policy.h"
+#include "gateway/recorder.h"
 #include "gateway/session.h"
 #include "gateway/upstream.h"
 #include "store/sessions.h"
@@ -297,14 +298,71 @@ static void feed_sftp(struct gw_chan *ch, enum gw_sftp_dir dir,
     }
 }
 
+/* What the relay reads, for the SFTP audit and the terminal recording. */
 static void tap_up(void *userdata, const char *data, size_t len)
 {
-    feed_sftp(userdata, GW_SFTP_FROM_CLIENT, data, len);
+    struct gw_chan *ch = userdata;
+
+    if (ch->sftp != NULL) {
+        feed_sftp(ch, GW_SFTP_FROM_CLIENT, data, len);
+    }
+    if (ch->rec != NULL && ch->rec_input) {
+        gw_rec_data(ch->rec, 'i', data, len);
+    }
 }
 
 static void tap_down(void *userdata, const char *data, size_t len)
 {
-    feed_sftp(userdata, GW_SFTP_FROM_SERVER, data, len);
+    struct gw_chan *ch = userdata;
+
+    if (ch->sftp != NULL) {
+        feed_sftp(ch, GW_SFTP_FROM_SERVER, data, len);
+    }
+    if (ch->rec != NULL) {
+        gw_rec_data(ch->rec, 'o', data, len);
+    }
+}
+
+/* stderr of a pty session is part of what the terminal shows. */
+static void tap_down_err(void *userdata, const char *data, size_t len)
+{
+    struct gw_chan *ch = userdata;
+
+    if (ch->rec != NULL) {
+        gw_rec_data(ch->rec, 'o', data, len);
+    }
+}
+
+/* Terminal sessions are recorded (recording = on) from their first byte
+ * to their end, with their size and TERM in the header. */
+static void rec_begin(struct gw_chan *ch)
+{
+    struct gw_conn *c = ch->conn;
+    struct gw_rec_info info;
+    char title[3 * GW_NAME_MAX + 16];
+
+    if (ch->row_id <= 0 || ch->kind != GW_KIND_SESSION || !ch->pty ||
+        !c->cfg->recording || c->daemon->recq == NULL) {
+        return;
+    }
+    snprintf(title, sizeof(title), "%s as %s@%s", c->user,
+             ch->up != NULL ? ch->up->login : "?",
+             ch->up != NULL ? ch->up->host.name : "?");
+    memset(&info, 0, sizeof(info));
+    info.session_id = ch->row_id;
+    info.cols = ch->cols;
+    info.rows = ch->rows;
+    info.term = ch->term[0] != '\0' ? ch->term : NULL;
+    info.title = title;
+    info.user = c->user;
+    info.client = c->peer_text;
+    if (gw_rec_open(c->daemon->recq, &info, &ch->rec) != GW_OK) {
+        gw_log_error("channel %u: session %lld not recorded: out of memory",
+                     ch->id, (long long)ch->row_id);
+        ch->rec = NULL;
+        return;
+    }
+    ch->rec_input = c->cfg->record_input;
 }
 
 static void sftp_begin(struct gw_chan *ch)
@@ -373,6 +431,7 @@ static void row_start(struct gw_chan *ch)
     }
     ch->flushed_ms = gw_now_ms();
     sftp_begin(ch);
+    rec_begin(ch);
 }
 
 /* The bytes moved since the last flush, to the row (store_session_end
@@ -425,6 +484,8 @@ static void row_end(struct gw_chan *ch)
 
     row_start(ch); /* a pair that died before its first pump */
     sftp_end(ch);
+    gw_rec_close(ch->rec);
+    ch->rec = NULL;
     if (ch->row_id <= 0) {
         return;
     }
@@ -561,12 +622,13 @@ static int drop_undeliverable(struct gw_chan *ch)
     return rc;
 }
 
-/* s, or for an audited sftp pair a copy of it in *copy with tap set. */
+/* s, or for an audited sftp pair or a recorded session a copy of it in
+ * *copy with tap set. */
 static const struct gw_scratch *
 tapped(struct gw_chan *ch, const struct gw_scratch *s, struct gw_scratch *copy,
        void (*tap)(void *, const char *, size_t))
 {
-    if (ch->sftp == NULL) {
+    if (ch->sftp == NULL && ch->rec == NULL) {
         return s;
     }
     *copy = *s;
@@ -595,11 +657,11 @@ static int move_channels(struct gw_chan *ch)
     }
     for (int err = 0; err < 2 && rc != GW_ERR_IO && can_send(&r->front);
          err++) {
-        rc = gw_relay_chan(ch->bch, &r->back.avail[err], ch->channel,
-                           err == 1 && ch->kind == GW_KIND_SESSION,
-                           &r->pend_down[err],
-                           err == 0 ? tapped(ch, s, &down_s, tap_down) : s,
-                           PUMP_BUDGET, &r->down);
+        rc = gw_relay_chan(
+            ch->bch, &r->back.avail[err], ch->channel,
+            err == 1 && ch->kind == GW_KIND_SESSION, &r->pend_down[err],
+            tapped(ch, s, &down_s, err == 0 ? tap_down : tap_down_err),
+            PUMP_BUDGET, &r->down);
         again = again || rc == GW_AGAIN;
     }
     return rc == GW_ERR_IO ? rc : (again ? GW_AGAIN : GW_OK);
@@ -727,6 +789,9 @@ static bool pump_relay(struct gw_chan *ch)
         gw_conn_activity(ch->conn);
     }
     row_flush(ch);
+    if (ch->rec != NULL) {
+        gw_rec_tick(ch->rec);
+    }
     if (sock) {
         finish_socket(ch);
     } else {
@@ -792,6 +857,8 @@ static void release(struct gw_chan *ch)
     gw_pend_free(&ch->relay.pend_down[1]);
     gw_sftp_audit_free(ch->sftp);
     ch->sftp = NULL;
+    gw_rec_close(ch->rec);
+    ch->rec = NULL;
     if (ch->up != NULL) {
         ch->up->refs--;
     }

@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 struct gw_conn;
+struct gw_rec;
 struct gw_sftp_audit;
 struct gw_upstream;
 
@@ -86,6 +87,8 @@ struct gw_chan {
     int64_t flushed_ms;
     bool killed; /* "session kill": the request is done once the row ends */
     struct gw_sftp_audit *sftp; /* sftp pairs with a row: file records */
+    struct gw_rec *rec;         /* pty sessions with a row: the recording */
+    bool rec_input;             /* record_input: what the user types too */
 
     /* session channels */
     const char *what; /* "shell", "exec", "sftp", ... once started */

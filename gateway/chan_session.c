@@ -14,6 +14,7 @@
 #include "gateway/conn.h"
 #include "gateway/forward.h"
 #include "gateway/policy.h"
+#include "gateway/recorder.h"
 #include "gateway/session.h"
 #include "gateway/upstream.h"
 
@@ -182,6 +183,9 @@ static int on_window_change(ssh_session s, ssh_channel channel, int cols,
     ch->rows = rows;
     if (ch->bch != NULL && ch->pty) {
         (void)ssh_channel_change_pty_size(ch->bch, cols, rows);
+    }
+    if (ch->rec != NULL) {
+        gw_rec_resize(ch->rec, cols, rows); /* formats only: no I/O */
     }
     return 0;
 }

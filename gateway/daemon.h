@@ -17,6 +17,7 @@
 
 struct gw_pool;
 struct gw_auditq;
+struct gw_recq;
 struct store;
 
 enum gw_phase {
@@ -44,6 +45,7 @@ struct gw_daemon {
     struct gw_limits *limits;
     struct gw_pool *pool;
     struct gw_auditq *auditq;
+    struct gw_recq *recq; /* terminal recordings (gateway/recorder.h) */
     atomic_int phase;
     atomic_uint_fast64_t next_conn_id;
     pthread_mutex_t lock; /* guards cfg and conns */

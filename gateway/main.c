@@ -10,6 +10,7 @@
 #include "core/timeutil.h"
 #include "gateway/algos.h"
 #include "gateway/auditq.h"
+#include "gateway/recorder.h"
 #include "gateway/conn.h"
 #include "gateway/daemon.h"
 #include "gateway/hostkeys.h"
@@ -35,9 +36,11 @@
 #define KILL_POLL_MS       500
 #define LIMITS_MAX_SOURCES 100000
 #define AUDITQ_MAX         4096
-#define WORKER_IDLE_MS     60000
-#define POOL_STOP_MS       15000
-#define OVERRIDES_MAX      3
+/* A locked database at shutdown gets this long to take the recordings. */
+#define RECQ_DRAIN_MS  10000
+#define WORKER_IDLE_MS 60000
+#define POOL_STOP_MS   15000
+#define OVERRIDES_MAX  3
 
 struct options {
     const char *config_path;
@@ -293,6 +296,10 @@ static int start_workers(struct runtime *rt, const struct gw_config *cfg)
     if (rc == GW_OK) {
         rc = gw_auditq_start(d->db_path, AUDITQ_MAX, &d->auditq);
     }
+    if (rc == GW_OK) {
+        rc = gw_recq_start(d->db_path, (size_t)cfg->recording_queue_size,
+                           &d->recq);
+    }
     if (rc != GW_OK) {
         return rc;
     }
@@ -453,6 +460,7 @@ static void cleanup(struct runtime *rt, bool threads_done)
     gw_listener_free(rt->listener);
     gw_pool_free(rt->daemon.pool);
     gw_auditq_stop(rt->daemon.auditq);
+    gw_recq_stop(rt->daemon.recq, RECQ_DRAIN_MS);
     gw_limits_free(rt->daemon.limits);
     if (rt->daemon_ready) {
         gw_daemon_cleanup(&rt->daemon);

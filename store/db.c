@@ -29,8 +29,10 @@ int st_fail(struct store *st, int sqlite_rc, const char *what)
     int primary = sqlite_rc & 0xff;
 
     if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) {
-        return gw_err_set(GW_ERR_DB, "%s: database is locked (%s)", st->path,
-                          what);
+        /* The busy timeout ran out: another writer holds the lock. A
+         * caller that can wait (the recording writer) tries again. */
+        return gw_err_set(GW_ERR_TIMEOUT, "%s: database is locked (%s)",
+                          st->path, what);
     }
     if (primary == SQLITE_NOTADB) {
         return gw_err_set(GW_ERR_DB, "%s is not an sshgate database", st->path);

@@ -6,8 +6,11 @@
 SSHGATE_BUILD_PACKAGES=(build-essential cmake pkg-config libssh-dev
     libsqlite3-dev libssl-dev libjansson-dev)
 SSHGATE_TEST_PACKAGES=(libcmocka-dev openssh-client openssh-server python3
-    sqlite3 ssh-audit rsync procps shellcheck)
+    sqlite3 ssh-audit rsync procps shellcheck asciinema)
 SSHGATE_RUN_PACKAGES=(openssh-client sqlite3)
+# bench/run: real OpenSSH on both ends, gnuplot for the plots
+SSHGATE_BENCH_PACKAGES=(openssh-client openssh-server python3 procps
+    gnuplot-nox)
 
 # ensure_packages PKG...: install whatever of PKG... is missing.
 ensure_packages() {
