@@ -98,11 +98,15 @@ static void lookup_user(struct gw_conn *c, struct attempt *a)
 {
     int rc;
 
+    struct store *st;
+
     a->user_exists = false;
-    if (!c->target_ok || c->st == NULL) {
+    if (!c->target_ok) {
         return;
     }
-    rc = store_user_get(c->st, c->target.user, &a->user);
+    st = gw_daemon_store_get(c->daemon);
+    rc = st != NULL ? store_user_get(st, c->target.user, &a->user) : GW_ERR_DB;
+    gw_daemon_store_put(c->daemon, st);
     if (rc != GW_OK && rc != GW_ERR_NOTFOUND) {
         gw_log_error("cannot read user: %s", gw_err_msg());
     }
@@ -155,8 +159,11 @@ static void check_password(struct gw_conn *c, struct attempt *a,
     bool has_hash = false;
     int rc = GW_ERR_NOTFOUND;
 
-    if (a->user_exists && c->st != NULL) {
-        rc = store_user_password_hash(c->st, a->user.name, &hash);
+    if (a->user_exists) {
+        struct store *st = gw_daemon_store_get(c->daemon);
+        rc = st != NULL ? store_user_password_hash(st, a->user.name, &hash)
+                        : GW_ERR_DB;
+        gw_daemon_store_put(c->daemon, st);
         has_hash = rc == GW_OK;
     }
     gw_daemon_verify_begin(c->daemon);
@@ -187,11 +194,18 @@ static bool key_matches(struct gw_conn *c, const char *user, const char *fp,
                         ssh_key key)
 {
     struct store_user_key k;
+    struct store *st;
     ssh_key stored = NULL;
     bool ok = false;
+    int rc;
 
-    if (fp[0] == '\0' || c->st == NULL ||
-        store_key_get(c->st, user, fp, &k) != GW_OK) {
+    if (fp[0] == '\0') {
+        return false;
+    }
+    st = gw_daemon_store_get(c->daemon);
+    rc = st != NULL ? store_key_get(st, user, fp, &k) : GW_ERR_DB;
+    gw_daemon_store_put(c->daemon, st);
+    if (rc != GW_OK) {
         return false;
     }
     if (gw_pubkey_import(k.type, k.blob_b64, &stored) == GW_OK) {
@@ -207,8 +221,13 @@ static void success(struct gw_conn *c, const struct attempt *a)
     const char *fp_sep = a->fingerprint[0] != '\0' ? " fingerprint=" : "";
 
     gw_conn_set_authenticated(c, a->user.name);
-    if (store_user_record_success(c->st, a->user.name) != GW_OK) {
-        gw_log_error("cannot reset the failure count: %s", gw_err_msg());
+    if (a->user.failed_logins > 0) { /* a write only when there is one */
+        struct store *st = gw_daemon_store_get(c->daemon);
+        if (st == NULL ||
+            store_user_record_success(st, a->user.name) != GW_OK) {
+            gw_log_error("cannot reset the failure count: %s", gw_err_msg());
+        }
+        gw_daemon_store_put(c->daemon, st);
     }
     gw_log_info("authenticated: method=%s%s%s%s%s", a->method, fp_sep,
                 a->fingerprint, c->target.host[0] != '\0' ? " target=" : "",
@@ -248,15 +267,21 @@ static void backoff(struct gw_conn *c)
 static void count_user_failure(struct gw_conn *c, const struct attempt *a)
 {
     const struct gw_config *cfg = c->cfg;
+    struct store *st;
     bool locked = false;
+    int rc;
 
     if (!a->counts_user || !a->user_exists || a->user.disabled ||
         store_user_is_locked(&a->user) || cfg->lockout_threshold <= 0) {
         return;
     }
-    if (store_user_record_failure(c->st, a->user.name,
-                                  (int)cfg->lockout_threshold,
-                                  (int)cfg->lockout_time, &locked) != GW_OK) {
+    st = gw_daemon_store_get(c->daemon);
+    rc = st != NULL ? store_user_record_failure(st, a->user.name,
+                                                (int)cfg->lockout_threshold,
+                                                (int)cfg->lockout_time, &locked)
+                    : GW_ERR_DB;
+    gw_daemon_store_put(c->daemon, st);
+    if (rc != GW_OK) {
         gw_log_error("cannot count the failure: %s", gw_err_msg());
         return;
     }

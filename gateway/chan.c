@@ -278,9 +278,13 @@ static void on_sftp_record(const struct gw_sftp_record *rec, void *userdata)
     snprintf(t.status, sizeof(t.status), "%s", rec->status_text);
     if (t.path == NULL || t.path2 == NULL) {
         gw_log_error("channel %u: out of memory for an sftp record", ch->id);
-    } else if (store_transfer_add(ch->conn->st, &t) != GW_OK) {
-        gw_log_error("channel %u: cannot record an sftp %s: %s", ch->id,
-                     rec->op, gw_err_msg());
+    } else {
+        struct store *st = gw_daemon_store_get(ch->conn->daemon);
+        if (st == NULL || store_transfer_add(st, &t) != GW_OK) {
+            gw_log_error("channel %u: cannot record an sftp %s: %s", ch->id,
+                         rec->op, gw_err_msg());
+        }
+        gw_daemon_store_put(ch->conn->daemon, st);
     }
     free(t.path);
     free(t.path2);
@@ -403,6 +407,7 @@ static void row_start(struct gw_chan *ch)
     struct gw_conn *c = ch->conn;
     struct store_session_start s = {0};
     char target[GW_NAME_MAX + 16];
+    struct store *st;
 
     if (!ch->row_owed) {
         return;
@@ -424,11 +429,13 @@ static void row_start(struct gw_chan *ch)
                  (unsigned)ch->dport);
         s.command = target;
     }
-    if (c->st == NULL || store_session_start(c->st, &s, &ch->row_id) != GW_OK) {
+    st = gw_daemon_store_get(c->daemon);
+    if (st == NULL || store_session_start(st, &s, &ch->row_id) != GW_OK) {
         gw_log_error("channel %u: cannot record the session: %s", ch->id,
-                     c->st == NULL ? "no database" : gw_err_msg());
+                     st == NULL ? "no database" : gw_err_msg());
         ch->row_id = 0;
     }
+    gw_daemon_store_put(c->daemon, st);
     ch->flushed_ms = gw_now_ms();
     sftp_begin(ch);
     rec_begin(ch);
@@ -441,6 +448,8 @@ static void row_flush(struct gw_chan *ch)
     uint64_t up = ch->relay.up - ch->flushed_up;
     uint64_t down = ch->relay.down - ch->flushed_down;
     int64_t now = gw_now_ms();
+    struct store *st;
+    int rc;
 
     if (ch->row_id <= 0 || now - ch->flushed_ms < ROW_FLUSH_MS) {
         return;
@@ -449,7 +458,11 @@ static void row_flush(struct gw_chan *ch)
     if (up == 0 && down == 0) {
         return;
     }
-    if (store_session_add_bytes(ch->conn->st, ch->row_id, up, down) != GW_OK) {
+    st = gw_daemon_store_get(ch->conn->daemon);
+    rc = st != NULL ? store_session_add_bytes(st, ch->row_id, up, down)
+                    : GW_ERR_DB;
+    gw_daemon_store_put(ch->conn->daemon, st);
+    if (rc != GW_OK) {
         gw_log_error("channel %u: cannot record the byte counts: %s", ch->id,
                      gw_err_msg());
         return;
@@ -481,6 +494,7 @@ static void row_end(struct gw_chan *ch)
 {
     const struct gw_exit_info *x = &ch->relay.exit;
     struct store_session_end e = {0};
+    struct store *st;
 
     row_start(ch); /* a pair that died before its first pump */
     sftp_end(ch);
@@ -495,15 +509,17 @@ static void row_end(struct gw_chan *ch)
     e.exit_status = x->status;
     e.exit_signal = x->have_signal ? x->signal : NULL;
     e.reason = gw_chan_row_reason(ch->end_reason, ch->closer);
-    if (store_session_end(ch->conn->st, ch->row_id, &e) != GW_OK) {
+    st = gw_daemon_store_get(ch->conn->daemon);
+    if (st == NULL || store_session_end(st, ch->row_id, &e) != GW_OK) {
         gw_log_error("channel %u: cannot record the session end: %s", ch->id,
                      gw_err_msg());
     }
-    if (ch->killed &&
-        store_session_kill_done(ch->conn->st, ch->row_id) != GW_OK) {
+    if (st != NULL && ch->killed &&
+        store_session_kill_done(st, ch->row_id) != GW_OK) {
         gw_log_error("channel %u: cannot mark the kill done: %s", ch->id,
                      gw_err_msg());
     }
+    gw_daemon_store_put(ch->conn->daemon, st);
     ch->row_id = 0;
 }
 
@@ -920,6 +936,8 @@ bool gw_chan_pump(struct gw_conn *c)
 
 void gw_chan_kill(struct gw_conn *c, int64_t id)
 {
+    struct store *st;
+
     for (size_t i = 0; i < c->max_chans; i++) {
         struct gw_chan *ch = c->chans[i];
         if (ch != NULL && ch->row_id == id && ch->state == GW_CHAN_RELAY) {
@@ -931,10 +949,12 @@ void gw_chan_kill(struct gw_conn *c, int64_t id)
         }
     }
     /* Ended meanwhile (or not this connection's): nothing left to do. */
-    if (c->st != NULL && store_session_kill_done(c->st, id) != GW_OK) {
+    st = gw_daemon_store_get(c->daemon);
+    if (st != NULL && store_session_kill_done(st, id) != GW_OK) {
         gw_log_error("cannot mark the kill of session %lld done: %s",
                      (long long)id, gw_err_msg());
     }
+    gw_daemon_store_put(c->daemon, st);
 }
 
 /* Tell the user of a session whose backend vanished (no exit status). */

@@ -385,14 +385,19 @@ static int menu_grant(struct gw_chan *ch, struct store_host *host,
     struct gw_conn *c = ch->conn;
     struct gw_target t;
     struct gw_denial why;
+    struct store *st;
     int rc;
 
     memset(&t, 0, sizeof(t));
     snprintf(t.user, sizeof(t.user), "%s", c->user);
     snprintf(t.host, sizeof(t.host), "%s", ch->menu.chosen_host);
     snprintf(t.login, sizeof(t.login), "%s", ch->menu.chosen_login);
-    rc = gw_resolve_target(c->st, c->user, &t, c->cfg->target_separator, host,
-                           grant, &why);
+    st = gw_daemon_store_get(c->daemon);
+    rc = st != NULL
+             ? gw_resolve_target(st, c->user, &t, c->cfg->target_separator,
+                                 host, grant, &why)
+             : gw_err_set(GW_ERR_DB, "no database");
+    gw_daemon_store_put(c->daemon, st);
     if (rc == GW_ERR_DENIED) {
         snprintf(msg, msglen, "%s", why.message);
         gw_conn_event(c, "access.denied", c->user,

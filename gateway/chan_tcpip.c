@@ -170,11 +170,14 @@ static int check_destination(struct gw_conn *c, const struct tcpip_req *r,
     struct store_grant *grants = NULL;
     const struct store_grant *g = NULL;
     struct gw_denial why;
+    struct store *st;
     size_t n = 0;
     int rc;
 
-    rc = c->st != NULL ? store_grant_list(c->st, c->user, true, &grants, &n)
-                       : GW_ERR_DB;
+    st = gw_daemon_store_get(c->daemon);
+    rc = st != NULL ? store_grant_list(st, c->user, true, &grants, &n)
+                    : GW_ERR_DB;
+    gw_daemon_store_put(c->daemon, st);
     if (rc != GW_OK) {
         gw_log_error("cannot list grants: %s", gw_err_msg());
         return refuse(c, r, "grants unreadable");

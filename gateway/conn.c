@@ -129,16 +129,19 @@ void gw_conn_event(struct gw_conn *c, const char *kind, const char *user,
                    const char *fmt, ...)
 {
     char detail[4096];
+    struct store *st;
     va_list ap;
 
     va_start(ap, fmt);
     vsnprintf(detail, sizeof(detail), fmt, ap);
     va_end(ap);
-    if (c->st == NULL ||
-        store_event_add(c->st, kind, user, c->peer_text, detail) != GW_OK) {
+    st = gw_daemon_store_get(c->daemon);
+    if (st == NULL ||
+        store_event_add(st, kind, user, c->peer_text, detail) != GW_OK) {
         gw_log_error("cannot record %s event: %s", kind,
-                     c->st == NULL ? "no database" : gw_err_msg());
+                     st == NULL ? "no database" : gw_err_msg());
     }
+    gw_daemon_store_put(c->daemon, st);
 }
 
 /* ---- setup ------------------------------------------------------------ */
@@ -664,6 +667,15 @@ void gw_conn_log_context(struct gw_conn *c)
     gw_log_set_context(ctx);
 }
 
+/* Whether the database opens at all: without it nobody can log in. */
+static bool conn_db_ok(struct gw_conn *c)
+{
+    struct store *st = gw_daemon_store_get(c->daemon);
+
+    gw_daemon_store_put(c->daemon, st);
+    return st != NULL;
+}
+
 void gw_conn_run(void *arg)
 {
     struct gw_conn *c = arg;
@@ -671,12 +683,11 @@ void gw_conn_run(void *arg)
     gw_conn_log_context(c);
     gw_sshlog_thread_init();
     gw_log_verbose("worker started");
-    c->st = gw_daemon_thread_store(c->daemon);
     if (conn_setup(c) != GW_OK) {
         gw_log_error("%s", gw_err_msg());
         gw_conn_close(c, "internal error");
     } else if (conn_kex(c) == GW_OK) {
-        if (c->st == NULL) {
+        if (!conn_db_ok(c)) {
             gw_conn_close(c, "service unavailable, try again later");
         }
         conn_loop(c);

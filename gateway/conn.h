@@ -44,7 +44,6 @@ struct gw_pollref {
 struct gw_conn {
     struct gw_daemon *daemon;
     struct gw_config *cfg; /* reference held for the connection's life */
-    struct store *st;      /* the worker thread's handle (not owned) */
     uint64_t id;
     char uid[48]; /* "<daemon start, hex>-<id>": unique across restarts */
     struct gw_addr peer;

@@ -9,10 +9,6 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-/* Each worker thread keeps one SQLite connection for all the connections
- * it serves. */
-static _Thread_local struct store *thread_store;
-
 /* Two concurrent verifications per CPU keep every core busy. */
 static int verify_slots(void)
 {
@@ -34,6 +30,8 @@ int gw_daemon_init(struct gw_daemon *d, struct gw_config *cfg)
     pthread_mutex_init(&d->lock, NULL);
     pthread_mutex_init(&d->verify_lock, NULL);
     pthread_cond_init(&d->verify_cv, NULL);
+    pthread_mutex_init(&d->store_lock, NULL);
+    pthread_cond_init(&d->store_cv, NULL);
     d->verify_free = verify_slots();
     atomic_init(&d->phase, GW_PHASE_RUNNING);
     atomic_init(&d->next_conn_id, 1);
@@ -48,6 +46,11 @@ void gw_daemon_cleanup(struct gw_daemon *d)
     pthread_mutex_destroy(&d->lock);
     pthread_cond_destroy(&d->verify_cv);
     pthread_mutex_destroy(&d->verify_lock);
+    for (int i = 0; i < d->store_nfree; i++) {
+        store_close(d->store_free[i]);
+    }
+    pthread_cond_destroy(&d->store_cv);
+    pthread_mutex_destroy(&d->store_lock);
     free(d->db_path);
     d->db_path = NULL;
 }
@@ -180,25 +183,42 @@ struct gw_limits_policy gw_daemon_policy(const struct gw_config *cfg)
     return pol;
 }
 
-struct store *gw_daemon_thread_store(struct gw_daemon *d)
+struct store *gw_daemon_store_get(struct gw_daemon *d)
 {
-    int rc;
+    struct store *st = NULL;
 
-    if (thread_store != NULL) {
-        return thread_store;
+    pthread_mutex_lock(&d->store_lock);
+    while (d->store_nfree == 0 && d->store_open >= GW_STORE_POOL_MAX) {
+        pthread_cond_wait(&d->store_cv, &d->store_lock);
     }
-    rc = store_open(d->db_path, STORE_OPEN_EXISTING, &thread_store);
-    if (rc != GW_OK) {
+    if (d->store_nfree > 0) {
+        st = d->store_free[--d->store_nfree];
+        pthread_mutex_unlock(&d->store_lock);
+        return st;
+    }
+    d->store_open++; /* reserved: opened outside the lock */
+    pthread_mutex_unlock(&d->store_lock);
+
+    if (store_open(d->db_path, STORE_OPEN_EXISTING, &st) != GW_OK) {
         gw_log_error("cannot open the database: %s", gw_err_msg());
-        thread_store = NULL;
+        pthread_mutex_lock(&d->store_lock);
+        d->store_open--;
+        pthread_cond_signal(&d->store_cv);
+        pthread_mutex_unlock(&d->store_lock);
+        return NULL;
     }
-    return thread_store;
+    return st;
 }
 
-void gw_daemon_thread_exit(void)
+void gw_daemon_store_put(struct gw_daemon *d, struct store *st)
 {
-    store_close(thread_store);
-    thread_store = NULL;
+    if (st == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&d->store_lock);
+    d->store_free[d->store_nfree++] = st;
+    pthread_cond_signal(&d->store_cv);
+    pthread_mutex_unlock(&d->store_lock);
 }
 
 void gw_daemon_verify_begin(struct gw_daemon *d)

@@ -28,6 +28,10 @@ enum gw_phase {
 
 #define GW_KILLS_MAX 8
 
+/* SQLite allows one writer at a time: more handles than this would only
+ * wait for each other. */
+#define GW_STORE_POOL_MAX 8
+
 /* A connection's place in the registry: how to wake its thread. */
 struct gw_conn_link {
     struct gw_conn_link *prev;
@@ -57,6 +61,12 @@ struct gw_daemon {
     pthread_mutex_t verify_lock;
     pthread_cond_t verify_cv;
     int verify_free;
+    /* gw_daemon_store_get's pool */
+    pthread_mutex_t store_lock;
+    pthread_cond_t store_cv;
+    struct store *store_free[GW_STORE_POOL_MAX];
+    int store_nfree;
+    int store_open; /* handed out or free */
 };
 
 /* Set up with cfg as the first published config (takes a reference). */
@@ -94,13 +104,17 @@ void gw_daemon_verify_begin(struct gw_daemon *d);
 void gw_daemon_verify_end(struct gw_daemon *d);
 
 /*
- * This thread's database handle, opened on first use and kept for the
- * thread's life (SQLite connections are per thread). NULL when the
- * database cannot be opened (logged).
+ * A database handle for one operation, from a small pool shared by all
+ * connections: a SQLite handle costs file descriptors and some 100 KB of
+ * schema and cache, and a connection needs one only for moments (a login,
+ * a session's start and end), so 10,000 connections share a few. Opened on
+ * demand, at most GW_STORE_POOL_MAX at once (a caller may wait for one).
+ * NULL when the database cannot be opened (logged). Never hold one across
+ * a call that takes another.
  */
-struct store *gw_daemon_thread_store(struct gw_daemon *d);
+struct store *gw_daemon_store_get(struct gw_daemon *d);
 
-/* Close this thread's handle; the pool runs it as a thread ends. */
-void gw_daemon_thread_exit(void);
+/* Give it back. NULL is fine. */
+void gw_daemon_store_put(struct gw_daemon *d, struct store *st);
 
 #endif

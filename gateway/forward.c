@@ -25,17 +25,20 @@ void gw_target_prepare(struct gw_conn *c)
     struct store_grant grant;
     struct gw_denial why;
     char msg[GW_DENIAL_MAX];
+    struct store *st;
     int rc;
 
     if (c->tstate != GW_TARGET_PENDING) {
         return;
     }
-    if (c->st == NULL) {
+    st = gw_daemon_store_get(c->daemon);
+    if (st == NULL) {
         target_failed(c, "sshgate: service unavailable, try again later");
         return;
     }
-    rc = gw_resolve_target(c->st, c->user, &c->target, c->cfg->target_separator,
+    rc = gw_resolve_target(st, c->user, &c->target, c->cfg->target_separator,
                            &host, &grant, &why);
+    gw_daemon_store_put(c->daemon, st);
     if (rc == GW_ERR_DENIED) {
         gw_log_info("access to %s denied: %s", c->target.host, why.reason);
         gw_conn_event(c, "access.denied", c->user, "host=%s login=%s reason=%s",

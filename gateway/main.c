@@ -307,7 +307,6 @@ static int start_workers(struct runtime *rt, const struct gw_config *cfg)
     po.max_threads = (size_t)cfg->max_connections;
     po.stack_size = worker_stack(cfg);
     po.idle_ms = WORKER_IDLE_MS;
-    po.thread_exit = gw_daemon_thread_exit;
     return gw_pool_new(&po, &d->pool);
 }
 

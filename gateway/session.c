@@ -126,13 +126,13 @@ static int load_hosts(void *ud, struct gw_host_list *out)
 {
     struct gw_conn *c = ud;
     struct store_grant *grants = NULL;
+    struct store *st = gw_daemon_store_get(c->daemon);
     size_t n = 0;
     int rc;
 
-    if (c->st == NULL) {
-        return GW_ERR_DB;
-    }
-    rc = store_grant_list(c->st, c->user, true, &grants, &n);
+    rc = st != NULL ? store_grant_list(st, c->user, true, &grants, &n)
+                    : GW_ERR_DB;
+    gw_daemon_store_put(c->daemon, st);
     if (rc != GW_OK) {
         gw_log_error("cannot list grants: %s", gw_err_msg());
         return rc;

@@ -48,11 +48,16 @@ static int connect_backend(struct gw_conn *c, const struct store_host *h,
     struct gw_backend_creds creds;
     struct gw_backend_spec spec;
     struct gw_backend_result res;
+    struct store *st;
     int rc;
 
     memset(&res, 0, sizeof(res));
-    rc = gw_backend_prepare(c->st, h, login, c->cfg->backend_connect_timeout,
-                            &creds, &spec);
+    st = gw_daemon_store_get(c->daemon);
+    rc = st != NULL
+             ? gw_backend_prepare(st, h, login, c->cfg->backend_connect_timeout,
+                                  &creds, &spec)
+             : gw_err_set(GW_ERR_DB, "no database");
+    gw_daemon_store_put(c->daemon, st);
     if (rc != GW_OK) {
         gw_log_error("backend %s: cannot load the credential: %s", h->name,
                      gw_err_msg());
@@ -66,9 +71,13 @@ static int connect_backend(struct gw_conn *c, const struct store_host *h,
     }
     rc = gw_backend_connect(&spec, out, &res);
     gw_backend_creds_clear(&creds);
-    if (gw_backend_record(c->st, h, &res, c->user, c->peer_text) != GW_OK) {
+    /* A slow backend must not hold a database handle: a fresh one. */
+    st = gw_daemon_store_get(c->daemon);
+    if (st == NULL ||
+        gw_backend_record(st, h, &res, c->user, c->peer_text) != GW_OK) {
         gw_log_error("cannot record the backend outcome: %s", gw_err_msg());
     }
+    gw_daemon_store_put(c->daemon, st);
     if (rc != GW_OK) {
         gw_log_info("backend %s as %s: %s (%s)", h->name, login, res.message,
                     gw_backend_failure_name(res.failure));
