@@ -4,6 +4,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -121,4 +122,47 @@ char *gw_trim(char *s)
         s[--len] = '\0';
     }
     return s;
+}
+
+/* Append one character of text, escaped; false when it does not fit. */
+static bool put_escaped(unsigned char c, char *out, size_t *used, size_t room)
+{
+    char tmp[5];
+    size_t n;
+
+    if (c < 0x20 || c == 0x7f) {
+        snprintf(tmp, sizeof(tmp), "\\x%02x", c);
+    } else if (c == '"' || c == '\\') {
+        tmp[0] = '\\';
+        tmp[1] = (char)c;
+        tmp[2] = '\0';
+    } else {
+        tmp[0] = (char)c;
+        tmp[1] = '\0';
+    }
+    n = strlen(tmp);
+    if (*used + n > room) {
+        return false;
+    }
+    memcpy(out + *used, tmp, n);
+    *used += n;
+    return true;
+}
+
+void gw_sanitize(const char *text, char *out, size_t outlen)
+{
+    size_t room = outlen - 4; /* "..." and the NUL */
+    size_t used = 0;
+    size_t i = 0;
+
+    for (; text[i] != '\0'; i++) {
+        if (!put_escaped((unsigned char)text[i], out, &used, room)) {
+            break;
+        }
+    }
+    if (text[i] != '\0') {
+        memcpy(out + used, "...", 3);
+        used += 3;
+    }
+    out[used] = '\0';
 }

@@ -42,4 +42,11 @@ char *gw_trim(char *s);
 /* True if s has any byte < 0x20 or 0x7f. */
 bool gw_has_control(const char *s);
 
+/*
+ * Copy text for a log line or an event, quoted as C would: control
+ * characters become \xNN, '"' and '\\' get a backslash. Text that does not
+ * fit is cut and ends in "...". outlen must be at least 8.
+ */
+void gw_sanitize(const char *text, char *out, size_t outlen);
+
 #endif

@@ -1,6 +1,7 @@
 #include "gateway/chan.h"
 
 #include "core/err.h"
+#include "core/strutil.h"
 #include "core/log.h"
 #include "core/sftp_audit.h"
 #include "core/timeutil.h"
@@ -245,9 +246,10 @@ void gw_chan_start(struct gw_chan *ch, const char *kind, const char *fmt, ...)
     ch->state = GW_CHAN_RELAY;
     ch->announced = true;
     ch->row_owed = true;
+    /* For the session.start event, written with the row by the pump. */
+    free(ch->start_detail);
+    ch->start_detail = detail[0] != '\0' ? strdup(detail) : NULL;
     gw_log_info("channel %u: %s%s %s", ch->id, kind, loc, detail);
-    gw_conn_event(ch->conn, "channel.open", ch->conn->user, "kind=%s%s%s%s",
-                  kind, loc, detail[0] != '\0' ? " " : "", detail);
     gw_conn_activity(ch->conn);
 }
 
@@ -424,6 +426,7 @@ static void row_start(struct gw_chan *ch)
     s.kind = ch->what;
     s.pty = ch->pty;
     s.command = ch->command;
+    s.detail = ch->start_detail != NULL ? ch->start_detail : "";
     if (ch->dest != NULL && ch->kind == GW_KIND_FORWARDED) {
         snprintf(target, sizeof(target), "%s:%u", ch->dest,
                  (unsigned)ch->dport);
@@ -436,6 +439,8 @@ static void row_start(struct gw_chan *ch)
         ch->row_id = 0;
     }
     gw_daemon_store_put(c->daemon, st);
+    free(ch->start_detail);
+    ch->start_detail = NULL;
     ch->flushed_ms = gw_now_ms();
     sftp_begin(ch);
     rec_begin(ch);
@@ -539,11 +544,6 @@ static void announce_close(struct gw_chan *ch)
                 ch->what, loc, (unsigned long long)ch->relay.up,
                 (unsigned long long)ch->relay.down, status,
                 ch->end_reason ? ch->end_reason : "closed");
-    gw_conn_event(ch->conn, "channel.close", ch->conn->user,
-                  "kind=%s%s bytes_up=%llu bytes_down=%llu%s reason=\"%s\"",
-                  ch->what, loc, (unsigned long long)ch->relay.up,
-                  (unsigned long long)ch->relay.down, status,
-                  ch->end_reason ? ch->end_reason : "closed");
     row_end(ch);
 }
 
@@ -873,6 +873,8 @@ static void release(struct gw_chan *ch)
     gw_pend_free(&ch->relay.pend_down[1]);
     gw_sftp_audit_free(ch->sftp);
     ch->sftp = NULL;
+    free(ch->start_detail);
+    ch->start_detail = NULL;
     gw_rec_close(ch->rec);
     ch->rec = NULL;
     if (ch->up != NULL) {

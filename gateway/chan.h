@@ -75,7 +75,8 @@ struct gw_chan {
     ssh_channel bch;                        /* the backend's side */
     struct ssh_channel_callbacks_struct bcb;
     struct gw_relay relay;
-    bool announced; /* "channel.open" written, "channel.close" owed */
+    bool announced;     /* started: the row's end is owed */
+    char *start_detail; /* for session.start, until the row is written */
     const char *end_reason;
     /* The sessions row (store/sessions.h): owed from gw_chan_start, which
      * may run inside a libssh callback, and written by the next pump. */
@@ -127,8 +128,8 @@ void gw_chan_front_callbacks(struct gw_chan *ch);
  * exit signal). */
 void gw_chan_back_callbacks(struct gw_chan *ch);
 
-/* Start relaying: the pair joins the pump. Writes "channel.open" with
- * detail (kind=... is added). */
+/* Start relaying: the pair joins the pump. detail (key=value pairs) goes
+ * into the session.start event of its row. */
 void gw_chan_start(struct gw_chan *ch, const char *kind, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -145,7 +146,7 @@ int gw_chan_count(const struct gw_conn *c);
 void gw_chan_backend_lost(struct gw_conn *c, struct gw_upstream *up);
 
 /* Teardown, before the sessions go: detach every callback, close sockets,
- * write the pending "channel.close" events and free the slots. */
+ * complete the open sessions rows and free the slots. */
 void gw_chan_detach_all(struct gw_conn *c, const char *reason);
 
 /* "session kill" of the pair whose sessions row is id: it ends with

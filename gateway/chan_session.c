@@ -10,6 +10,7 @@
  * record) can run meanwhile; the client session is not re-entered.
  */
 #include "core/err.h"
+#include "core/strutil.h"
 #include "core/log.h"
 #include "gateway/conn.h"
 #include "gateway/forward.h"
@@ -139,7 +140,7 @@ static int start_request(struct gw_chan *ch, enum req_kind k, const char *arg)
     if (k == REQ_EXEC) {
         gw_chan_start(ch, "exec", "command=\"%s\"", shown);
     } else if (k == REQ_SHELL) {
-        gw_chan_start(ch, "shell", "pty=%s", ch->pty ? "yes" : "no");
+        gw_chan_start(ch, "shell", "%s", "");
     } else {
         gw_chan_start(ch, req_infos[k].name, "subsystem=%s", shown);
     }
@@ -480,6 +481,6 @@ int gw_session_menu_connect(struct gw_chan *ch, char *msg, size_t msglen)
     }
     gw_menu_free(&ch->menu);
     ch->menu_started = false;
-    gw_chan_start(ch, "shell", "pty=yes via=menu");
+    gw_chan_start(ch, "shell", "%s", "via=menu");
     return GW_OK;
 }

@@ -20,6 +20,7 @@
  * reason is in the log and the "forward.denied" event.
  */
 #include "core/err.h"
+#include "core/strutil.h"
 #include "core/log.h"
 #include "core/timeutil.h"
 #include "gateway/conn.h"
@@ -230,8 +231,6 @@ static int open_direct(struct gw_conn *c, ssh_message msg,
     ch->command = strdup(r->shown); /* the sessions row; NULL leaves it out */
     gw_chan_start(ch, "direct-tcpip", "dest=%s via=gateway%s", r->shown,
                   how == GW_FORWARD_JUMP ? " jump=yes" : "");
-    gw_conn_event(c, "forward.open", c->user, "dest=%s host=%s via=gateway",
-                  r->shown, g.host);
     return 0;
 }
 
@@ -279,8 +278,6 @@ static int open_via_backend(struct gw_conn *c, ssh_message msg,
     }
     ch->command = strdup(r->shown); /* the sessions row; NULL leaves it out */
     gw_chan_start(ch, "direct-tcpip", "dest=%s via=backend", r->shown);
-    gw_conn_event(c, "forward.open", c->user, "dest=%s host=%s via=backend",
-                  r->shown, up->host.name);
     return 0;
 }
 

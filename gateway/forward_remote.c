@@ -13,6 +13,7 @@
  * while our open towards the client is finished by the pump.
  */
 #include "core/err.h"
+#include "core/strutil.h"
 #include "core/log.h"
 #include "gateway/conn.h"
 #include "gateway/forward.h"
@@ -74,7 +75,7 @@ static int listen_forward(struct gw_conn *c, ssh_message msg,
     (void)ssh_message_global_request_reply_success(msg, (uint16_t)f->bound);
     gw_log_info("tcpip-forward: %s listens on %s port %d", up->host.name, shown,
                 f->bound);
-    gw_conn_event(c, "channel.open", c->user,
+    gw_conn_event(c, "forward.open", c->user,
                   "kind=tcpip-forward host=%s login=%s listen=%s bound=%d",
                   up->host.name, up->login, shown, f->bound);
     return 0;

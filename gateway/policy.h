@@ -77,11 +77,4 @@ int gw_resolve_target(struct store *st, const char *user,
                       struct store_host *host, struct store_grant *grant,
                       struct gw_denial *why);
 
-/*
- * Copy text for a log line or an event, quoted as C would: control
- * characters become \xNN, '"' and '\\' get a backslash. Text that does not
- * fit is cut and ends in "...". outlen must be at least 8.
- */
-void gw_sanitize(const char *text, char *out, size_t outlen);
-
 #endif

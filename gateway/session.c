@@ -1,6 +1,7 @@
 #include "gateway/session.h"
 
 #include "core/err.h"
+#include "core/strutil.h"
 #include "core/log.h"
 #include "gateway/conn.h"
 #include "gateway/forward.h"

@@ -1,5 +1,6 @@
 #include "store/sessions.h"
 
+#include "core/strutil.h"
 #include "store/events.h"
 #include "store/internal.h"
 
@@ -30,6 +31,7 @@ static int start_tx(struct store *st, void *arg)
     const struct store_session_start *s = a->s;
     sqlite3_stmt *stmt = NULL;
     char now[GW_TIME_LEN];
+    char shown[512];
     int rc;
 
     gw_time_now_iso(now);
@@ -57,12 +59,17 @@ static int start_tx(struct store *st, void *arg)
     if (rc != GW_OK) {
         return rc;
     }
-    return store_event_addf(st, "session.start", s->user, s->client,
-                            "session=%lld conn=%s channel=%d kind=%s host=%s "
-                            "login=%s pty=%s command=%s",
-                            (long long)*a->id, s->conn_uid, s->channel, s->kind,
-                            or_dash(s->host), or_dash(s->login),
-                            s->pty ? "yes" : "no", or_dash(s->command));
+    if (s->detail == NULL) {
+        gw_sanitize(or_dash(s->command), shown, sizeof(shown));
+    }
+    return store_event_addf(
+        st, "session.start", s->user, s->client,
+        "session=%lld conn=%s channel=%d kind=%s host=%s login=%s pty=%s "
+        "%s%s%s",
+        (long long)*a->id, s->conn_uid, s->channel, s->kind, or_dash(s->host),
+        or_dash(s->login), s->pty ? "yes" : "no",
+        s->detail != NULL ? s->detail : "command=\"",
+        s->detail != NULL ? "" : shown, s->detail != NULL ? "" : "\"");
 }
 
 int store_session_start(struct store *st, const struct store_session_start *s,
@@ -78,15 +85,21 @@ struct end_args {
     const struct store_session_end *e;
 };
 
-/* The user and client of a session, for its end event. */
-static int session_who(struct store *st, int64_t id, char *user, size_t userlen,
-                       char *client, size_t clientlen, bool *ended)
+/* Who and what a session is, for its end event. */
+struct session_who {
+    char user[GW_NAME_MAX + 1];
+    char client[STORE_CLIENT_MAX];
+    char kind[32];
+    bool ended;
+};
+
+static int session_who(struct store *st, int64_t id, struct session_who *w)
 {
     sqlite3_stmt *stmt = NULL;
     int rc;
 
     rc = st_prepare(st,
-                    "SELECT username, client_addr, ended_at IS NOT NULL "
+                    "SELECT username, client_addr, ended_at IS NOT NULL, kind "
                     "FROM sessions WHERE id = ?1",
                     &stmt);
     if (rc != GW_OK) {
@@ -95,9 +108,10 @@ static int session_who(struct store *st, int64_t id, char *user, size_t userlen,
     sqlite3_bind_int64(stmt, 1, id);
     rc = sqlite3_step(stmt);
     if (rc == SQLITE_ROW) {
-        st_col_copy(stmt, 0, user, userlen);
-        st_col_copy(stmt, 1, client, clientlen);
-        *ended = sqlite3_column_int(stmt, 2) != 0;
+        st_col_copy(stmt, 0, w->user, sizeof(w->user));
+        st_col_copy(stmt, 1, w->client, sizeof(w->client));
+        w->ended = sqlite3_column_int(stmt, 2) != 0;
+        st_col_copy(stmt, 3, w->kind, sizeof(w->kind));
         rc = GW_OK;
     } else if (rc == SQLITE_DONE) {
         rc = gw_err_set(GW_ERR_NOTFOUND, "no session %lld", (long long)id);
@@ -109,20 +123,24 @@ static int session_who(struct store *st, int64_t id, char *user, size_t userlen,
 }
 
 static int end_event(struct store *st, const struct end_args *a,
-                     const char *user, const char *client)
+                     const struct session_who *w)
 {
     const struct store_session_end *e = a->e;
     char status[16] = "-";
+    char reason[256];
 
     if (e->has_exit_status) {
         snprintf(status, sizeof(status), "%d", e->exit_status);
     }
-    return store_event_addf(st, "session.end", user, client,
-                            "session=%lld bytes_up=%llu bytes_down=%llu "
-                            "exit_status=%s exit_signal=%s reason=%s",
-                            (long long)a->id, (unsigned long long)e->bytes_up,
+    gw_sanitize(or_dash(e->reason), reason, sizeof(reason));
+    return store_event_addf(st, "session.end", w->user, w->client,
+                            "session=%lld kind=%s bytes_up=%llu "
+                            "bytes_down=%llu exit_status=%s exit_signal=%s "
+                            "reason=\"%s\"",
+                            (long long)a->id, w->kind,
+                            (unsigned long long)e->bytes_up,
                             (unsigned long long)e->bytes_down, status,
-                            or_dash(e->exit_signal), or_dash(e->reason));
+                            or_dash(e->exit_signal), reason);
 }
 
 static int end_tx(struct store *st, void *arg)
@@ -131,17 +149,14 @@ static int end_tx(struct store *st, void *arg)
     const struct store_session_end *e = a->e;
     sqlite3_stmt *stmt = NULL;
     char now[GW_TIME_LEN];
-    char user[GW_NAME_MAX + 1];
-    char client[STORE_CLIENT_MAX];
-    bool ended = false;
+    struct session_who w;
     int rc;
 
-    rc = session_who(st, a->id, user, sizeof(user), client, sizeof(client),
-                     &ended);
+    rc = session_who(st, a->id, &w);
     if (rc != GW_OK) {
         return rc;
     }
-    if (ended) {
+    if (w.ended) {
         return gw_err_set(GW_ERR_EXISTS, "session %lld has ended already",
                           (long long)a->id);
     }
@@ -167,7 +182,7 @@ static int end_tx(struct store *st, void *arg)
     if (rc != GW_OK) {
         return rc;
     }
-    return end_event(st, a, user, client);
+    return end_event(st, a, &w);
 }
 
 int store_session_end(struct store *st, int64_t id,

@@ -34,6 +34,10 @@ struct store_session_start {
     const char *kind;    /* shell, exec, sftp, subsystem, direct-tcpip, ... */
     const char *command; /* exec command, subsystem, "host:port"; NULL */
     bool pty;
+    /* More key=value pairs for the session.start event, already quoted
+     * where needed (command="...", dest=, via=, bound=, ...); NULL for
+     * just command="..." */
+    const char *detail;
 };
 
 /* What is known when it ends. */

@@ -85,7 +85,7 @@ class BigStream(h.ForwardTestCase):
         mbps = report("upload through the gateway", self.size, r.elapsed,
                       direct.elapsed if direct.rc == 0 else None)
         self.assertGreater(mbps, MIN_MB_PER_S / h.SLOW)
-        close = self.wait_event("channel.close", user="alice", exit_status="0")
+        close = self.wait_event("session.end", user="alice", exit_status="0")
         self.assertGreaterEqual(int(close["fields"].get("bytes_up", -1)), self.size)
 
     def test_download(self):
@@ -98,7 +98,7 @@ class BigStream(h.ForwardTestCase):
         mbps = report("download through the gateway", self.size, r.elapsed,
                       direct.elapsed if direct.rc == 0 else None)
         self.assertGreater(mbps, MIN_MB_PER_S / h.SLOW)
-        close = self.wait_event("channel.close", user="alice", exit_status="0")
+        close = self.wait_event("session.end", user="alice", exit_status="0")
         self.assertGreaterEqual(int(close["fields"].get("bytes_down", -1)), self.size)
 
 
@@ -166,7 +166,7 @@ class Concurrency(h.ForwardTestCase):
                 self.assertEqual(r.out, want, f"\n{r}")
         sys.stderr.write(f"[bulk] {self.N} concurrent sessions in {elapsed:.1f} s\n")
         self.settle_events()
-        self.assertGreaterEqual(len(self.find_events("channel.open", "alice", kind="exec")),
+        self.assertGreaterEqual(len(self.find_events("session.start", "alice", kind="exec")),
                                 self.N)
         r = self.tssh("echo after")
         self.assertRc(r, 0)

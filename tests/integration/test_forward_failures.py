@@ -281,7 +281,7 @@ class Vanishing(h.ForwardTestCase):
         h.kill_process(proc)  # SIGKILL: the client vanishes
         self.assertTrue(h.wait_for(lambda: not h.pid_alive(pid), 10),
                         "the backend command survived the client")
-        self.wait_event("channel.close", user="alice")
+        self.wait_event("session.end", user="alice")
         self.assertStillServing()
 
     def test_client_killed_during_upload(self):

@@ -26,7 +26,7 @@ class ShellOnly(h.ForwardTestCase):
         self.assertIn("sshgate: exec on web1 is not allowed by your grant", r.err)
         self.wait_event("channel.denied", user="alice", kind="exec", host="web1",
                         login=self.login)
-        self.assertNoEvent("channel.open", user="alice", kind="exec")
+        self.assertNoEvent("session.start", user="alice", kind="exec")
 
     def test_sftp_and_scp_refused(self):
         (self.dir / "f").write_text("x\n")

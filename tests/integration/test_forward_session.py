@@ -3,7 +3,7 @@
 sshd and mirrors exec (stdin/stdout/stderr kept apart, exit codes, EOF,
 exit-signal), pty shells (TERM, size, window-change), the env allow-list,
 the backend login chosen from the grant, scp (sftp and legacy protocol),
-sftp, rsync, and the channel.open / channel.close events."""
+sftp, rsync, and the session.start / session.end events."""
 
 import os
 import random
@@ -79,7 +79,7 @@ class Exec(h.ForwardTestCase):
         self.assertEqual(r.out, direct.out)
         self.assertEqual(r.out, 'a  b|c"d|$HOME|\n')
         # recorded as sent, '"' and '\\' escaped
-        ev = self.wait_event("channel.open", user="alice", kind="exec")
+        ev = self.wait_event("session.start", user="alice", kind="exec")
         self.assertEqual(ev["fields"]["command"], cmd.replace("\\", "\\\\").replace('"', '\\"'))
 
     def test_exec_events(self):
@@ -88,11 +88,11 @@ class Exec(h.ForwardTestCase):
                       input=up)
         self.assertRc(r, 3)
         self.assertEqual(len(r.out_bytes), 123456)
-        ev = self.wait_event("channel.open", user="alice", kind="exec", host="web1",
+        ev = self.wait_event("session.start", user="alice", kind="exec", host="web1",
                              login=self.login)
         self.assertIn("head -c 123456", ev["fields"].get("command", ""), ev["detail"])
         self.assertRegex(ev.get("client") or "", r"^127\.0\.0\.1:\d+$")
-        close = self.wait_event("channel.close", user="alice", exit_status="3")
+        close = self.wait_event("session.end", user="alice", exit_status="3")
         f = close["fields"]
         for k in ("bytes_up", "bytes_down"):
             self.assertRegex(f.get(k, ""), r"^\d+$", close["detail"])
@@ -159,7 +159,7 @@ class Terminal(h.ForwardTestCase):
                              f"pty output: {c.text()!r}")
         c.write("exit 5\n")
         self.assertEqual(c.wait(), 5, c.text())
-        self.wait_event("channel.open", user="alice", kind="shell", host="web1")
+        self.wait_event("session.start", user="alice", kind="shell", host="web1")
 
     def test_window_change(self):
         c = self.pty_client('stty size; while [ "$(stty size)" = "33 101" ]; '
@@ -183,7 +183,7 @@ class Terminal(h.ForwardTestCase):
         c.write("echo MENU$((40+2)) $TERM; exit 6\r")
         self.assertIsNotNone(c.read_until(r"MENU42 vt100"), c.text())
         self.assertEqual(c.wait(), 6, c.text())
-        self.wait_event("channel.open", user="alice", kind="shell", host="web1",
+        self.wait_event("session.start", user="alice", kind="shell", host="web1",
                         login=self.login)
 
     def test_menu_unreachable_host_then_another(self):
@@ -242,7 +242,7 @@ class Files(h.ForwardTestCase):
         self.assertRc(r, 0)
         self.assertEqual((self.local / "down.bin").read_bytes(),
                          (self.remote / "down.bin").read_bytes())
-        self.wait_event("channel.open", user="alice", kind="sftp", host="web1")
+        self.wait_event("session.start", user="alice", kind="sftp", host="web1")
 
     def test_scp_legacy_protocol_both_ways(self):
         src = self.data("up-O.bin", 180000, 5)
@@ -257,8 +257,8 @@ class Files(h.ForwardTestCase):
         self.assertRc(r, 0)
         self.assertEqual((self.local / "down-O.bin").read_bytes(),
                          (self.remote / "down-O.bin").read_bytes())
-        self.wait_event("channel.open", user="alice", kind="exec", command="~scp .*-t")
-        self.wait_event("channel.open", user="alice", kind="exec", command="~scp .*-f")
+        self.wait_event("session.start", user="alice", kind="exec", command="~scp .*-t")
+        self.wait_event("session.start", user="alice", kind="exec", command="~scp .*-f")
         # a missing remote file: scp's error comes back, exit 1
         r = h.scp(self.gw.port, [self.alice_key],
                   [f"alice+web1@127.0.0.1:{self.remote}/missing", str(self.local / "x")],

@@ -58,9 +58,9 @@ class Jump(h.ForwardTestCase):
         self.assertEqual(r.out, f"via-jump\n{self.login}\n")
         # end to end: the backend saw the final hop's key, not the gateway's
         self.assertIn(self.direct_key().fingerprint, self.be.log())
-        self.wait_event("forward.open", user="alice", dest=f"127.0.0.1:{self.be.port}",
-                        host="web1", via="gateway")
-        self.wait_event("channel.close", user="alice", kind="direct-tcpip")
+        self.wait_event("session.start", user="alice", kind="direct-tcpip",
+                        dest=f"127.0.0.1:{self.be.port}", host="web1", via="gateway")
+        self.wait_event("session.end", user="alice", kind="direct-tcpip")
 
     def test_W_by_address_and_by_name(self):
         r = self.W(f"127.0.0.1:{self.be.port}")
@@ -69,7 +69,8 @@ class Jump(h.ForwardTestCase):
         r = self.W(f"web1:{self.be.port}")
         self.assertRc(r, 0)
         self.assertRegex(r.out, r"^SSH-2\.0-OpenSSH")
-        self.wait_event("forward.open", user="alice", dest=f"web1:{self.be.port}", host="web1")
+        self.wait_event("session.start", user="alice", kind="direct-tcpip",
+                        dest=f"web1:{self.be.port}", host="web1")
         # the name through ProxyCommand, up to a login on the backend
         cfg = self.jump_config()
         argv = [h.SSH, "-F", str(cfg), "-o", f"ProxyCommand={h.SSH} -F {cfg} -W web1:%p gwjump",
@@ -91,7 +92,7 @@ class Jump(h.ForwardTestCase):
         r = self.W(f"127.0.0.1:{self.be.port}", user="bob", keys=[bob])
         self.assertForwardRefused(r)
         self.wait_event("forward.denied", user="bob")
-        self.assertNoEvent("forward.open", user="bob")
+        self.assertNoEvent("session.start", user="bob")
 
     def test_expired_grant_refused(self):
         carol = self.keygen("carol_key")
@@ -120,8 +121,8 @@ class Jump(h.ForwardTestCase):
         self.assertRc(r, 0)
         self.assertEqual(r.out, data)
         self.assertEqual(echo.connections, 1)
-        self.wait_event("forward.open", user="alice", dest=f"127.0.0.1:{echo.port}",
-                        host="web1", via="gateway")
+        self.wait_event("session.start", user="alice", kind="direct-tcpip",
+                        dest=f"127.0.0.1:{echo.port}", host="web1", via="gateway")
 
     def test_never_an_open_proxy(self):
         self.admin.ok("grant", "del", "alice", "web1")
@@ -173,7 +174,7 @@ class LocalForward(h.ForwardTestCase):
                         f"ssh did not report the refused channel:\n{proc.err()}")
         self.wait_event("forward.denied", user="alice", dest=f"127.0.0.1:{echo.port}",
                         reason="~forward")
-        self.assertNoEvent("forward.open", user="alice")
+        self.assertNoEvent("session.start", user="alice", kind="direct-tcpip")
         # the session itself goes on
         self.assertIsNone(proc.poll())
 
@@ -186,9 +187,8 @@ class LocalForward(h.ForwardTestCase):
         self.assertEqual(self.roundtrip(lport, data), data)
         self.assertEqual(self.roundtrip(lport, b"second\n"), b"second\n")
         self.assertEqual(echo.connections, 2)
-        self.wait_event("channel.open", user="alice", kind="direct-tcpip", host="web1")
-        self.wait_event("forward.open", user="alice", dest=f"127.0.0.1:{echo.port}",
-                        host="web1", via="backend")
+        self.wait_event("session.start", user="alice", kind="direct-tcpip",
+                        dest=f"127.0.0.1:{echo.port}", host="web1", via="backend")
 
 
 class LocalForwardOpenedByBackend(h.ForwardTestCase):
@@ -232,7 +232,9 @@ class RemoteForward(h.ForwardTestCase):
         self.assertRc(r, 0)
         self.assertEqual(r.out, msg)
         self.assertEqual(echo.connections, 1)
-        self.wait_event("channel.open", user="alice", kind="tcpip-forward", host="web1",
+        self.wait_event("forward.open", user="alice", kind="tcpip-forward", host="web1",
+                        bound=str(rport))
+        self.wait_event("session.start", user="alice", kind="tcpip-forward", host="web1",
                         bound=str(rport))
         # the listener goes away with the session
         self.assertTrue(h.wait_for(lambda: not h.port_listening(rport), 10),
@@ -260,7 +262,7 @@ class AgentForward(h.ForwardTestCase):
         r = self.tssh("ssh-add -l", extra_args=["-A"], identity_agent=str(agent.sock))
         self.assertRc(r, 0)
         self.assertIn(self.agent_key.fingerprint, r.out)
-        self.wait_event("channel.open", user="alice", kind="agent")
+        self.wait_event("session.start", user="alice", kind="agent")
         # without -A nothing is forwarded even with the kind
         r = self.tssh("ssh-add -l", identity_agent=str(agent.sock))
         self.assertRc(r, 2)
