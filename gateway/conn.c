@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -67,7 +66,6 @@ int gw_conn_new(struct gw_daemon *d, ssh_session session,
     gw_addr_format(peer, c->peer_text);
     c->session = session;
     c->unauth_slot = true;
-    c->wake_fd = -1;
     c->start_ms = start_ms;
     c->deadline_ms = start_ms + (int64_t)cfg->login_grace_time * 1000;
     c->last_rx_ms = start_ms;
@@ -94,9 +92,6 @@ static void release_unauth(struct gw_conn *c)
 static void conn_free(struct gw_conn *c)
 {
     release_unauth(c);
-    if (c->wake_fd >= 0) {
-        close(c->wake_fd);
-    }
     gw_config_unref(c->cfg);
     free(c->chans);
     free(c->scratch.buf);
@@ -146,17 +141,6 @@ void gw_conn_event(struct gw_conn *c, const char *kind, const char *user,
 
 /* ---- setup ------------------------------------------------------------ */
 
-static int on_wake(socket_t fd, int revents, void *userdata)
-{
-    eventfd_t ignored;
-
-    (void)revents;
-    (void)userdata;
-    /* Only clear the eventfd: the loop reads the daemon's phase itself. */
-    (void)eventfd_read(fd, &ignored);
-    return SSH_OK;
-}
-
 static int set_options(struct gw_conn *c)
 {
     const struct gw_config *cfg = c->cfg;
@@ -201,16 +185,14 @@ static int conn_setup(struct gw_conn *c)
     ssh_set_counters(c->session, &c->sock, &c->raw);
     gw_auth_setup(c);
     ssh_set_blocking(c->session, 0);
-    c->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     c->event = ssh_event_new();
-    if (c->wake_fd < 0 || c->event == NULL) {
+    if (c->event == NULL) {
         return gw_err_set(GW_ERR_NOMEM, "cannot create the event loop");
     }
-    if (ssh_event_add_fd(c->event, c->wake_fd, POLLIN, on_wake, c) != SSH_OK) {
-        return gw_err_set(GW_ERR, "cannot poll the wake-up descriptor");
-    }
-    c->wake_in_event = true;
-    c->link.wake_fd = c->wake_fd;
+    /* The wake-up signal may arrive only inside conn_wait's ppoll. */
+    pthread_sigmask(SIG_BLOCK, NULL, &c->wait_mask);
+    sigdelset(&c->wait_mask, GW_WAKE_SIGNAL);
+    c->link.thread = pthread_self();
     c->link.uid = c->uid;
     gw_daemon_register(c->daemon, &c->link);
     c->registered = true;
@@ -385,7 +367,6 @@ static size_t poll_set_build(struct gw_conn *c)
 
     poll_add(c, &n, ssh_get_fd(c->session), session_events(c->session), NULL,
              NULL);
-    poll_add(c, &n, c->wake_fd, POLLIN, NULL, NULL);
     for (size_t i = 0; i < GW_UPSTREAM_MAX; i++) {
         struct gw_upstream *up = c->ups[i];
         if (up != NULL && !up->gone) {
@@ -411,6 +392,7 @@ static size_t poll_set_build(struct gw_conn *c)
  */
 static void conn_wait(struct gw_conn *c, int timeout_ms)
 {
+    struct timespec ts;
     size_t n;
     bool front = false;
 
@@ -419,7 +401,11 @@ static void conn_wait(struct gw_conn *c, int timeout_ms)
         return;
     }
     n = poll_set_build(c);
-    if (poll(c->pfds, n, timeout_ms) <= 0) {
+    ts.tv_sec = timeout_ms / 1000;
+    ts.tv_nsec = (long)(timeout_ms % 1000) * 1000000L;
+    /* A wake-up (GW_WAKE_SIGNAL) ends the wait with EINTR: the loop then
+     * reads the daemon's phase and the kills itself. */
+    if (ppoll(c->pfds, n, &ts, &c->wait_mask) <= 0) {
         return;
     }
     for (size_t i = 0; i < n; i++) {
@@ -596,9 +582,6 @@ static void conn_teardown(struct gw_conn *c)
     if (c->event != NULL) {
         if (c->session_in_event) {
             ssh_event_remove_session(c->event, c->session);
-        }
-        if (c->wake_in_event) {
-            ssh_event_remove_fd(c->event, c->wake_fd);
         }
         ssh_event_free(c->event);
         c->event = NULL;

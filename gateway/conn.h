@@ -22,6 +22,7 @@
 #include <libssh/libssh.h>
 #include <libssh/server.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -51,8 +52,7 @@ struct gw_conn {
 
     ssh_session session;
     ssh_event event;
-    int wake_fd;
-    bool wake_in_event;
+    sigset_t wait_mask; /* the thread's mask without GW_WAKE_SIGNAL */
     bool session_in_event;
     struct gw_conn_link link;
     bool registered;

@@ -4,9 +4,9 @@
 #include "core/log.h"
 #include "store/db.h"
 
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 /* Two concurrent verifications per CPU keep every core busy. */
@@ -104,15 +104,42 @@ void gw_daemon_unregister(struct gw_daemon *d, struct gw_conn_link *link)
     pthread_mutex_unlock(&d->lock);
 }
 
+static void on_wake_signal(int sig)
+{
+    (void)sig; /* only there to end a ppoll */
+}
+
+int gw_daemon_wake_setup(void)
+{
+    struct sigaction sa;
+    sigset_t set;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_wake_signal; /* no SA_RESTART: ppoll must return */
+    sigemptyset(&sa.sa_mask);
+    sigemptyset(&set);
+    sigaddset(&set, GW_WAKE_SIGNAL);
+    if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0 ||
+        sigaction(GW_WAKE_SIGNAL, &sa, NULL) != 0) {
+        return gw_err_set(GW_ERR, "cannot set up the wake-up signal");
+    }
+    return GW_OK;
+}
+
+/* Under d->lock: a registered link's thread is alive (it unregisters
+ * before it ends). */
+static void wake(struct gw_conn_link *l)
+{
+    if (pthread_kill(l->thread, GW_WAKE_SIGNAL) != 0) {
+        gw_log_debug("cannot wake a connection");
+    }
+}
+
 void gw_daemon_wake_all(struct gw_daemon *d)
 {
     pthread_mutex_lock(&d->lock);
     for (struct gw_conn_link *l = d->conns; l != NULL; l = l->next) {
-        /* An eventfd write cannot block here: the counter only overflows
-         * after 2^64 - 2 wakes. */
-        if (eventfd_write(l->wake_fd, 1) != 0) {
-            gw_log_debug("cannot wake a connection");
-        }
+        wake(l);
     }
     pthread_mutex_unlock(&d->lock);
 }
@@ -138,9 +165,7 @@ bool gw_daemon_post_kill(struct gw_daemon *d, const char *uid, int64_t id)
         if (l->uid != NULL && strcmp(l->uid, uid) == 0) {
             found = true;
             queue_kill(l, id);
-            if (eventfd_write(l->wake_fd, 1) != 0) {
-                gw_log_debug("cannot wake a connection");
-            }
+            wake(l);
         }
     }
     pthread_mutex_unlock(&d->lock);

@@ -11,6 +11,7 @@
 #include "gateway/limits.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -28,6 +29,22 @@ enum gw_phase {
 
 #define GW_KILLS_MAX 8
 
+/*
+ * How the main thread wakes a connection's thread: this signal, blocked in
+ * every thread except while a connection waits in ppoll (gateway/conn.c),
+ * so a wake sent at any moment ends the next or current wait and is never
+ * lost. A signal instead of an eventfd per connection: at 10,000
+ * connections the descriptors are the scarcer resource (one less each).
+ * Connections not authenticated yet wait inside libssh, which retries its
+ * poll on EINTR; they notice a phase change within their 1 s poll period.
+ */
+#define GW_WAKE_SIGNAL SIGURG
+
+/* Block GW_WAKE_SIGNAL in this thread (threads created later inherit it)
+ * and give it a handler that does nothing; the main thread calls it
+ * before any other thread starts. */
+int gw_daemon_wake_setup(void);
+
 /* SQLite allows one writer at a time: more handles than this would only
  * wait for each other. */
 #define GW_STORE_POOL_MAX 8
@@ -36,8 +53,8 @@ enum gw_phase {
 struct gw_conn_link {
     struct gw_conn_link *prev;
     struct gw_conn_link *next;
-    int wake_fd;     /* eventfd in the connection's ssh_event */
-    const char *uid; /* the connection's id in the sessions table */
+    pthread_t thread; /* woken with GW_WAKE_SIGNAL */
+    const char *uid;  /* the connection's id in the sessions table */
     /* Sessions the admin asked to end ("session kill"), for the
      * connection's thread to act on; under the daemon's lock. */
     int64_t kills[GW_KILLS_MAX];

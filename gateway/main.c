@@ -246,6 +246,9 @@ static int setup_signals(int *fd)
     sigset_t set;
 
     signal(SIGPIPE, SIG_IGN);
+    if (gw_daemon_wake_setup() != GW_OK) {
+        return GW_ERR;
+    }
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);

@@ -8,9 +8,13 @@
 #include <cmocka.h>
 #include <pthread.h>
 #include <string.h>
-#include <sys/eventfd.h>
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <unistd.h>
 
+#include "core/err.h"
 #include "gateway/chan.h"
 #include "gateway/daemon.h"
 
@@ -32,21 +36,43 @@ static void test_row_reason(void **state)
                         "channel i/o error");
 }
 
+static atomic_bool waiter_woken;
+
+/* A connection's wait: GW_WAKE_SIGNAL unblocked only inside ppoll. */
+static void *wait_for_wake(void *arg)
+{
+    sigset_t open;
+    struct timespec ts = {10, 0};
+
+    (void)arg;
+    pthread_sigmask(SIG_BLOCK, NULL, &open);
+    sigdelset(&open, GW_WAKE_SIGNAL);
+    atomic_store(&waiter_woken,
+                 ppoll(NULL, 0, &ts, &open) < 0 && errno == EINTR);
+    return NULL;
+}
+
 static void test_kill_queue(void **state)
 {
     struct gw_daemon d;
     struct gw_conn_link a;
     struct gw_conn_link b;
     int64_t ids[GW_KILLS_MAX];
-    eventfd_t woken = 0;
+    pthread_t waiter;
+    sigset_t urg;
+    int got = 0;
+    struct timespec zero = {0, 0};
 
     (void)state;
+    assert_int_equal(gw_daemon_wake_setup(), GW_OK);
     memset(&d, 0, sizeof(d));
     memset(&a, 0, sizeof(a));
     memset(&b, 0, sizeof(b));
     assert_int_equal(pthread_mutex_init(&d.lock, NULL), 0);
-    a.wake_fd = eventfd(0, EFD_NONBLOCK);
-    b.wake_fd = eventfd(0, EFD_NONBLOCK);
+    /* b's thread waits as a connection does; a is this thread. */
+    assert_int_equal(pthread_create(&waiter, NULL, wait_for_wake, NULL), 0);
+    a.thread = pthread_self();
+    b.thread = waiter;
     a.uid = "5f00-1";
     b.uid = "5f00-2";
     gw_daemon_register(&d, &a);
@@ -56,8 +82,8 @@ static void test_kill_queue(void **state)
     assert_true(gw_daemon_post_kill(&d, "5f00-2", 7));
     assert_true(gw_daemon_post_kill(&d, "5f00-2", 7)); /* once queued */
     assert_true(gw_daemon_post_kill(&d, "5f00-2", 9));
-    assert_int_equal(eventfd_read(b.wake_fd, &woken), 0);
-    assert_true(woken > 0);
+    assert_int_equal(pthread_join(waiter, NULL), 0);
+    assert_true(atomic_load(&waiter_woken)); /* not its 10 s timeout */
     assert_int_equal(gw_daemon_take_kills(&d, &a, ids, GW_KILLS_MAX), 0);
     assert_int_equal(gw_daemon_take_kills(&d, &b, ids, GW_KILLS_MAX), 2);
     assert_int_equal(ids[0], 7);
@@ -74,8 +100,11 @@ static void test_kill_queue(void **state)
     gw_daemon_unregister(&d, &a);
     gw_daemon_unregister(&d, &b);
     assert_false(gw_daemon_post_kill(&d, "5f00-2", 7));
-    close(a.wake_fd);
-    close(b.wake_fd);
+    /* a (this thread, the signal blocked) has its wake-up pending */
+    sigemptyset(&urg);
+    sigaddset(&urg, GW_WAKE_SIGNAL);
+    got = sigtimedwait(&urg, NULL, &zero);
+    assert_int_equal(got, GW_WAKE_SIGNAL);
     pthread_mutex_destroy(&d.lock);
 }
 
