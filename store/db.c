@@ -15,13 +15,43 @@
 
 int st_prepare(struct store *st, const char *sql, sqlite3_stmt **stmt)
 {
-    int rc = sqlite3_prepare_v2(st->db, sql, -1, stmt, NULL);
+    int rc;
 
+    for (int i = 0; i < st->ncache; i++) {
+        struct st_cached *c = &st->cache[i];
+        if (!c->in_use && (c->sql == sql || strcmp(c->sql, sql) == 0)) {
+            c->in_use = true;
+            *stmt = c->stmt;
+            return GW_OK;
+        }
+    }
+    rc = sqlite3_prepare_v3(
+        st->db, sql, -1,
+        st->ncache < ST_CACHE_MAX ? SQLITE_PREPARE_PERSISTENT : 0, stmt, NULL);
     if (rc != SQLITE_OK) {
         *stmt = NULL;
         return st_fail(st, rc, "preparing a statement");
     }
+    if (st->ncache < ST_CACHE_MAX) {
+        st->cache[st->ncache++] = (struct st_cached){sql, *stmt, true};
+    }
     return GW_OK;
+}
+
+void st_done(struct store *st, sqlite3_stmt *stmt)
+{
+    if (stmt == NULL) {
+        return;
+    }
+    for (int i = 0; i < st->ncache; i++) {
+        if (st->cache[i].stmt == stmt) {
+            sqlite3_reset(stmt);
+            sqlite3_clear_bindings(stmt);
+            st->cache[i].in_use = false;
+            return;
+        }
+    }
+    sqlite3_finalize(stmt);
 }
 
 int st_fail(struct store *st, int sqlite_rc, const char *what)
@@ -54,7 +84,7 @@ int st_exec_stmt(struct store *st, sqlite3_stmt *stmt, const char *what)
     if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
         status = st_fail(st, rc, what);
     }
-    sqlite3_finalize(stmt);
+    st_done(st, stmt);
     return status;
 }
 
@@ -73,7 +103,7 @@ int st_insert(struct store *st, sqlite3_stmt *stmt, const char *what,
             *id = sqlite3_last_insert_rowid(st->db);
         }
     }
-    sqlite3_finalize(stmt);
+    st_done(st, stmt);
     return rc;
 }
 
@@ -157,7 +187,7 @@ out:
         rows->clear(list + i * rows->elem_size);
     }
     free(list);
-    sqlite3_finalize(stmt);
+    st_done(st, stmt);
     return rc;
 }
 
@@ -263,6 +293,9 @@ void store_close(struct store *st)
     if (st == NULL) {
         return;
     }
+    for (int i = 0; i < st->ncache; i++) {
+        sqlite3_finalize(st->cache[i].stmt);
+    }
     if (st->db != NULL) {
         sqlite3_close_v2(st->db);
     }
@@ -283,7 +316,7 @@ int store_schema_version(struct store *st, int *version)
     } else {
         rc = st_fail(st, sqlite3_errcode(st->db), "reading schema version");
     }
-    sqlite3_finalize(stmt);
+    st_done(st, stmt);
     return rc;
 }
 
@@ -361,7 +394,7 @@ static int run_check(struct store *st, const char *sql, bool ok_is_single,
     if (step != SQLITE_DONE) {
         rc = st_fail(st, step, sql);
     }
-    sqlite3_finalize(stmt);
+    st_done(st, stmt);
     return rc;
 }
 

@@ -76,7 +76,7 @@ static int last_hash(struct store *st, char out[GW_SHA256_HEX_LEN])
     } else {
         rc = st_fail(st, rc, "reading last event");
     }
-    sqlite3_finalize(stmt);
+    st_done(st, stmt);
     return rc;
 }
 
@@ -268,7 +268,7 @@ static int sequence_high(struct store *st, int64_t *seq)
     rc = (rc == SQLITE_ROW || rc == SQLITE_DONE)
              ? GW_OK
              : st_fail(st, rc, "reading event sequence");
-    sqlite3_finalize(stmt);
+    st_done(st, stmt);
     return rc;
 }
 
@@ -346,7 +346,7 @@ static int verify_chain(struct store *st, int64_t *bad_id, char *why,
         rc = GW_ERR_INVALID;
     }
 out:
-    sqlite3_finalize(stmt);
+    st_done(st, stmt);
     return rc;
 }
 

@@ -182,7 +182,7 @@ int store_grant_add(struct store *st, const char *user, const char *host,
                         host, effective);
     }
 out:
-    sqlite3_finalize(stmt);
+    st_done(st, stmt);
     store_host_clear(&h);
     return rc;
 }
@@ -262,7 +262,7 @@ int store_grant_delete(struct store *st, const char *user, const char *host,
         rc = GW_OK;
     }
 out:
-    sqlite3_finalize(stmt);
+    st_done(st, stmt);
     store_host_clear(&h);
     return rc;
 }
@@ -298,6 +298,6 @@ int store_grant_find(struct store *st, const char *user, const char *host,
     } else {
         rc = st_fail(st, rc, "reading grant");
     }
-    sqlite3_finalize(stmt);
+    st_done(st, stmt);
     return rc;
 }

@@ -36,7 +36,7 @@ int store_gwkey_add(struct store *st, const char *purpose,
             *id = sqlite3_last_insert_rowid(st->db);
         }
     }
-    sqlite3_finalize(stmt);
+    st_done(st, stmt);
     return rc;
 }
 
@@ -113,6 +113,6 @@ int store_gwkey_private(struct store *st, int64_t id, char **private_text)
     } else {
         rc = st_fail(st, rc, "reading gateway key");
     }
-    sqlite3_finalize(stmt);
+    st_done(st, stmt);
     return rc;
 }

@@ -224,7 +224,7 @@ int store_host_get(struct store *st, const char *name, struct store_host *out)
     } else {
         rc = st_fail(st, rc, "reading host");
     }
-    sqlite3_finalize(stmt);
+    st_done(st, stmt);
     return rc;
 }
 
@@ -283,7 +283,7 @@ int store_host_delete(struct store *st, const char *name)
     } else {
         rc = GW_OK;
     }
-    sqlite3_finalize(stmt);
+    st_done(st, stmt);
     return rc;
 }
 
@@ -316,7 +316,7 @@ int store_host_pin(struct store *st, const char *name,
     } else {
         rc = GW_OK;
     }
-    sqlite3_finalize(stmt);
+    st_done(st, stmt);
     return rc;
 }
 
@@ -342,6 +342,6 @@ int store_host_secret(struct store *st, const char *name, char **secret)
     } else {
         rc = st_fail(st, rc, "reading host secret");
     }
-    sqlite3_finalize(stmt);
+    st_done(st, stmt);
     return rc;
 }

@@ -9,13 +9,32 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Statements kept prepared per handle: parsing SQL was a fifth of the
+ * daemon's CPU time per login before (each login and session writes a few
+ * events). Enough for every statement of a login and a session. */
+#define ST_CACHE_MAX 48
+
+struct st_cached {
+    const char *sql; /* the string literal it was prepared from */
+    sqlite3_stmt *stmt;
+    bool in_use;
+};
+
 struct store {
     sqlite3 *db;
     char *path;
+    struct st_cached cache[ST_CACHE_MAX];
+    int ncache;
 };
 
-/* Prepare sql; on failure record the SQLite message. */
+/* Prepare sql (a string literal: the cache keys on its address and text);
+ * on failure record the SQLite message. Give the statement back with
+ * st_done. */
 int st_prepare(struct store *st, const char *sql, sqlite3_stmt **stmt);
+
+/* Done with a statement from st_prepare: reset and kept for the next
+ * st_prepare of the same SQL, or finalized. NULL is fine. */
+void st_done(struct store *st, sqlite3_stmt *stmt);
 
 /* Map a SQLite result code to a GW status with a detail message. */
 int st_fail(struct store *st, int sqlite_rc, const char *what);

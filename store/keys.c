@@ -155,7 +155,7 @@ int store_key_get(struct store *st, const char *user, const char *fingerprint,
     } else {
         rc = st_fail(st, rc, "reading key");
     }
-    sqlite3_finalize(stmt);
+    st_done(st, stmt);
     return rc;
 }
 
@@ -188,6 +188,6 @@ int store_key_delete(struct store *st, const char *user,
     } else {
         rc = GW_OK;
     }
-    sqlite3_finalize(stmt);
+    st_done(st, stmt);
     return rc;
 }

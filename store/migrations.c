@@ -217,7 +217,7 @@ static int read_version(struct store *st, int *version)
     } else {
         *version = sqlite3_column_int(stmt, 0);
     }
-    sqlite3_finalize(stmt);
+    st_done(st, stmt);
     return rc;
 }
 

@@ -145,7 +145,7 @@ int store_recording_get(struct store *st, int64_t session_id,
     } else {
         rc = st_fail(st, rc, "reading recording");
     }
-    sqlite3_finalize(stmt);
+    st_done(st, stmt);
     if (rc != GW_OK) {
         store_recording_clear(out);
     }
@@ -188,6 +188,6 @@ int store_recording_chunks(struct store *st, int64_t id,
         rc = st_fail(st, step, "reading recording chunks");
     }
 out:
-    sqlite3_finalize(stmt);
+    st_done(st, stmt);
     return rc;
 }

@@ -118,7 +118,7 @@ static int session_who(struct store *st, int64_t id, struct session_who *w)
     } else {
         rc = st_fail(st, rc, "reading session");
     }
-    sqlite3_finalize(stmt);
+    st_done(st, stmt);
     return rc;
 }
 
@@ -381,7 +381,7 @@ int store_session_get(struct store *st, int64_t id, struct store_session *out)
     } else {
         rc = st_fail(st, rc, "reading session");
     }
-    sqlite3_finalize(stmt);
+    st_done(st, stmt);
     return rc;
 }
 

@@ -22,7 +22,7 @@ int store_setting_get(struct store *st, const char *name, char **value)
     } else {
         rc = st_fail(st, rc, "reading setting");
     }
-    sqlite3_finalize(stmt);
+    st_done(st, stmt);
     return rc;
 }
 

@@ -82,7 +82,7 @@ int store_user_get(struct store *st, const char *name, struct store_user *out)
     } else {
         rc = st_fail(st, rc, "reading user");
     }
-    sqlite3_finalize(stmt);
+    st_done(st, stmt);
     return rc;
 }
 
@@ -136,7 +136,7 @@ static int update_user(struct store *st, const char *sql, const char *name,
     } else {
         rc = GW_OK;
     }
-    sqlite3_finalize(stmt);
+    st_done(st, stmt);
     return rc;
 }
 
@@ -191,7 +191,7 @@ int store_user_password_hash(struct store *st, const char *name, char **hash)
     } else {
         rc = st_fail(st, rc, "reading password");
     }
-    sqlite3_finalize(stmt);
+    st_done(st, stmt);
     return rc;
 }
 
@@ -232,7 +232,7 @@ int store_user_record_failure(struct store *st, const char *name,
     } else {
         rc = st_fail(st, rc, "counting failure");
     }
-    sqlite3_finalize(stmt);
+    st_done(st, stmt);
     return rc;
 }
 
