@@ -43,6 +43,7 @@ struct gw_listener {
     char names[LISTEN_MAX][GW_ADDR_TEXT_MAX];
     size_t nfds;
     int wake_fd;
+    int spare_fd; /* given up when out of descriptors, see accept_burst */
     pthread_t thread;
     bool started;
     atomic_bool stop;
@@ -156,6 +157,7 @@ int gw_listener_open(const struct gw_config *cfg, struct gw_listener **out)
         return GW_ERR_NOMEM;
     }
     l->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    l->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     pthread_mutex_init(&l->lock, NULL);
     atomic_init(&l->stop, false);
     for (size_t i = 0; i < cfg->listen.n && i < LISTEN_MAX && rc == GW_OK;
@@ -402,8 +404,23 @@ static void accept_burst(struct gw_listener *l, int lfd, int64_t now_ms)
             accept_one(l, fd, &ss, len, now_ms);
             continue;
         }
-        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
-            errno == ENOMEM) {
+        if (errno == EMFILE && l->spare_fd >= 0) {
+            /* Out of descriptors: the spare one makes room to take the
+             * client off the queue and close it at once, so that it
+             * sees the connection end instead of hanging until its own
+             * timeout. */
+            gw_log_error("cannot accept: %s: closing new connections until "
+                         "some end",
+                         strerror(errno));
+            close(l->spare_fd);
+            fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+            if (fd >= 0) {
+                close(fd);
+            }
+            l->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+            l->paused_until_ms = now_ms + PAUSE_MS;
+        } else if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+                   errno == ENOMEM) {
             /* The socket stays readable; pause instead of spinning. */
             gw_log_error("cannot accept: %s", strerror(errno));
             l->paused_until_ms = now_ms + PAUSE_MS;
@@ -561,6 +578,9 @@ void gw_listener_free(struct gw_listener *l)
     }
     gw_listener_stop(l);
     close_sockets(l);
+    if (l->spare_fd >= 0) {
+        close(l->spare_fd);
+    }
     if (l->wake_fd >= 0) {
         close(l->wake_fd);
     }

@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -36,6 +37,8 @@
 #define KILL_POLL_MS       500
 #define LIMITS_MAX_SOURCES 100000
 #define AUDITQ_MAX         4096
+/* The client socket and one to a backend or destination. */
+#define FDS_PER_CONNECTION 2
 /* A locked database at shutdown gets this long to take the recordings. */
 #define RECQ_DRAIN_MS  10000
 #define WORKER_IDLE_MS 60000
@@ -237,6 +240,34 @@ static int check_config(struct runtime *rt)
     store_close(st);
     gw_config_unref(cfg);
     return rc == GW_OK ? 0 : 1;
+}
+
+/*
+ * Every connection needs its socket and, once relaying, one to the backend
+ * or destination: take the whole descriptor allowance the system grants
+ * (soft limit up to the hard one) and say when max_connections cannot fit
+ * in it, rather than finding out from failing accepts under load.
+ */
+static void raise_fd_limit(const struct gw_config *cfg)
+{
+    struct rlimit rl;
+    rlim_t need = (rlim_t)cfg->max_connections * FDS_PER_CONNECTION + 64;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        return;
+    }
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        (void)setrlimit(RLIMIT_NOFILE, &rl);
+        (void)getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+        gw_log_warn("file descriptor limit %llu is below the %llu that "
+                    "max_connections = %ld may need; raise LimitNOFILE (or "
+                    "ulimit -n)",
+                    (unsigned long long)rl.rlim_cur, (unsigned long long)need,
+                    cfg->max_connections);
+    }
 }
 
 /* Signals arrive through a signalfd read by the main loop; every thread
@@ -559,6 +590,7 @@ static int run(struct runtime *rt)
     }
     gw_log_set_level(cfg->log_level);
     gw_sshlog_thread_init();
+    raise_fd_limit(cfg);
     if (setup_signals(&rt->sigfd) != GW_OK || start(rt, cfg) != GW_OK) {
         fatal(&rt->opt, gw_err_msg());
     } else {
