@@ -1754,6 +1754,24 @@ class ForwardTestCase(TestCase):
         return ssh_argv(self.gw.port, user, command,
                         [self.alice_key] if keys is None else keys, **kw)
 
+    # sessions rows (docs/audit-schema.md) --------------------------------
+    def sessions(self, **match) -> list[dict]:
+        """`session list --json` rows whose fields equal match."""
+        rows = self.admin.json("session", "list")
+        return [r for r in rows if all(r.get(k) == v for k, v in match.items())]
+
+    def wait_session(self, timeout: float = 10, ended: bool = True, **match) -> dict:
+        """The newest row matching match once it has (ended) or has not
+        (ended=False) ended; fails the test after timeout."""
+        def find():
+            rows = [r for r in self.sessions(**match)
+                    if (r["ended_at"] is not None) == ended]
+            return rows[-1] if rows else None
+        row = wait_for(find, timeout, 0.2)
+        if row is None:
+            self.fail(f"no session row {match} (ended={ended}):\n{self.sessions()}")
+        return row
+
     # events --------------------------------------------------------------
     def find_events(self, event_kind: str, /, user: str | None = None,
                     **fields: str) -> list[dict]:

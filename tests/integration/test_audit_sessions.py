@@ -12,22 +12,6 @@ import harness as h
 
 
 class Sessions(h.ForwardTestCase):
-    def sessions(self, **match):
-        """`session list --json` rows whose fields equal match."""
-        rows = self.admin.json("session", "list")
-        return [r for r in rows if all(r.get(k) == v for k, v in match.items())]
-
-    def wait_session(self, timeout=10, ended=True, **match):
-        def find():
-            rows = [r for r in self.sessions(**match)
-                    if (r["ended_at"] is not None) == ended]
-            return rows[-1] if rows else None
-        row = h.wait_for(find, timeout, 0.2)
-        if row is None:
-            self.fail(f"no session row {match} (ended={ended}):\n"
-                      f"{self.sessions()}")
-        return row
-
     def test_exec_row(self):
         payload = bytes(range(256)) * 37 + b"tail"
         r = self.tssh("cat", input=payload, timeout=60)

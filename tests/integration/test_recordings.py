@@ -19,20 +19,6 @@ ASCIINEMA = shutil.which("asciinema")
 
 
 class RecordingCase(h.ForwardTestCase):
-    def sessions(self, **match):
-        rows = self.admin.json("session", "list")
-        return [r for r in rows if all(r.get(k) == v for k, v in match.items())]
-
-    def wait_session(self, timeout=10, ended=True, **match):
-        def find():
-            rows = [r for r in self.sessions(**match)
-                    if (r["ended_at"] is not None) == ended]
-            return rows[-1] if rows else None
-        row = h.wait_for(find, timeout, 0.2)
-        if row is None:
-            self.fail(f"no session row {match} (ended={ended}):\n{self.sessions()}")
-        return row
-
     def wait_recording(self, sid, timeout=10, until=lambda rec: rec["chunks"] > 0):
         """`session show --json`'s recording once until(it) holds (the
         writer thread stores it a moment after the session's row)."""
