@@ -5,8 +5,10 @@
  * loopback and has two modes:
  *
  *   hold  open N authenticated connections, each with one direct-tcpip
- *         channel (what `ssh -J` does), keep them serviced (keepalive
- *         replies) and hold them, reporting at given counts;
+ *         channel (what `ssh -J` does) or one session channel with a pty
+ *         and a shell (`ssh -t`), keep them serviced (keepalive replies,
+ *         output read and discarded) and hold them, reporting at given
+ *         counts;
  *   rate  for S seconds, C workers loop: connect, key exchange, publickey
  *         authentication, disconnect; report connections per second.
  *
@@ -31,6 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <libssh/callbacks.h>
 #include <libssh/libssh.h>
 
 #define MAX_THREADS       256
@@ -43,18 +46,21 @@ static const char usage_text[] =
     "usage:\n"
     "  sshgate-loadgen hold --host ADDR --port P --user U --key FILE\n"
     "                  --sessions N [--dest HOST:PORT] [--threads T]\n"
-    "                  [--holders H]\n"
+    "                  [--channel direct-tcpip|shell] [--holders H]\n"
     "                  [--report-at N1,N2,...] [--hold-seconds S]\n"
     "                  [--timeout S] [--max-consecutive-failures K]\n"
     "  sshgate-loadgen rate --host ADDR --port P --user U --key FILE\n"
     "                  --seconds S --concurrency C [--json] [--timeout S]\n"
     "\n"
     "hold: open N connections, each holding one direct-tcpip channel to\n"
-    "  --dest (without --dest: no channel, authenticated connections only).\n"
+    "  --dest (without --dest: no channel, authenticated connections only),\n"
+    "  or with --channel shell one session channel with a pty (xterm, 80x24)\n"
+    "  and a shell, whose output is read and discarded.\n"
     "  T connector threads (default 8) establish them, H holder threads\n"
     "  (default 2) own and service (poll) the established ones.\n"
     "  At each --report-at count and at N it prints\n"
     "    established OK target N failed F alive A dropped D seconds T\n"
+    "  (--channel shell: followed by \"received BYTES\", the output read).\n"
     "  and (except at N) waits for a line on stdin before opening more\n"
     "  (EOF: stop). At N it holds until stdin reaches EOF, SIGTERM or\n"
     "  SIGINT. --hold-seconds S: never read stdin; hold S seconds at the\n"
@@ -75,6 +81,7 @@ struct options {
     long sessions;
     char *dest_host;
     unsigned int dest_port;
+    bool shell; /* --channel shell */
     int threads;
     int holders;
     long steps[MAX_STEPS];
@@ -104,14 +111,15 @@ static volatile sig_atomic_t g_signal;
 static atomic_int g_stop;
 
 /* hold mode counters */
-static atomic_long g_limit;   /* connections that may be attempted */
-static atomic_long g_claimed; /* connections attempted or in progress */
-static atomic_long g_ok;      /* established (auth + channel) */
-static atomic_long g_failed;  /* attempts that failed */
-static atomic_long g_dropped; /* established, then lost */
-static atomic_long g_consec;  /* consecutive failures */
-static atomic_int g_giveup;   /* too many consecutive failures */
-static atomic_int g_inflight; /* attempts in progress */
+static atomic_long g_limit;     /* connections that may be attempted */
+static atomic_long g_claimed;   /* connections attempted or in progress */
+static atomic_long g_ok;        /* established (auth + channel) */
+static atomic_long g_failed;    /* attempts that failed */
+static atomic_long g_dropped;   /* established, then lost */
+static atomic_long g_consec;    /* consecutive failures */
+static atomic_int g_giveup;     /* too many consecutive failures */
+static atomic_int g_inflight;   /* attempts in progress */
+static atomic_llong g_received; /* shell output read and discarded */
 
 static const struct options *g_opts;
 
@@ -360,6 +368,60 @@ static void count_failure(void)
     }
 }
 
+/* Shell output: counted and discarded. Consuming it in the callback lets
+ * libssh grow the channel window, so the server never stops writing. */
+static int discard_data(ssh_session session, ssh_channel channel, void *data,
+                        uint32_t len, int is_stderr, void *userdata)
+{
+    (void)session;
+    (void)channel;
+    (void)data;
+    (void)is_stderr;
+    (void)userdata;
+    atomic_fetch_add(&g_received, (long long)len);
+    return (int)len;
+}
+
+/* Shared by every shell channel: libssh keeps only the pointer. */
+static struct ssh_channel_callbacks_struct g_discard_cb = {
+    .size = sizeof(struct ssh_channel_callbacks_struct),
+    .channel_data_function = discard_data,
+};
+
+/* Opens a session channel with a pty and a shell on h->s. */
+static bool open_shell(struct held *h)
+{
+    const char *err;
+
+    h->ch = ssh_channel_new(h->s);
+    if (h->ch == NULL) {
+        record_error("channel", ssh_get_error(h->s));
+        return false;
+    }
+    if (ssh_set_channel_callbacks(h->ch, &g_discard_cb) != SSH_OK) {
+        record_error("channel", "cannot set the channel callbacks");
+        return false;
+    }
+    if (ssh_channel_open_session(h->ch) != SSH_OK) {
+        err = ssh_get_error(h->s);
+        record_error("session",
+                     err != NULL && err[0] != '\0' ? err : "open failed");
+        return false;
+    }
+    if (ssh_channel_request_pty_size(h->ch, "xterm", 80, 24) != SSH_OK) {
+        err = ssh_get_error(h->s);
+        record_error("pty-req",
+                     err != NULL && err[0] != '\0' ? err : "refused");
+        return false;
+    }
+    if (ssh_channel_request_shell(h->ch) != SSH_OK) {
+        err = ssh_get_error(h->s);
+        record_error("shell", err != NULL && err[0] != '\0' ? err : "refused");
+        return false;
+    }
+    return true;
+}
+
 /* Connects, authenticates, opens the channel, hands over to a holder. */
 static void establish_one(ssh_key key)
 {
@@ -371,7 +433,11 @@ static void establish_one(ssh_key key)
         count_failure();
         return;
     }
-    if (o->dest_host != NULL) {
+    if (o->shell) {
+        if (!open_shell(&h)) {
+            goto failed;
+        }
+    } else if (o->dest_host != NULL) {
         h.ch = ssh_channel_new(h.s);
         if (h.ch == NULL) {
             record_error("channel", ssh_get_error(h.s));
@@ -512,9 +578,13 @@ static void print_step(long target, double t0)
     long dropped = atomic_load(&g_dropped);
 
     printf("established %ld target %ld failed %ld alive %ld dropped %ld "
-           "seconds %.3f\n",
+           "seconds %.3f",
            ok, target, atomic_load(&g_failed), ok - dropped, dropped,
            now_s() - t0);
+    if (g_opts->shell) {
+        printf(" received %lld", atomic_load(&g_received));
+    }
+    printf("\n");
     print_errors(stdout);
     fflush(stdout);
 }
@@ -996,6 +1066,14 @@ static void parse_args(int argc, char **argv, struct options *o)
             o->sessions = parse_long(a, v, 1, 10000000);
         } else if (strcmp(a, "--dest") == 0) {
             parse_dest(o, v);
+        } else if (strcmp(a, "--channel") == 0) {
+            if (strcmp(v, "shell") == 0) {
+                o->shell = true;
+            } else if (strcmp(v, "direct-tcpip") == 0) {
+                o->shell = false;
+            } else {
+                die_usage("--channel: '%s' is not direct-tcpip or shell", v);
+            }
         } else if (strcmp(a, "--threads") == 0) {
             o->threads = (int)parse_long(a, v, 1, MAX_THREADS);
         } else if (strcmp(a, "--holders") == 0) {
@@ -1020,6 +1098,9 @@ static void parse_args(int argc, char **argv, struct options *o)
     if (strcmp(o->mode, "hold") == 0) {
         if (o->sessions == 0) {
             die_usage("hold needs --sessions");
+        }
+        if (o->shell && o->dest_host != NULL) {
+            die_usage("--dest is for --channel direct-tcpip");
         }
         finish_steps(o);
     }
