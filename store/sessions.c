@@ -31,7 +31,7 @@ static int start_tx(struct store *st, void *arg)
     const struct store_session_start *s = a->s;
     sqlite3_stmt *stmt = NULL;
     char now[GW_TIME_LEN];
-    char shown[512];
+    char extra[3072];
     int rc;
 
     gw_time_now_iso(now);
@@ -59,17 +59,20 @@ static int start_tx(struct store *st, void *arg)
     if (rc != GW_OK) {
         return rc;
     }
+    /* Without the caller's pairs, the command, quoted. */
     if (s->detail == NULL) {
-        gw_sanitize(or_dash(s->command), shown, sizeof(shown));
+        char quoted[sizeof(extra) - 16];
+        gw_sanitize(or_dash(s->command), quoted, sizeof(quoted));
+        snprintf(extra, sizeof(extra), "command=\"%s\"", quoted);
+    } else {
+        snprintf(extra, sizeof(extra), "%s", s->detail);
     }
     return store_event_addf(
         st, "session.start", s->user, s->client,
-        "session=%lld conn=%s channel=%d kind=%s host=%s login=%s pty=%s "
-        "%s%s%s",
+        "session=%lld conn=%s channel=%d kind=%s host=%s login=%s pty=%s%s%s",
         (long long)*a->id, s->conn_uid, s->channel, s->kind, or_dash(s->host),
-        or_dash(s->login), s->pty ? "yes" : "no",
-        s->detail != NULL ? s->detail : "command=\"",
-        s->detail != NULL ? "" : shown, s->detail != NULL ? "" : "\"");
+        or_dash(s->login), s->pty ? "yes" : "no", extra[0] != '\0' ? " " : "",
+        extra);
 }
 
 int store_session_start(struct store *st, const struct store_session_start *s,
