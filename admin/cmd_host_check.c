@@ -6,8 +6,8 @@
 
 #include "admin/output.h"
 #include "core/strutil.h"
-#include "gateway/backend.h"
-#include "gateway/backend_store.h"
+#include "backend/client.h"
+#include "backend/hostrecord.h"
 #include "store/db.h"
 #include "store/events.h"
 #include "store/hosts.h"

@@ -15,8 +15,8 @@
 #include <unistd.h>
 
 #include "core/err.h"
-#include "gateway/chan.h"
-#include "gateway/daemon.h"
+#include "gateway/chan/chan.h"
+#include "gateway/daemon/daemon.h"
 
 static void test_row_reason(void **state)
 {

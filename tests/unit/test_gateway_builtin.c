@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "core/err.h"
-#include "gateway/builtin.h"
+#include "gateway/chan/builtin.h"
 
 static struct store_grant grants[3];
 static size_t ngrants;

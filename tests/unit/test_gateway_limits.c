@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "core/err.h"
-#include "gateway/limits.h"
+#include "gateway/daemon/limits.h"
 
 static struct gw_addr ip(const char *text, uint16_t port)
 {

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "core/err.h"
-#include "gateway/policy.h"
+#include "gateway/conn/policy.h"
 #include "store/db.h"
 #include "store/grants.h"
 #include "store/hosts.h"

@@ -16,7 +16,7 @@
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/timeutil.h"
-#include "gateway/recorder.h"
+#include "gateway/audit/recorder.h"
 #include "store/db.h"
 #include "store/events.h"
 #include "store/recordings.h"

@@ -9,8 +9,8 @@
 #include <string.h>
 
 #include "core/err.h"
-#include "gateway/algos.h"
-#include "gateway/refuse.h"
+#include "gateway/front/algos.h"
+#include "gateway/front/refuse.h"
 
 static uint32_t get_u32(const uint8_t *p)
 {

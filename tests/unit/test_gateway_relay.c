@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "core/err.h"
-#include "gateway/relay.h"
+#include "gateway/chan/relay.h"
 
 #define CAP 4096
 

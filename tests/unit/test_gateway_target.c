@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "core/err.h"
-#include "gateway/target.h"
+#include "gateway/conn/target.h"
 
 static void test_user_only(void **state)
 {

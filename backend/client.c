@@ -1,0 +1,352 @@
+#include "backend/client.h"
+
+#include "core/err.h"
+#include "core/log.h"
+#include "core/timeutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+const char *gw_backend_failure_name(enum gw_backend_failure failure)
+{
+    static const char *const names[] = {
+        "ok",          "dns",      "refused",          "timeout",
+        "unreachable", "protocol", "hostkey-mismatch", "auth",
+    };
+    if ((unsigned)failure >= sizeof(names) / sizeof(names[0])) {
+        return "error";
+    }
+    return names[failure];
+}
+
+static int fail(struct gw_backend_result *res, enum gw_backend_failure failure,
+                int status, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int fail(struct gw_backend_result *res, enum gw_backend_failure failure,
+                int status, const char *fmt, ...)
+{
+    va_list ap;
+
+    res->failure = failure;
+    va_start(ap, fmt);
+    vsnprintf(res->message, sizeof(res->message), fmt, ap);
+    va_end(ap);
+    return gw_err_set(status, "%s", res->message);
+}
+
+/* Wait for a non-blocking connect to finish within deadline_ms. */
+static int finish_connect(int fd, int64_t deadline_ms, int *err)
+{
+    struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+    socklen_t len = sizeof(*err);
+
+    for (;;) {
+        int64_t left = deadline_ms - gw_now_ms();
+        if (left <= 0) {
+            *err = ETIMEDOUT;
+            return GW_ERR_TIMEOUT;
+        }
+        int n = poll(&pfd, 1, (int)left);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            *err = errno;
+            return GW_ERR_IO;
+        }
+        if (n == 0) {
+            *err = ETIMEDOUT;
+            return GW_ERR_TIMEOUT;
+        }
+        break;
+    }
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, err, &len) != 0) {
+        *err = errno;
+        return GW_ERR_IO;
+    }
+    return *err == 0 ? GW_OK : GW_ERR_IO;
+}
+
+/* One address: socket, non-blocking connect, wait. Returns the fd or -1. */
+static int try_address(const struct addrinfo *ai, int64_t deadline_ms, int *err)
+{
+    int fd =
+        socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+               ai->ai_protocol);
+    int one = 1;
+
+    if (fd < 0) {
+        *err = errno;
+        return -1;
+    }
+    if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0 && errno != EINPROGRESS) {
+        *err = errno;
+        close(fd);
+        return -1;
+    }
+    if (finish_connect(fd, deadline_ms, err) != GW_OK) {
+        close(fd);
+        return -1;
+    }
+    /* Interactive keystrokes must not wait for Nagle. */
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    return fd;
+}
+
+static int tcp_connect(const struct gw_backend_spec *spec,
+                       struct gw_backend_result *res, int *fd_out)
+{
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_ADDRCONFIG};
+    struct addrinfo *list = NULL;
+    char port[8];
+    int64_t deadline = gw_now_ms() + spec->timeout_s * 1000;
+    int err = 0;
+    int fd = -1;
+    int rc;
+
+    snprintf(port, sizeof(port), "%u", (unsigned)spec->port);
+    rc = getaddrinfo(spec->address, port, &hints, &list);
+    if (rc != 0) {
+        return fail(res, GW_BACKEND_DNS, GW_ERR_NOTFOUND,
+                    "backend %s: cannot resolve %s: %s", spec->host_name,
+                    spec->address, gai_strerror(rc));
+    }
+    for (struct addrinfo *ai = list; ai != NULL && fd < 0; ai = ai->ai_next) {
+        fd = try_address(ai, deadline, &err);
+    }
+    freeaddrinfo(list);
+    if (fd >= 0) {
+        *fd_out = fd;
+        return GW_OK;
+    }
+    if (err == ETIMEDOUT) {
+        return fail(res, GW_BACKEND_TIMEOUT, GW_ERR_TIMEOUT,
+                    "backend %s (%s port %u): connection timed out after "
+                    "%ld s",
+                    spec->host_name, spec->address, (unsigned)spec->port,
+                    spec->timeout_s);
+    }
+    return fail(
+        res, err == ECONNREFUSED ? GW_BACKEND_REFUSED : GW_BACKEND_UNREACHABLE,
+        GW_ERR_IO, "backend %s (%s port %u): %s", spec->host_name,
+        spec->address, (unsigned)spec->port, strerror(err));
+}
+
+/* Prefer the pinned key's algorithm, so a backend with several host keys
+ * shows the one we know. */
+static const char *hostkey_preference(const char *pin_type)
+{
+    if (pin_type == NULL || pin_type[0] == '\0') {
+        return NULL;
+    }
+    if (strcmp(pin_type, "ssh-rsa") == 0) {
+        return "rsa-sha2-512,rsa-sha2-256";
+    }
+    return pin_type;
+}
+
+static int set_options(ssh_session s, const struct gw_backend_spec *spec,
+                       int fd, struct gw_backend_result *res)
+{
+    bool no = false;
+    int yes = 1;
+    long timeout = spec->timeout_s;
+    unsigned int port = spec->port;
+    const char *pref = hostkey_preference(spec->pin_type);
+
+    if (ssh_options_set(s, SSH_OPTIONS_PROCESS_CONFIG, &no) != SSH_OK ||
+        ssh_options_set(s, SSH_OPTIONS_HOST, spec->address) != SSH_OK ||
+        ssh_options_set(s, SSH_OPTIONS_PORT, &port) != SSH_OK ||
+        ssh_options_set(s, SSH_OPTIONS_FD, &fd) != SSH_OK ||
+        ssh_options_set(s, SSH_OPTIONS_TIMEOUT, &timeout) != SSH_OK ||
+        ssh_options_set(s, SSH_OPTIONS_NODELAY, &yes) != SSH_OK ||
+        ssh_options_set(s, SSH_OPTIONS_KNOWNHOSTS, "/dev/null") != SSH_OK ||
+        ssh_options_set(s, SSH_OPTIONS_GLOBAL_KNOWNHOSTS, "/dev/null") !=
+            SSH_OK ||
+        (pref != NULL &&
+         ssh_options_set(s, SSH_OPTIONS_HOSTKEYS, pref) != SSH_OK)) {
+        return fail(res, GW_BACKEND_PROTOCOL, GW_ERR,
+                    "backend %s: cannot set up the SSH session: %s",
+                    spec->host_name, ssh_get_error(s));
+    }
+    /* Debian's libssh refuses logins with shell metacharacters here. */
+    if (ssh_options_set(s, SSH_OPTIONS_USER, spec->login) != SSH_OK) {
+        return fail(res, GW_BACKEND_AUTH, GW_ERR_INVALID,
+                    "backend %s: login '%s' is not acceptable", spec->host_name,
+                    spec->login);
+    }
+    return GW_OK;
+}
+
+/* Compare the presented key with the pin; fill res->host_key. */
+static int verify_host_key(ssh_session s, const struct gw_backend_spec *spec,
+                           struct gw_backend_result *res)
+{
+    ssh_key key = NULL;
+    ssh_key pinned = NULL;
+    bool match = false;
+    int rc;
+
+    if (ssh_get_server_publickey(s, &key) != SSH_OK) {
+        return fail(res, GW_BACKEND_PROTOCOL, GW_ERR,
+                    "backend %s: no host key received", spec->host_name);
+    }
+    rc = gw_pubkey_from_key(key, &res->host_key);
+    if (rc != GW_OK) {
+        rc = fail(res, GW_BACKEND_PROTOCOL, rc,
+                  "backend %s: unusable host key: %s", spec->host_name,
+                  gw_err_msg());
+        goto out;
+    }
+    if (spec->pin_b64 != NULL && spec->pin_b64[0] != '\0') {
+        rc = gw_pubkey_import(spec->pin_type, spec->pin_b64, &pinned);
+        match =
+            rc == GW_OK && ssh_key_cmp(pinned, key, SSH_KEY_CMP_PUBLIC) == 0;
+    } else if (spec->pin_fingerprint != NULL &&
+               spec->pin_fingerprint[0] != '\0') {
+        match = strcmp(spec->pin_fingerprint, res->host_key.fingerprint) == 0;
+    } else {
+        res->first_use = true;
+        match = true;
+    }
+    if (!match) {
+        rc = fail(res, GW_BACKEND_HOSTKEY_MISMATCH, GW_ERR_DENIED,
+                  "backend %s: HOST KEY MISMATCH: presented %s, pinned %s; "
+                  "refusing to connect",
+                  spec->host_name, res->host_key.fingerprint,
+                  spec->pin_fingerprint != NULL && spec->pin_fingerprint[0]
+                      ? spec->pin_fingerprint
+                      : "another key");
+        goto out;
+    }
+    rc = GW_OK;
+out:
+    ssh_key_free(pinned);
+    ssh_key_free(key);
+    return rc;
+}
+
+static int authenticate(ssh_session s, const struct gw_backend_spec *spec,
+                        struct gw_backend_result *res)
+{
+    int rc = SSH_AUTH_ERROR;
+
+    if (spec->identity != NULL) {
+        rc = ssh_userauth_publickey(s, NULL, spec->identity);
+    } else if (spec->password != NULL) {
+        rc = ssh_userauth_password(s, NULL, spec->password);
+    }
+    if (rc == SSH_AUTH_SUCCESS) {
+        return GW_OK;
+    }
+    if (rc == SSH_AUTH_ERROR && ssh_get_error_code(s) != SSH_NO_ERROR) {
+        return fail(res, GW_BACKEND_PROTOCOL, GW_ERR,
+                    "backend %s: authentication error: %s", spec->host_name,
+                    ssh_get_error(s));
+    }
+    return fail(res, GW_BACKEND_AUTH, GW_ERR_DENIED,
+                "backend %s refused the gateway's %s for login '%s'",
+                spec->host_name, spec->identity != NULL ? "key" : "password",
+                spec->login);
+}
+
+/* The SSH handshake. A backend that accepts the TCP connection but does
+ * not answer within the timeout (a hung sshd, a tarpit) is a timeout, not
+ * a protocol failure. */
+static int handshake(ssh_session s, const struct gw_backend_spec *spec,
+                     struct gw_backend_result *res)
+{
+    int64_t start = gw_now_ms();
+
+    if (ssh_connect(s) == SSH_OK) {
+        return GW_OK;
+    }
+    if (gw_now_ms() - start >= spec->timeout_s * 1000 - 100) {
+        return fail(
+            res, GW_BACKEND_TIMEOUT, GW_ERR_TIMEOUT,
+            "backend %s (%s port %u): timed out: no SSH answer within %ld s",
+            spec->host_name, spec->address, (unsigned)spec->port,
+            spec->timeout_s);
+    }
+    return fail(res, GW_BACKEND_PROTOCOL, GW_ERR,
+                "backend %s: SSH handshake failed: %s", spec->host_name,
+                ssh_get_error(s));
+}
+
+int gw_backend_connect(const struct gw_backend_spec *spec, ssh_session *out,
+                       struct gw_backend_result *res)
+{
+    ssh_session s = NULL;
+    int fd = -1;
+    int rc;
+
+    memset(res, 0, sizeof(*res));
+    rc = tcp_connect(spec, res, &fd);
+    if (rc != GW_OK) {
+        goto out;
+    }
+    s = ssh_new();
+    if (s == NULL) {
+        rc = fail(res, GW_BACKEND_PROTOCOL, GW_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    rc = set_options(s, spec, fd, res);
+    if (rc != GW_OK) {
+        goto out;
+    }
+    rc = handshake(s, spec, res);
+    if (rc != GW_OK) {
+        goto out;
+    }
+    rc = verify_host_key(s, spec, res);
+    if (rc != GW_OK || spec->skip_auth) {
+        goto out;
+    }
+    rc = authenticate(s, spec, res);
+out:
+    if (rc == GW_OK && !spec->skip_auth) {
+        *out = s;
+        s = NULL; /* transferred, fd with it */
+        fd = -1;
+    }
+    if (s != NULL) {
+        ssh_disconnect(s);
+        ssh_free(s);
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    return rc;
+}
+
+void gw_backend_close(ssh_session session)
+{
+    socket_t fd;
+
+    if (session == NULL) {
+        return;
+    }
+    /* SSH_OPTIONS_FD sockets stay ours: ssh_disconnect leaves them open. */
+    fd = ssh_get_fd(session);
+    ssh_disconnect(session);
+    ssh_free(session);
+    if (fd >= 0) {
+        close(fd);
+    }
+}
+
+void gw_backend_result_clear(struct gw_backend_result *res)
+{
+    gw_pubkey_clear(&res->host_key);
+}

@@ -1,0 +1,77 @@
+/*
+ * The gateway as an SSH client of a backend host: TCP connect with a
+ * deadline, host key verification against the pin stored for the host (or
+ * trust on first use), and authentication with the credential the gateway
+ * holds. Client API of libssh only, so that sshgate-admin ("host check",
+ * "host trust") uses exactly the code the daemon uses.
+ *
+ * Never reads ~/.ssh, /etc/ssh/ssh_config or an agent.
+ */
+#ifndef SSHGATE_BACKEND_CLIENT_H
+#define SSHGATE_BACKEND_CLIENT_H
+
+#include "core/sshkey.h"
+
+#include <libssh/libssh.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Why a backend connection failed, for the one line the user sees. */
+enum gw_backend_failure {
+    GW_BACKEND_OK = 0,
+    GW_BACKEND_DNS,              /* the address does not resolve */
+    GW_BACKEND_REFUSED,          /* TCP connection refused */
+    GW_BACKEND_TIMEOUT,          /* no answer within the connect timeout */
+    GW_BACKEND_UNREACHABLE,      /* other network failure */
+    GW_BACKEND_PROTOCOL,         /* SSH handshake failed */
+    GW_BACKEND_HOSTKEY_MISMATCH, /* host key differs from the pin */
+    GW_BACKEND_AUTH,             /* our credential was refused */
+};
+
+/* Short stable name ("dns", "refused", ...), for events and tests. */
+const char *gw_backend_failure_name(enum gw_backend_failure failure);
+
+/* How to reach and log in to one backend. Strings are borrowed. */
+struct gw_backend_spec {
+    const char *host_name; /* for messages */
+    const char *address;
+    uint16_t port;
+    const char *login;
+    long timeout_s; /* connect + handshake + auth, each */
+    /* Pin: the whole key (type + base64), or only its fingerprint, or
+     * neither (trust on first use). */
+    const char *pin_type;
+    const char *pin_b64;
+    const char *pin_fingerprint;
+    /* Credential: exactly one of identity (a private key object, for the
+     * gateway key and stored keys) or password. */
+    ssh_key identity;
+    const char *password;
+    /* Connect and verify the host key, but do not authenticate
+     * ("host trust"). */
+    bool skip_auth;
+};
+
+struct gw_backend_result {
+    enum gw_backend_failure failure;
+    char message[256];         /* one line, safe to show the user */
+    struct gw_pubkey host_key; /* the key the backend presented, if any */
+    bool first_use;            /* no pin existed: caller pins host_key */
+};
+
+/*
+ * Connect, verify, authenticate. On GW_OK *out is a connected, authenticated
+ * blocking session; free it with gw_backend_close. On failure returns a
+ * negative GW_ERR_* and fills res (failure + message) either way.
+ * res->host_key is filled whenever the handshake got that far; clear it
+ * with gw_backend_result_clear.
+ */
+int gw_backend_connect(const struct gw_backend_spec *spec, ssh_session *out,
+                       struct gw_backend_result *res);
+
+/* Disconnect, free the session and close the socket we opened. */
+void gw_backend_close(ssh_session session);
+
+void gw_backend_result_clear(struct gw_backend_result *res);
+
+#endif

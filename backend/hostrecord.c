@@ -1,0 +1,159 @@
+#include "backend/hostrecord.h"
+
+#include "core/crypto.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "store/db.h"
+#include "store/events.h"
+#include "store/gwkeys.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* The newest backend identity key of the gateway. */
+static int load_gateway_key(struct store *st, ssh_key *out)
+{
+    struct store_gwkey *keys = NULL;
+    char *priv = NULL;
+    size_t n = 0;
+    int rc;
+
+    rc = store_gwkey_list(st, STORE_GWKEY_BACKEND, &keys, &n);
+    if (rc != GW_OK) {
+        goto out;
+    }
+    if (n == 0) {
+        rc = gw_err_set(GW_ERR_NOTFOUND, "the gateway has no backend key; run "
+                                         "'sshgate-admin init'");
+        goto out;
+    }
+    rc = store_gwkey_private(st, keys[n - 1].id, &priv);
+    if (rc != GW_OK) {
+        goto out;
+    }
+    rc = gw_privkey_import(priv, out);
+out:
+    gw_free_secret_str(priv);
+    store_gwkey_list_free(keys, n);
+    return rc;
+}
+
+static int load_stored_secret(struct store *st, const struct store_host *h,
+                              struct gw_backend_creds *creds)
+{
+    char *secret = NULL;
+    int rc;
+
+    rc = store_host_secret(st, h->name, &secret);
+    if (rc != GW_OK) {
+        return rc;
+    }
+    if (strcmp(h->auth_method, STORE_AUTH_PASSWORD) == 0) {
+        creds->password = secret;
+        return GW_OK;
+    }
+    rc = gw_privkey_import(secret, &creds->identity);
+    gw_free_secret_str(secret);
+    if (rc != GW_OK) {
+        return gw_err_set(rc,
+                          "host '%s': the stored private key is "
+                          "unreadable",
+                          h->name);
+    }
+    return GW_OK;
+}
+
+int gw_backend_prepare(struct store *st, const struct store_host *h,
+                       const char *login, long timeout_s,
+                       struct gw_backend_creds *creds,
+                       struct gw_backend_spec *spec)
+{
+    int rc;
+
+    memset(creds, 0, sizeof(*creds));
+    memset(spec, 0, sizeof(*spec));
+    if (strcmp(h->auth_method, STORE_AUTH_GATEWAY_KEY) == 0) {
+        rc = load_gateway_key(st, &creds->identity);
+    } else {
+        rc = load_stored_secret(st, h, creds);
+    }
+    if (rc != GW_OK) {
+        gw_backend_creds_clear(creds);
+        return rc;
+    }
+    spec->host_name = h->name;
+    spec->address = h->address;
+    spec->port = h->port;
+    spec->login = login;
+    spec->timeout_s = timeout_s;
+    spec->pin_type = h->hostkey_type;
+    spec->pin_b64 = h->hostkey_b64;
+    spec->pin_fingerprint = h->hostkey_fingerprint;
+    spec->identity = creds->identity;
+    spec->password = creds->password;
+    return GW_OK;
+}
+
+void gw_backend_creds_clear(struct gw_backend_creds *creds)
+{
+    ssh_key_free(creds->identity);
+    gw_free_secret_str(creds->password);
+    memset(creds, 0, sizeof(*creds));
+}
+
+/* Pin (or complete a fingerprint-only pin) and write the event, in one
+ * transaction so the pin never exists without its audit row. */
+static int record_pin(struct store *st, const struct store_host *h,
+                      const struct gw_backend_result *res, const char *user,
+                      const char *client)
+{
+    const struct gw_pubkey *k = &res->host_key;
+    int rc;
+
+    rc = store_begin(st);
+    if (rc != GW_OK) {
+        return rc;
+    }
+    rc = store_host_pin(st, h->name, k);
+    if (rc == GW_OK && res->first_use) {
+        rc = store_event_addf(st, "host.pin", user, client,
+                              "host=%s type=%s key=%s first-use", h->name,
+                              k->type, k->fingerprint);
+    }
+    if (rc == GW_OK) {
+        rc = store_commit(st);
+    }
+    if (rc != GW_OK) {
+        store_rollback(st);
+    }
+    return rc;
+}
+
+int gw_backend_record(struct store *st, const struct store_host *h,
+                      const struct gw_backend_result *res, const char *user,
+                      const char *client)
+{
+    bool have_key = res->host_key.blob_b64 != NULL;
+    bool full_pin = h->hostkey_b64 != NULL && h->hostkey_b64[0] != '\0';
+
+    if (res->failure == GW_BACKEND_HOSTKEY_MISMATCH) {
+        return store_event_addf(
+            st, "host.mismatch", user, client, "host=%s presented=%s pinned=%s",
+            h->name, res->host_key.fingerprint, h->hostkey_fingerprint);
+    }
+    if (res->failure != GW_BACKEND_OK) {
+        int rc = store_event_addf(
+            st, "backend.failure", user, client, "host=%s reason=%s %s",
+            h->name, gw_backend_failure_name(res->failure), res->message);
+        /* A key verified before auth failed is still worth pinning. */
+        if (rc == GW_OK && have_key && res->first_use &&
+            res->failure == GW_BACKEND_AUTH) {
+            rc = record_pin(st, h, res, user, client);
+        }
+        return rc;
+    }
+    if (have_key && (res->first_use || !full_pin)) {
+        return record_pin(st, h, res, user, client);
+    }
+    return GW_OK;
+}

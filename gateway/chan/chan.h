@@ -1,0 +1,168 @@
+/*
+ * Every channel of a connection, one struct gw_chan each, owned by the
+ * connection (c->chans, at most max_channels_per_connection):
+ *
+ *  - session channels without a backend: built-in commands and the host
+ *    menu (gateway/session.c);
+ *  - relayed pairs: the client's channel joined to a backend channel
+ *    (sessions, -L through the backend, -R, -A) or to a TCP socket the
+ *    gateway opened itself (-J, -W); gateway/chan.c runs them.
+ *
+ * Callbacks only record (flags, byte counts, exit status); the connection
+ * loop calls gw_chan_pump after each poll to move data, propagate EOF, exit
+ * status and close, and reap pairs that are done. Nothing is freed inside
+ * a libssh callback, and callbacks are detached before a channel is freed
+ * (libssh 0.10 keeps them on a channel that still awaits the peer's
+ * close).
+ */
+#ifndef SSHGATE_GATEWAY_CHAN_CHAN_H
+#define SSHGATE_GATEWAY_CHAN_CHAN_H
+
+#include "core/buf.h"
+#include "gateway/chan/builtin.h"
+#include "gateway/chan/relay.h"
+
+#include <libssh/callbacks.h>
+#include <libssh/libssh.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct gw_conn;
+struct gw_rec;
+struct gw_sftp_audit;
+struct gw_upstream;
+
+#define GW_COMMAND_MAX   8192
+#define GW_TERM_MAX      64
+#define GW_ENV_SAVED_MAX 8
+
+enum gw_chan_kind {
+    GW_KIND_SESSION = 0, /* session channel (shell, exec, subsystem) */
+    GW_KIND_DIRECT,      /* direct-tcpip through the backend (-L) */
+    GW_KIND_SOCKET,      /* direct-tcpip the gateway connects (-J, -W) */
+    GW_KIND_FORWARDED,   /* forwarded-tcpip from the backend (-R) */
+    GW_KIND_AGENT,       /* auth-agent@openssh.com from the backend (-A) */
+};
+
+enum gw_chan_state {
+    GW_CHAN_FREE = 0,     /* slot unused */
+    GW_CHAN_OPEN,         /* session: waiting for shell / exec */
+    GW_CHAN_EXEC,         /* built-in exec accepted, not run yet */
+    GW_CHAN_SHELL,        /* built-in shell accepted, not started yet */
+    GW_CHAN_MENU,         /* interactive menu running */
+    GW_CHAN_MENU_CONNECT, /* the menu chose a host: connect from the loop */
+    GW_CHAN_FINISHING,    /* flushing output, then exit status and close */
+    GW_CHAN_OPENING,      /* backend-initiated: our open to the client */
+    GW_CHAN_RELAY,        /* joined: data flows */
+    GW_CHAN_DEAD,         /* done, reaped by the next pump */
+};
+
+/* An environment variable kept until the backend channel exists (menu). */
+struct gw_env_var {
+    char *name;
+    char *value;
+};
+
+struct gw_chan {
+    struct gw_conn *conn;
+    unsigned id; /* for logs: 1, 2, ... per connection */
+    enum gw_chan_kind kind;
+    enum gw_chan_state state;
+
+    ssh_channel channel;                    /* the client's side */
+    struct ssh_channel_callbacks_struct cb; /* must outlive the channel */
+    struct gw_upstream *up;                 /* backend session, if any */
+    ssh_channel bch;                        /* the backend's side */
+    struct ssh_channel_callbacks_struct bcb;
+    struct gw_relay relay;
+    bool announced;     /* started: the row's end is owed */
+    char *start_detail; /* for session.start, until the row is written */
+    const char *end_reason;
+    /* The sessions row (store/sessions.h): owed from gw_chan_start, which
+     * may run inside a libssh callback, and written by the next pump. */
+    bool row_owed;
+    int64_t row_id;      /* 0: no row */
+    char closer;         /* 'c' or 'b': which side closed the channel first */
+    uint64_t flushed_up; /* byte counts the row holds already */
+    uint64_t flushed_down;
+    int64_t flushed_ms;
+    bool killed; /* "session kill": the request is done once the row ends */
+    struct gw_sftp_audit *sftp; /* sftp pairs with a row: file records */
+    struct gw_rec *rec;         /* pty sessions with a row: the recording */
+    bool rec_input;             /* record_input: what the user types too */
+
+    /* session channels */
+    const char *what; /* "shell", "exec", "sftp", ... once started */
+    bool pty;
+    char term[GW_TERM_MAX];
+    int cols;
+    int rows;
+    char *command; /* exec command or subsystem name */
+    int exit_status;
+    struct gw_buf out;
+    struct gw_buf err;
+    struct gw_menu menu;
+    bool menu_started;
+    struct gw_env_var env[GW_ENV_SAVED_MAX];
+    size_t nenv;
+
+    /* tcpip channels */
+    char *dest; /* direct-tcpip destination, or -R listen address */
+    uint16_t dport;
+    char *orig;
+    uint16_t oport;
+};
+
+/* A free slot set up for kind, or NULL (logged) when all are in use or
+ * the connection is closing. */
+struct gw_chan *gw_chan_alloc(struct gw_conn *c, enum gw_chan_kind kind);
+
+/* Give a slot back that never got a channel (an open that failed). */
+void gw_chan_unalloc(struct gw_chan *ch);
+
+/* Attach the relay's data / EOF / close callbacks to the client's channel
+ * (session channels add their request callbacks to the same struct). */
+void gw_chan_front_callbacks(struct gw_chan *ch);
+
+/* Attach the backend channel's callbacks (data, EOF, close, exit status,
+ * exit signal). */
+void gw_chan_back_callbacks(struct gw_chan *ch);
+
+/* Start relaying: the pair joins the pump. detail (key=value pairs) goes
+ * into the session.start event of its row. */
+void gw_chan_start(struct gw_chan *ch, const char *kind, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Move data, propagate EOF / exit status / close, reap finished pairs.
+ * True when some pair has more data to move right away (budget used up):
+ * then the loop must not sleep. */
+bool gw_chan_pump(struct gw_conn *c);
+
+/* Number of channels in use. */
+int gw_chan_count(const struct gw_conn *c);
+
+/* The backend session up has died: every pair on it ends (exit status if
+ * the backend sent one, else a line on stderr and a close). */
+void gw_chan_backend_lost(struct gw_conn *c, struct gw_upstream *up);
+
+/* Teardown, before the sessions go: detach every callback, close sockets,
+ * complete the open sessions rows and free the slots. */
+void gw_chan_detach_all(struct gw_conn *c, const char *reason);
+
+/* "session kill" of the pair whose sessions row is id: it ends with
+ * reason "killed by admin"; the request is marked done with its row (at
+ * once when no pair of c has that row any more). */
+void gw_chan_kill(struct gw_conn *c, int64_t id);
+
+/* The sessions row's end_reason (docs/audit-schema.md) for a pair that
+ * ended with end_reason (NULL: normally) after closer ('c' client, 'b'
+ * backend, '\0' unknown) closed first. Pure. */
+const char *gw_chan_row_reason(const char *end_reason, char closer);
+
+/* The poll events a socket relay waits for now (0: none). */
+short gw_chan_sock_events(const struct gw_chan *ch);
+
+/* The slot whose client channel is channel (NULL if none). */
+struct gw_chan *gw_chan_of(struct gw_conn *c, ssh_channel channel);
+
+#endif

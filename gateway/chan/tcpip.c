@@ -1,0 +1,293 @@
+/*
+ * direct-tcpip channels (docs/forwarding.md):
+ *
+ *  - without a target ("alice@gw" as ProxyJump, or ssh -W): the gateway
+ *    connects to the destination itself and relays the socket, so the
+ *    encryption stays end to end between the client and the backend. Only
+ *    a granted host's SSH port, or a port covered by a "forward" grant of
+ *    that host, is allowed: the gateway is never an open proxy. The TCP
+ *    connect is a bounded blocking wait (backend_connect_timeout) inside
+ *    the message callback, because libssh 0.10 needs the answer to a
+ *    channel open before the callback returns; it stalls this connection
+ *    only.
+ *
+ *  - inside a terminated session ("alice+web1" with ssh -L): the backend
+ *    opens the connection (ssh_channel_open_forward on its session, so the
+ *    destination is reached from web1), under the grant's "forward" kind.
+ *
+ * A refusal is libssh's default OPEN_FAILURE ("administratively
+ * prohibited"): libssh 0.10 has no way to add a description to it. The
+ * reason is in the log and the "forward.denied" event.
+ */
+#include "core/err.h"
+#include "core/strutil.h"
+#include "core/log.h"
+#include "core/timeutil.h"
+#include "gateway/conn/conn.h"
+#include "gateway/conn/dispatch.h"
+#include "gateway/conn/policy.h"
+#include "gateway/conn/upstream.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* A direct-tcpip request, copied out of the message. */
+struct tcpip_req {
+    char dest[STORE_ADDRESS_MAX + 3];
+    uint16_t dport;
+    char orig[64];
+    uint16_t oport;
+    char shown[STORE_ADDRESS_MAX + 16]; /* "dest:port", sanitized */
+};
+
+static void copy_request(ssh_message msg, struct tcpip_req *r)
+{
+    const char *dest = ssh_message_channel_request_open_destination(msg);
+    const char *orig = ssh_message_channel_request_open_originator(msg);
+    char clean[STORE_ADDRESS_MAX + 8];
+
+    snprintf(r->dest, sizeof(r->dest), "%s", dest != NULL ? dest : "");
+    snprintf(r->orig, sizeof(r->orig), "%s", orig != NULL ? orig : "");
+    r->dport = (uint16_t)ssh_message_channel_request_open_destination_port(msg);
+    r->oport = (uint16_t)ssh_message_channel_request_open_originator_port(msg);
+    gw_sanitize(r->dest, clean, sizeof(clean));
+    snprintf(r->shown, sizeof(r->shown), "%s:%u", clean, (unsigned)r->dport);
+}
+
+static int refuse(struct gw_conn *c, const struct tcpip_req *r,
+                  const char *reason)
+{
+    gw_log_info("direct-tcpip to %s refused: %s", r->shown, reason);
+    gw_conn_event(c, "forward.denied", c->user, "dest=%s reason=\"%s\"",
+                  r->shown, reason);
+    return 1;
+}
+
+/* ---- the gateway's own TCP connection ---------------------------------- */
+
+static int wait_connected(int fd, int64_t deadline_ms)
+{
+    struct pollfd p = {.fd = fd, .events = POLLOUT};
+    socklen_t len = sizeof(int);
+    int err = 0;
+
+    for (;;) {
+        int64_t left = deadline_ms - gw_now_ms();
+        int n = left > 0 ? poll(&p, 1, (int)left) : 0;
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            return n == 0 ? ETIMEDOUT : errno;
+        }
+        break;
+    }
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) {
+        return errno;
+    }
+    return err;
+}
+
+/* Non-blocking socket connected to address:port within timeout_s, or -1
+ * with *err (an errno value, or EAI_* negated for name resolution). */
+static int tcp_connect(const char *address, uint16_t port, long timeout_s,
+                       int *err)
+{
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM};
+    struct addrinfo *list = NULL;
+    int64_t deadline = gw_now_ms() + timeout_s * 1000;
+    char service[8];
+    int fd = -1;
+    int rc;
+
+    snprintf(service, sizeof(service), "%u", (unsigned)port);
+    rc = getaddrinfo(address, service, &hints, &list);
+    if (rc != 0) {
+        *err = -rc;
+        return -1;
+    }
+    for (struct addrinfo *ai = list; ai != NULL && fd < 0; ai = ai->ai_next) {
+        fd = socket(ai->ai_family,
+                    ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                    ai->ai_protocol);
+        if (fd < 0) {
+            *err = errno;
+            continue;
+        }
+        *err = connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 ? 0 : errno;
+        if (*err == EINPROGRESS) {
+            *err = wait_connected(fd, deadline);
+        }
+        if (*err != 0) {
+            close(fd);
+            fd = -1;
+        }
+    }
+    freeaddrinfo(list);
+    if (fd >= 0) {
+        int one = 1;
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    }
+    return fd;
+}
+
+static const char *connect_failure(int err, const char **name)
+{
+    if (err < 0) {
+        *name = "dns";
+        return gai_strerror(-err);
+    }
+    *name = err == ECONNREFUSED ? "refused"
+            : err == ETIMEDOUT  ? "timeout"
+                                : "unreachable";
+    return strerror(err);
+}
+
+/* Accept the client's channel and attach the relay's callbacks. */
+static int accept_channel(struct gw_chan *ch, ssh_message msg)
+{
+    ch->channel = ssh_message_channel_request_open_reply_accept(msg);
+    if (ch->channel == NULL) {
+        return GW_ERR_IO;
+    }
+    gw_chan_front_callbacks(ch);
+    ssh_set_channel_callbacks(ch->channel, &ch->cb);
+    return GW_OK;
+}
+
+/* The policy for -J / -W: may this user reach dest:port at all? */
+static int check_destination(struct gw_conn *c, const struct tcpip_req *r,
+                             struct store_grant *grant,
+                             enum gw_forward_how *how)
+{
+    struct store_grant *grants = NULL;
+    const struct store_grant *g = NULL;
+    struct gw_denial why;
+    struct store *st;
+    size_t n = 0;
+    int rc;
+
+    st = gw_daemon_store_get(c->daemon);
+    rc = st != NULL ? store_grant_list(st, c->user, true, &grants, &n)
+                    : GW_ERR_DB;
+    gw_daemon_store_put(c->daemon, st);
+    if (rc != GW_OK) {
+        gw_log_error("cannot list grants: %s", gw_err_msg());
+        return refuse(c, r, "grants unreadable");
+    }
+    rc = gw_forward_check(grants, n, r->dest, r->dport, &g, how, &why);
+    if (rc == GW_OK) {
+        *grant = *g;
+    }
+    free(grants);
+    return rc == GW_OK ? 0 : refuse(c, r, why.reason);
+}
+
+static int open_direct(struct gw_conn *c, ssh_message msg,
+                       const struct tcpip_req *r)
+{
+    struct store_grant g;
+    enum gw_forward_how how = GW_FORWARD_JUMP;
+    struct gw_chan *ch = NULL;
+    const char *failure = NULL;
+    int err = 0;
+    int fd;
+
+    if (check_destination(c, r, &g, &how) != 0) {
+        return 1;
+    }
+    ch = gw_chan_alloc(c, GW_KIND_SOCKET);
+    if (ch == NULL) {
+        return refuse(c, r, "too many channels");
+    }
+    fd =
+        tcp_connect(g.address, r->dport, c->cfg->backend_connect_timeout, &err);
+    if (fd < 0) {
+        const char *text = connect_failure(err, &failure);
+        gw_log_info("direct-tcpip to %s (%s): %s", r->shown, g.host, text);
+        gw_conn_event(c, "backend.failure", c->user,
+                      "host=%s reason=%s dest=%s via=direct-tcpip "
+                      "message=\"%s\"",
+                      g.host, failure, r->shown, text);
+        gw_chan_unalloc(ch);
+        return 1;
+    }
+    ch->relay.sock.fd = fd;
+    ch->dest = strdup(g.host); /* for the events; NULL leaves it out */
+    if (accept_channel(ch, msg) != GW_OK) {
+        close(fd);
+        ch->relay.sock.fd = -1;
+        gw_chan_unalloc(ch);
+        return 0; /* libssh could not even answer */
+    }
+    ch->command = strdup(r->shown); /* the sessions row; NULL leaves it out */
+    gw_chan_start(ch, "direct-tcpip", "dest=%s via=gateway%s", r->shown,
+                  how == GW_FORWARD_JUMP ? " jump=yes" : "");
+    return 0;
+}
+
+/* -L inside "alice+web1": the backend connects, from web1. */
+static int open_via_backend(struct gw_conn *c, ssh_message msg,
+                            const struct tcpip_req *r)
+{
+    struct gw_upstream *up = c->primary;
+    struct gw_chan *ch = NULL;
+    int rc;
+
+    if (c->tstate != GW_TARGET_UP || up == NULL || up->gone) {
+        return refuse(c, r, "target not connected");
+    }
+    if ((up->allow & STORE_ALLOW_FORWARD) == 0) {
+        gw_conn_event(c, "channel.denied", c->user,
+                      "kind=direct-tcpip host=%s login=%s dest=%s "
+                      "reason=\"not granted\"",
+                      up->host.name, up->login, r->shown);
+        return refuse(c, r, "forward not granted");
+    }
+    ch = gw_chan_alloc(c, GW_KIND_DIRECT);
+    if (ch == NULL) {
+        return refuse(c, r, "too many channels");
+    }
+    ch->bch = ssh_channel_new(up->session);
+    gw_upstream_block(up, true);
+    rc = ch->bch != NULL ? ssh_channel_open_forward(ch->bch, r->dest, r->dport,
+                                                    r->orig, r->oport)
+                         : SSH_ERROR;
+    gw_upstream_block(up, false);
+    if (rc != SSH_OK) {
+        ssh_channel_free(ch->bch);
+        gw_chan_unalloc(ch);
+        return refuse(c, r, "the backend refused");
+    }
+    ch->up = up;
+    up->refs++;
+    gw_chan_back_callbacks(ch);
+    if (accept_channel(ch, msg) != GW_OK) {
+        ch->relay.front.close_sent = true;
+        ch->relay.front.close_rcvd = true;
+        ch->state = GW_CHAN_RELAY; /* reaped with its backend channel */
+        return 0;
+    }
+    ch->command = strdup(r->shown); /* the sessions row; NULL leaves it out */
+    gw_chan_start(ch, "direct-tcpip", "dest=%s via=backend", r->shown);
+    return 0;
+}
+
+int gw_tcpip_open(struct gw_conn *c, ssh_message msg)
+{
+    struct tcpip_req r;
+
+    copy_request(msg, &r);
+    if (c->tstate == GW_TARGET_NONE) {
+        return open_direct(c, msg, &r);
+    }
+    return open_via_backend(c, msg, &r);
+}

@@ -1,0 +1,682 @@
+#include "gateway/conn/conn.h"
+
+#include "core/err.h"
+#include "core/log.h"
+#include "core/timeutil.h"
+#include "gateway/conn/auth.h"
+#include "gateway/conn/dispatch.h"
+#include "gateway/daemon/limits.h"
+#include "gateway/chan/local.h"
+#include "gateway/daemon/sshlog.h"
+
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define POLL_MS          1000
+#define LINGER_MS        1000
+#define FLUSH_ROUNDS_MAX 4
+/* A target that failed: how long the connection may have no channel
+ * before it is disconnected with the reason (ssh -N, an idle
+ * ControlMaster); a session channel gets the reason on stderr. */
+#define TARGET_FAIL_LINGER_MS 3000
+
+static pthread_once_t node_once = PTHREAD_ONCE_INIT;
+static char node_name[64];
+static long long node_started;
+
+static void node_init(void)
+{
+    node_started = (long long)time(NULL);
+    if (gethostname(node_name, sizeof(node_name) - 1) != 0 ||
+        node_name[0] == '\0') {
+        snprintf(node_name, sizeof(node_name), "%s", "localhost");
+    }
+    node_name[sizeof(node_name) - 1] = '\0';
+}
+
+const char *gw_node_name(void)
+{
+    (void)pthread_once(&node_once, node_init);
+    return node_name;
+}
+
+int gw_conn_new(struct gw_daemon *d, ssh_session session,
+                const struct gw_addr *peer, struct gw_config *cfg,
+                int64_t start_ms, struct gw_conn **out)
+{
+    struct gw_conn *c = calloc(1, sizeof(*c));
+
+    if (c == NULL) {
+        return GW_ERR_NOMEM;
+    }
+    c->daemon = d;
+    c->cfg = gw_config_ref(cfg);
+    c->id = atomic_fetch_add(&d->next_conn_id, 1);
+    (void)gw_node_name();
+    snprintf(c->uid, sizeof(c->uid), "%llx-%llu", node_started,
+             (unsigned long long)c->id);
+    c->peer = *peer;
+    gw_addr_format(peer, c->peer_text);
+    c->session = session;
+    c->unauth_slot = true;
+    c->start_ms = start_ms;
+    c->deadline_ms = start_ms + (int64_t)cfg->login_grace_time * 1000;
+    c->last_rx_ms = start_ms;
+    c->last_activity_ms = start_ms;
+    c->max_chans = (size_t)cfg->max_channels_per_connection;
+    c->chans = calloc(c->max_chans, sizeof(*c->chans));
+    if (c->chans == NULL) {
+        gw_config_unref(c->cfg);
+        free(c);
+        return GW_ERR_NOMEM;
+    }
+    *out = c;
+    return GW_OK;
+}
+
+static void release_unauth(struct gw_conn *c)
+{
+    if (c->unauth_slot) {
+        gw_limits_release(c->daemon->limits, &c->peer);
+        c->unauth_slot = false;
+    }
+}
+
+static void conn_free(struct gw_conn *c)
+{
+    release_unauth(c);
+    gw_config_unref(c->cfg);
+    free(c->chans);
+    free(c->scratch.buf);
+    free(c->pfds);
+    free(c->prefs);
+    free(c);
+}
+
+void gw_conn_discard(struct gw_conn *c)
+{
+    ssh_free(c->session); /* closes the socket */
+    conn_free(c);
+}
+
+void gw_conn_close(struct gw_conn *c, const char *reason)
+{
+    if (c->closing) {
+        return;
+    }
+    c->closing = true;
+    snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason);
+}
+
+void gw_conn_activity(struct gw_conn *c)
+{
+    c->last_activity_ms = gw_now_ms();
+}
+
+void gw_conn_event(struct gw_conn *c, const char *kind, const char *user,
+                   const char *fmt, ...)
+{
+    char detail[4096];
+    struct store *st;
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof(detail), fmt, ap);
+    va_end(ap);
+    st = gw_daemon_store_get(c->daemon);
+    if (st == NULL ||
+        store_event_add(st, kind, user, c->peer_text, detail) != GW_OK) {
+        gw_log_error("cannot record %s event: %s", kind,
+                     st == NULL ? "no database" : gw_err_msg());
+    }
+    gw_daemon_store_put(c->daemon, st);
+}
+
+/* ---- setup ------------------------------------------------------------ */
+
+static int set_options(struct gw_conn *c)
+{
+    const struct gw_config *cfg = c->cfg;
+    long grace = cfg->login_grace_time;
+    uint64_t rekey_data = (uint64_t)cfg->rekey_limit;
+    uint32_t rekey_time = (uint32_t)cfg->rekey_time;
+    /* The timeout bounds every blocking libssh call on this session; the
+     * key exchange itself is driven non-blocking by our loop. */
+    const struct {
+        enum ssh_options_e opt;
+        const void *value;
+        bool wanted;
+    } opts[] = {
+        {SSH_OPTIONS_TIMEOUT, &grace, true},
+        {SSH_OPTIONS_COMPRESSION,
+         cfg->compression ? "zlib@openssh.com,none" : "none", true},
+        {SSH_OPTIONS_REKEY_DATA, &rekey_data, rekey_data > 0},
+        {SSH_OPTIONS_REKEY_TIME, &rekey_time, rekey_time > 0},
+    };
+
+    for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
+        int rc;
+        if (!opts[i].wanted) {
+            continue;
+        }
+        rc = ssh_options_set(c->session, opts[i].opt, opts[i].value);
+        if (rc != 0) {
+            return gw_err_set(GW_ERR, "session option %d: %s", (int)opts[i].opt,
+                              ssh_get_error(c->session));
+        }
+    }
+    return GW_OK;
+}
+
+static int conn_setup(struct gw_conn *c)
+{
+    int rc = set_options(c);
+
+    if (rc != GW_OK) {
+        return rc;
+    }
+    ssh_set_counters(c->session, &c->sock, &c->raw);
+    gw_auth_setup(c);
+    ssh_set_blocking(c->session, 0);
+    c->event = ssh_event_new();
+    if (c->event == NULL) {
+        return gw_err_set(GW_ERR_NOMEM, "cannot create the event loop");
+    }
+    /* The wake-up signal may arrive only inside conn_wait's ppoll. */
+    pthread_sigmask(SIG_BLOCK, NULL, &c->wait_mask);
+    sigdelset(&c->wait_mask, GW_WAKE_SIGNAL);
+    c->link.thread = pthread_self();
+    c->link.uid = c->uid;
+    gw_daemon_register(c->daemon, &c->link);
+    c->registered = true;
+    return GW_OK;
+}
+
+/* ---- timers ----------------------------------------------------------- */
+
+static bool session_gone(struct gw_conn *c)
+{
+    int status = ssh_get_status(c->session);
+
+    return (status & (SSH_CLOSED | SSH_CLOSED_ERROR)) != 0 ||
+           !ssh_is_connected(c->session);
+}
+
+/*
+ * ssh_send_keepalive in non-blocking mode: while the reply to the previous
+ * request has not been collected, a call only collects it and sends
+ * nothing (channels.c ssh_global_request). A second call then sends; if
+ * the first one sent, it is not repeated. Still nothing is sent while a
+ * request is really unanswered -- the liveness limit deals with that.
+ */
+static void send_keepalive(struct gw_conn *c)
+{
+    uint64_t sent = c->raw.out_packets;
+
+    ssh_send_keepalive(c->session);
+    if (c->raw.out_packets == sent) {
+        ssh_send_keepalive(c->session);
+    }
+}
+
+/* Keepalive with a liveness limit: any packet from the client proves it
+ * alive; after keepalive_interval of silence ask it for a reply, after
+ * keepalive_interval * keepalive_count_max of silence give up. */
+static void check_keepalive(struct gw_conn *c, int64_t now_ms)
+{
+    int64_t interval = (int64_t)c->cfg->keepalive_interval * 1000;
+    int64_t silent = now_ms - c->last_rx_ms;
+
+    if (interval == 0) {
+        return;
+    }
+    if (silent >= interval * c->cfg->keepalive_count_max) {
+        gw_conn_close(c, "Timeout, client not responding");
+        return;
+    }
+    if (silent >= interval && now_ms - c->last_keepalive_ms >= interval) {
+        send_keepalive(c);
+        c->last_keepalive_ms = now_ms;
+    }
+}
+
+/* Every deadline of the connection, once per loop iteration. */
+static void check_timeouts(struct gw_conn *c, int64_t now_ms)
+{
+    int64_t idle = (int64_t)c->cfg->idle_timeout * 1000;
+
+    if (gw_daemon_phase(c->daemon) == GW_PHASE_CLOSING) {
+        gw_conn_close(c, "gateway shutting down");
+        return;
+    }
+    if (c->raw.in_packets != c->raw_packets_seen) {
+        c->raw_packets_seen = c->raw.in_packets;
+        c->last_rx_ms = now_ms;
+    }
+    if (!c->authed) {
+        if (now_ms >= c->deadline_ms && !c->closing) {
+            c->grace_expired = true;
+            gw_conn_close(c, "Login grace time exceeded");
+        }
+        return;
+    }
+    if (idle > 0 && now_ms - c->last_activity_ms >= idle) {
+        gw_conn_close(c, "Idle timeout");
+        return;
+    }
+    check_keepalive(c, now_ms);
+}
+
+/* ---- phases ----------------------------------------------------------- */
+
+static void log_algorithms(struct gw_conn *c)
+{
+    gw_log_verbose("key exchange done: kex=%s cipher=%s/%s mac=%s/%s",
+                   ssh_get_kex_algo(c->session), ssh_get_cipher_in(c->session),
+                   ssh_get_cipher_out(c->session), ssh_get_hmac_in(c->session),
+                   ssh_get_hmac_out(c->session));
+}
+
+/* Key exchange, driven non-blocking by the event loop so that the login
+ * grace deadline and a shutdown can interrupt it. */
+static int conn_kex(struct gw_conn *c)
+{
+    int rc = ssh_handle_key_exchange(c->session);
+
+    c->kex_started = true;
+    /* Only now does the session have the poll context that
+     * ssh_event_add_session moves into our event. */
+    if (rc == SSH_AGAIN || rc == SSH_OK) {
+        if (ssh_event_add_session(c->event, c->session) != SSH_OK) {
+            gw_log_error("cannot poll the session");
+            gw_conn_close(c, "internal error");
+            return GW_ERR;
+        }
+        c->session_in_event = true;
+    }
+    while (rc == SSH_AGAIN && !c->closing) {
+        ssh_event_dopoll(c->event, POLL_MS);
+        check_timeouts(c, gw_now_ms());
+        if (c->closing) {
+            break;
+        }
+        rc = ssh_handle_key_exchange(c->session);
+    }
+    if (rc != SSH_OK) {
+        if (!c->closing) {
+            gw_log_verbose("key exchange failed: %s",
+                           ssh_get_error(c->session));
+            gw_conn_close(c, session_gone(c)
+                                 ? "client disconnected during key exchange"
+                                 : "key exchange failed");
+        }
+        return GW_ERR;
+    }
+    c->kex_done = true;
+    log_algorithms(c);
+    return GW_OK;
+}
+
+/* ---- the forwarding loop ---------------------------------------------- */
+
+/* Room in the poll set for the client, the wake-up fd, every backend
+ * session and every channel. */
+static int poll_set_alloc(struct gw_conn *c)
+{
+    size_t cap = 2 + GW_UPSTREAM_MAX + c->max_chans;
+
+    if (c->pfds != NULL) {
+        return GW_OK;
+    }
+    c->pfds = calloc(cap, sizeof(*c->pfds));
+    c->prefs = calloc(cap, sizeof(*c->prefs));
+    if (c->pfds == NULL || c->prefs == NULL) {
+        return GW_ERR_NOMEM;
+    }
+    c->pfds_cap = cap;
+    return GW_OK;
+}
+
+static short session_events(ssh_session s)
+{
+    return (short)(POLLIN |
+                   ((ssh_get_status(s) & SSH_WRITE_PENDING) ? POLLOUT : 0));
+}
+
+static void poll_add(struct gw_conn *c, size_t *n, int fd, short events,
+                     struct gw_upstream *up, struct gw_chan *ch)
+{
+    if (fd < 0 || events == 0 || *n >= c->pfds_cap) {
+        return;
+    }
+    c->pfds[*n] = (struct pollfd){.fd = fd, .events = events};
+    c->prefs[*n] = (struct gw_pollref){.up = up, .ch = ch};
+    (*n)++;
+}
+
+static size_t poll_set_build(struct gw_conn *c)
+{
+    size_t n = 0;
+
+    poll_add(c, &n, ssh_get_fd(c->session), session_events(c->session), NULL,
+             NULL);
+    for (size_t i = 0; i < GW_UPSTREAM_MAX; i++) {
+        struct gw_upstream *up = c->ups[i];
+        if (up != NULL && !up->gone) {
+            poll_add(c, &n, ssh_get_fd(up->session),
+                     session_events(up->session), up, NULL);
+        }
+    }
+    for (size_t i = 0; i < c->max_chans; i++) {
+        struct gw_chan *ch = c->chans[i];
+        if (ch != NULL && ch->kind == GW_KIND_SOCKET) {
+            poll_add(c, &n, ch->relay.sock.fd, gw_chan_sock_events(ch), NULL,
+                     ch);
+        }
+    }
+    return n;
+}
+
+/*
+ * Wait for any session or socket of the connection, then let each ready
+ * session process its input in its own event (gateway/upstream.h says why
+ * each session has one). Before authentication there is no poll set yet:
+ * the plain event poll of the client session.
+ */
+static void conn_wait(struct gw_conn *c, int timeout_ms)
+{
+    struct timespec ts;
+    size_t n;
+    bool front = false;
+
+    if (c->pfds == NULL) {
+        ssh_event_dopoll(c->event, timeout_ms);
+        return;
+    }
+    n = poll_set_build(c);
+    ts.tv_sec = timeout_ms / 1000;
+    ts.tv_nsec = (long)(timeout_ms % 1000) * 1000000L;
+    /* A wake-up (GW_WAKE_SIGNAL) ends the wait with EINTR: the loop then
+     * reads the daemon's phase and the kills itself. */
+    if (ppoll(c->pfds, n, &ts, &c->wait_mask) <= 0) {
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct gw_pollref *r = &c->prefs[i];
+        if (c->pfds[i].revents == 0) {
+            continue;
+        }
+        if (r->ch != NULL) {
+            r->ch->relay.sock.revents = c->pfds[i].revents;
+        } else if (r->up != NULL) {
+            ssh_event_dopoll(r->up->event, 0);
+        } else {
+            front = true;
+        }
+    }
+    if (front) {
+        ssh_event_dopoll(c->event, 0);
+    }
+}
+
+/* Backend sessions that died: their channels end. */
+static void check_upstreams(struct gw_conn *c)
+{
+    for (size_t i = 0; i < GW_UPSTREAM_MAX; i++) {
+        struct gw_upstream *up = c->ups[i];
+        if (up == NULL || up->gone || !gw_upstream_dead(up)) {
+            continue;
+        }
+        gw_log_info("backend %s closed the connection", up->host.name);
+        gw_chan_backend_lost(c, up);
+        if (up == c->primary) {
+            c->tstate = GW_TARGET_FAILED;
+            c->target_failed_ms = gw_now_ms();
+            snprintf(c->target_error, sizeof(c->target_error),
+                     "sshgate: connection to %s lost", up->host.name);
+        }
+    }
+}
+
+/*
+ * A connection whose target failed or whose backend is gone ends once it
+ * has had no channel for a moment. Not at once: the client normally
+ * leaves by itself when its session channel closes, and a disconnect
+ * arriving right behind the channel's last output makes OpenSSH exit
+ * before it writes that output (the reason on stderr) out.
+ */
+static void check_target_end(struct gw_conn *c, int64_t now_ms)
+{
+    if (c->tstate != GW_TARGET_FAILED) {
+        return;
+    }
+    if (gw_chan_count(c) > 0) {
+        c->target_failed_ms = now_ms;
+    } else if (now_ms - c->target_failed_ms >= TARGET_FAIL_LINGER_MS) {
+        gw_conn_close(c, c->target_error);
+    }
+}
+
+/* Once authenticated: target, backend liveness, the relay. True when the
+ * relay has more to move right away. */
+static bool conn_forward(struct gw_conn *c)
+{
+    bool busy;
+
+    if (c->scratch.buf == NULL) {
+        c->scratch.len = (size_t)c->cfg->relay_buffer_size;
+        c->scratch.buf = malloc(c->scratch.len);
+        if (c->scratch.buf == NULL || poll_set_alloc(c) != GW_OK) {
+            gw_log_error("out of memory for the relay");
+            gw_conn_close(c, "internal error");
+            return false;
+        }
+    }
+    if (c->tstate == GW_TARGET_PENDING) {
+        gw_target_prepare(c);
+    }
+    check_upstreams(c);
+    busy = gw_chan_pump(c);
+    check_target_end(c, gw_now_ms());
+    return busy;
+}
+
+/* Sessions of this connection the admin asked to end (posted by the main
+ * thread, docs/admin.md "session kill"). */
+static void check_kills(struct gw_conn *c)
+{
+    int64_t ids[GW_KILLS_MAX];
+    size_t n = gw_daemon_take_kills(c->daemon, &c->link, ids, GW_KILLS_MAX);
+
+    for (size_t i = 0; i < n; i++) {
+        gw_chan_kill(c, ids[i]);
+    }
+}
+
+static void conn_loop(struct gw_conn *c)
+{
+    bool busy = false;
+
+    while (!c->closing) {
+        conn_wait(c, busy ? 0 : POLL_MS);
+        if (session_gone(c)) {
+            gw_conn_close(c, "client disconnected");
+            break;
+        }
+        if (c->authed) {
+            check_kills(c);
+        }
+        busy = c->authed && conn_forward(c);
+        check_timeouts(c, gw_now_ms());
+    }
+}
+
+/*
+ * libssh 0.10 writes to the socket only if poll reported it writable since
+ * the previous write (socket.c write_wontblock); otherwise output waits
+ * for the next poll round. ssh_disconnect closes the socket right after
+ * queueing SSH_MSG_DISCONNECT, so a few rounds without waiting come first,
+ * or the client would see "Connection closed" instead of our reason. Once
+ * closing, authentication requests get no reply, so these rounds cannot
+ * start another exchange with the client.
+ */
+static void flush_before_disconnect(struct gw_conn *c)
+{
+    int quiet = 0;
+
+    for (int i = 0; i < FLUSH_ROUNDS_MAX && quiet < 2; i++) {
+        uint64_t seen = c->raw.in_packets;
+        if (!c->session_in_event || session_gone(c)) {
+            return;
+        }
+        ssh_event_dopoll(c->event, 0);
+        quiet = c->raw.in_packets == seen ? quiet + 1 : 0;
+    }
+}
+
+/*
+ * After our disconnect, keep the socket (a duplicate of libssh's) open
+ * until the client closes it or LINGER_MS pass, reading what it still
+ * sends: closing with unread input would make the kernel send a reset,
+ * which can destroy the disconnect message before the client reads it.
+ */
+static void linger_close(int fd)
+{
+    int64_t deadline = gw_now_ms() + LINGER_MS;
+    char buf[4096];
+
+    (void)shutdown(fd, SHUT_WR);
+    for (;;) {
+        struct pollfd p = {fd, POLLIN, 0};
+        int64_t left = deadline - gw_now_ms();
+        if (left <= 0 || poll(&p, 1, (int)left) <= 0) {
+            break;
+        }
+        if (read(fd, buf, sizeof(buf)) <= 0) {
+            break;
+        }
+    }
+    close(fd);
+}
+
+/* Teardown in the order libssh 0.10 needs: channel callbacks detached,
+ * then the event, then disconnect (which frees the channels) and free. */
+static void conn_teardown(struct gw_conn *c)
+{
+    int fd = -1;
+
+    flush_before_disconnect(c);
+    gw_chan_detach_all(c, c->close_reason);
+    for (size_t i = 0; i < GW_UPSTREAM_MAX; i++) {
+        if (c->ups[i] != NULL) {
+            gw_upstream_close(c->ups[i]);
+        }
+    }
+    if (c->event != NULL) {
+        if (c->session_in_event) {
+            ssh_event_remove_session(c->event, c->session);
+        }
+        ssh_event_free(c->event);
+        c->event = NULL;
+    }
+    if (c->registered) {
+        gw_daemon_unregister(c->daemon, &c->link);
+    }
+    if (c->kex_started && !session_gone(c)) {
+        fd = dup(ssh_get_fd(c->session));
+    }
+    ssh_session_set_disconnect_message(c->session, c->close_reason);
+    ssh_disconnect(c->session);
+    ssh_free(c->session);
+    c->session = NULL;
+    if (fd >= 0) {
+        linger_close(fd);
+    }
+}
+
+static void conn_finish(struct gw_conn *c)
+{
+    int64_t ms = gw_now_ms() - c->start_ms;
+
+    if (!c->authed) {
+        gw_auth_abandoned(c);
+    }
+    gw_log_info("connection closed: %s (%lld ms, %llu bytes in, %llu out)",
+                c->close_reason, (long long)ms,
+                (unsigned long long)c->sock.in_bytes,
+                (unsigned long long)c->sock.out_bytes);
+    gw_conn_event(c, "conn.close",
+                  c->authed ? c->user : (c->have_login ? c->login : NULL),
+                  "reason=\"%s\" authenticated=%s duration_ms=%lld "
+                  "bytes_in=%llu bytes_out=%llu",
+                  c->close_reason, c->authed ? "yes" : "no", (long long)ms,
+                  (unsigned long long)c->sock.in_bytes,
+                  (unsigned long long)c->sock.out_bytes);
+}
+
+void gw_conn_set_authenticated(struct gw_conn *c, const char *user)
+{
+    int64_t now_ms = gw_now_ms();
+
+    c->authed = true;
+    snprintf(c->user, sizeof(c->user), "%s", user);
+    if (c->target_ok && gw_target_has_host(&c->target)) {
+        c->tstate = GW_TARGET_PENDING;
+    }
+    release_unauth(c);
+    c->last_activity_ms = now_ms;
+    c->last_rx_ms = now_ms;
+    gw_conn_log_context(c);
+}
+
+void gw_conn_log_context(struct gw_conn *c)
+{
+    char ctx[160];
+
+    if (c->authed) {
+        snprintf(ctx, sizeof(ctx), "conn=%llu peer=%s user=%s",
+                 (unsigned long long)c->id, c->peer_text, c->user);
+    } else {
+        snprintf(ctx, sizeof(ctx), "conn=%llu peer=%s",
+                 (unsigned long long)c->id, c->peer_text);
+    }
+    gw_log_set_context(ctx);
+}
+
+/* Whether the database opens at all: without it nobody can log in. */
+static bool conn_db_ok(struct gw_conn *c)
+{
+    struct store *st = gw_daemon_store_get(c->daemon);
+
+    gw_daemon_store_put(c->daemon, st);
+    return st != NULL;
+}
+
+void gw_conn_run(void *arg)
+{
+    struct gw_conn *c = arg;
+
+    gw_conn_log_context(c);
+    gw_sshlog_thread_init();
+    gw_log_verbose("worker started");
+    if (conn_setup(c) != GW_OK) {
+        gw_log_error("%s", gw_err_msg());
+        gw_conn_close(c, "internal error");
+    } else if (conn_kex(c) == GW_OK) {
+        if (!conn_db_ok(c)) {
+            gw_conn_close(c, "service unavailable, try again later");
+        }
+        conn_loop(c);
+    }
+    conn_teardown(c);
+    conn_finish(c);
+    conn_free(c);
+    gw_log_set_context(NULL);
+}

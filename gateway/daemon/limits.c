@@ -1,0 +1,248 @@
+#include "gateway/daemon/limits.h"
+
+#include "core/err.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NBUCKETS 1024u
+
+struct entry {
+    struct entry *next;
+    struct gw_addr addr; /* port ignored */
+    long unauth;
+    long failures;         /* within the current window */
+    int64_t window_end_ms; /* when the current failure window closes */
+    int64_t locked_until_ms;
+};
+
+struct gw_limits {
+    pthread_mutex_t lock;
+    struct entry *buckets[NBUCKETS];
+    size_t entries;
+    size_t max_entries;
+    long unauth;
+};
+
+static unsigned bucket_of(const struct gw_addr *addr)
+{
+    size_t len = addr->family == AF_INET ? 4 : 16;
+    uint32_t h = 2166136261u; /* FNV-1a */
+
+    for (size_t i = 0; i < len; i++) {
+        h = (h ^ addr->bytes[i]) * 16777619u;
+    }
+    return (unsigned)(h % NBUCKETS);
+}
+
+int gw_limits_new(size_t max_entries, struct gw_limits **out)
+{
+    struct gw_limits *lim = calloc(1, sizeof(*lim));
+
+    if (lim == NULL) {
+        return GW_ERR_NOMEM;
+    }
+    pthread_mutex_init(&lim->lock, NULL);
+    lim->max_entries = max_entries;
+    *out = lim;
+    return GW_OK;
+}
+
+void gw_limits_free(struct gw_limits *lim)
+{
+    if (lim == NULL) {
+        return;
+    }
+    for (unsigned b = 0; b < NBUCKETS; b++) {
+        struct entry *e = lim->buckets[b];
+        while (e != NULL) {
+            struct entry *next = e->next;
+            free(e);
+            e = next;
+        }
+    }
+    pthread_mutex_destroy(&lim->lock);
+    free(lim);
+}
+
+/* Forget the failures of a window that has passed. */
+static void expire_window(struct entry *e, int64_t now_ms)
+{
+    if (e->failures > 0 && now_ms >= e->window_end_ms) {
+        e->failures = 0;
+    }
+}
+
+static bool entry_empty(struct entry *e, int64_t now_ms)
+{
+    expire_window(e, now_ms);
+    return e->unauth == 0 && e->failures == 0 && e->locked_until_ms <= now_ms;
+}
+
+static void sweep_bucket(struct gw_limits *lim, unsigned b, int64_t now_ms)
+{
+    struct entry **p = &lim->buckets[b];
+
+    while (*p != NULL) {
+        struct entry *e = *p;
+        if (entry_empty(e, now_ms)) {
+            *p = e->next;
+            free(e);
+            lim->entries--;
+        } else {
+            p = &e->next;
+        }
+    }
+}
+
+/* With the lock held: the entry of addr, created when create is set and
+ * there is room. NULL when absent (or the table is full). */
+static struct entry *find(struct gw_limits *lim, const struct gw_addr *addr,
+                          bool create, int64_t now_ms)
+{
+    unsigned b = bucket_of(addr);
+    struct entry *e = NULL;
+
+    sweep_bucket(lim, b, now_ms);
+    for (e = lim->buckets[b]; e != NULL; e = e->next) {
+        if (gw_addr_same_ip(&e->addr, addr)) {
+            return e;
+        }
+    }
+    if (!create) {
+        return NULL;
+    }
+    for (unsigned i = 0; i < NBUCKETS && lim->entries >= lim->max_entries;
+         i++) {
+        sweep_bucket(lim, i, now_ms);
+    }
+    if (lim->entries >= lim->max_entries) {
+        return NULL;
+    }
+    e = calloc(1, sizeof(*e));
+    if (e == NULL) {
+        return NULL;
+    }
+    e->addr = *addr;
+    e->addr.port = 0;
+    e->next = lim->buckets[b];
+    lim->buckets[b] = e;
+    lim->entries++;
+    return e;
+}
+
+enum gw_admit gw_limits_admit(struct gw_limits *lim, const struct gw_addr *addr,
+                              const struct gw_limits_policy *pol,
+                              int64_t now_ms)
+{
+    enum gw_admit verdict = GW_ADMIT_OK;
+    struct entry *e = NULL;
+
+    pthread_mutex_lock(&lim->lock);
+    e = find(lim, addr, true, now_ms);
+    if (e == NULL) {
+        verdict = GW_ADMIT_TABLE_FULL;
+    } else if (e->locked_until_ms > now_ms) {
+        verdict = GW_ADMIT_SOURCE_LOCKED;
+    } else if (lim->unauth >= pol->max_unauth) {
+        verdict = GW_ADMIT_UNAUTH_TOTAL;
+    } else if (e->unauth >= pol->max_unauth_per_source) {
+        verdict = GW_ADMIT_UNAUTH_SOURCE;
+    } else {
+        e->unauth++;
+        lim->unauth++;
+    }
+    pthread_mutex_unlock(&lim->lock);
+    return verdict;
+}
+
+void gw_limits_release(struct gw_limits *lim, const struct gw_addr *addr)
+{
+    struct entry *e = NULL;
+
+    pthread_mutex_lock(&lim->lock);
+    e = find(lim, addr, false, 0);
+    if (e != NULL && e->unauth > 0) {
+        e->unauth--;
+        lim->unauth--;
+    }
+    pthread_mutex_unlock(&lim->lock);
+}
+
+bool gw_limits_locked(struct gw_limits *lim, const struct gw_addr *addr,
+                      int64_t now_ms)
+{
+    struct entry *e = NULL;
+    bool locked = false;
+
+    pthread_mutex_lock(&lim->lock);
+    e = find(lim, addr, false, now_ms);
+    locked = e != NULL && e->locked_until_ms > now_ms;
+    pthread_mutex_unlock(&lim->lock);
+    return locked;
+}
+
+bool gw_limits_failure(struct gw_limits *lim, const struct gw_addr *addr,
+                       const struct gw_limits_policy *pol, int64_t now_ms)
+{
+    struct entry *e = NULL;
+    bool locked_now = false;
+
+    if (pol->source_threshold <= 0) {
+        return false;
+    }
+    pthread_mutex_lock(&lim->lock);
+    e = find(lim, addr, true, now_ms);
+    if (e != NULL && e->locked_until_ms <= now_ms) {
+        expire_window(e, now_ms);
+        if (e->failures == 0) {
+            e->window_end_ms = now_ms + pol->lock_ms;
+        }
+        e->failures++;
+        if (e->failures >= pol->source_threshold) {
+            e->failures = 0;
+            e->locked_until_ms = now_ms + pol->lock_ms;
+            locked_now = true;
+        }
+    }
+    pthread_mutex_unlock(&lim->lock);
+    return locked_now;
+}
+
+long gw_limits_unauth(struct gw_limits *lim)
+{
+    long n;
+
+    pthread_mutex_lock(&lim->lock);
+    n = lim->unauth;
+    pthread_mutex_unlock(&lim->lock);
+    return n;
+}
+
+void gw_limits_sweep(struct gw_limits *lim, int64_t now_ms)
+{
+    pthread_mutex_lock(&lim->lock);
+    for (unsigned b = 0; b < NBUCKETS; b++) {
+        sweep_bucket(lim, b, now_ms);
+    }
+    pthread_mutex_unlock(&lim->lock);
+}
+
+const char *gw_admit_reason(enum gw_admit admit)
+{
+    switch (admit) {
+    case GW_ADMIT_OK:
+        return "admitted";
+    case GW_ADMIT_UNAUTH_TOTAL:
+        return "too many unauthenticated connections";
+    case GW_ADMIT_UNAUTH_SOURCE:
+        return "too many unauthenticated connections from your address";
+    case GW_ADMIT_SOURCE_LOCKED:
+        return "too many authentication failures from your address, "
+               "try again later";
+    case GW_ADMIT_TABLE_FULL:
+        return "server busy, try again later";
+    }
+    return "refused";
+}
