@@ -10,7 +10,8 @@
  */
 #include "core/log.h"
 #include "gateway/conn/conn.h"
-#include "gateway/conn/dispatch.h"
+#include "gateway/chan/agent.h"
+#include "gateway/chan/pair.h"
 #include "gateway/conn/upstream.h"
 
 void gw_agent_on_request(ssh_session session, ssh_channel channel,
@@ -57,9 +58,16 @@ ssh_channel gw_agent_on_open(ssh_session session, void *userdata)
     }
     ch->up = up;
     up->refs++;
-    gw_chan_back_callbacks(ch);
-    gw_chan_front_callbacks(ch);
+    gw_pair_back_callbacks(ch);
+    gw_pair_front_callbacks(ch);
     ssh_set_channel_callbacks(ch->channel, &ch->cb);
     ch->state = GW_CHAN_OPENING;
     return ch->bch; /* libssh confirms it to the backend */
 }
+
+const struct gw_chan_ops gw_agent_chan_ops = {
+    .name = "agent",
+    .pump = gw_pair_pump_backend,
+    .backend_lost = gw_pair_backend_lost,
+    .release = NULL,
+};

@@ -1,35 +1,42 @@
 /*
  * Every channel of a connection, one struct gw_chan each, owned by the
- * connection (c->chans, at most max_channels_per_connection):
+ * connection (c->chans, at most max_channels_per_connection). Each kind
+ * has a struct gw_chan_ops (like dropbear's ChanType), defined in the
+ * kind's own file:
  *
- *  - session channels without a backend: built-in commands and the host
- *    menu (gateway/session.c);
- *  - relayed pairs: the client's channel joined to a backend channel
- *    (sessions, -L through the backend, -R, -A) or to a TCP socket the
- *    gateway opened itself (-J, -W); gateway/chan.c runs them.
+ *  - session channels (chan/session.c): relayed to a backend channel, or
+ *    served here without one: built-in commands and the host menu
+ *    (chan/local.c);
+ *  - direct-tcpip through the target's backend (-L) and the gateway's own
+ *    TCP connections (-J, -W) (chan/tcpip.c);
+ *  - forwarded-tcpip from the backend (-R, chan/remote_fwd.c) and agent
+ *    channels (-A, chan/agent.c).
  *
- * Callbacks only record (flags, byte counts, exit status); the connection
- * loop calls gw_chan_pump after each poll to move data, propagate EOF, exit
- * status and close, and reap pairs that are done. Nothing is freed inside
- * a libssh callback, and callbacks are detached before a channel is freed
- * (libssh 0.10 keeps them on a channel that still awaits the peer's
- * close).
+ * chan/chan.c holds the slots and runs every kind through its ops;
+ * chan/pair.c relays a client channel joined to a backend channel or a
+ * socket. Callbacks only record (flags, byte counts, exit status); the
+ * connection loop calls gw_chan_pump after each poll to move data,
+ * propagate EOF, exit status and close, and reap pairs that are done.
+ * Nothing is freed inside a libssh callback, and callbacks are detached
+ * before a channel is freed (libssh 0.10 keeps them on a channel that
+ * still awaits the peer's close).
  */
 #ifndef SSHGATE_GATEWAY_CHAN_CHAN_H
 #define SSHGATE_GATEWAY_CHAN_CHAN_H
 
 #include "core/buf.h"
+#include "gateway/audit/session_row.h"
 #include "gateway/chan/builtin.h"
 #include "gateway/chan/relay.h"
+#include "gateway/daemon/ending.h"
 
 #include <libssh/callbacks.h>
 #include <libssh/libssh.h>
 #include <stdbool.h>
 #include <stdint.h>
 
+struct gw_chan;
 struct gw_conn;
-struct gw_rec;
-struct gw_sftp_audit;
 struct gw_upstream;
 
 #define GW_COMMAND_MAX   8192
@@ -42,6 +49,20 @@ enum gw_chan_kind {
     GW_KIND_SOCKET,      /* direct-tcpip the gateway connects (-J, -W) */
     GW_KIND_FORWARDED,   /* forwarded-tcpip from the backend (-R) */
     GW_KIND_AGENT,       /* auth-agent@openssh.com from the backend (-A) */
+    GW_KIND_COUNT
+};
+
+/* What differs between kinds; the slot code calls nothing else of them. */
+struct gw_chan_ops {
+    const char *name; /* for logs */
+    /* One round of work for a channel that is neither free nor dead.
+     * True when it has more data to move right away. */
+    bool (*pump)(struct gw_chan *ch);
+    /* The backend session under the channel died (ch->relay.back is
+     * already marked closed both ways). NULL: nothing more to do. */
+    void (*backend_lost)(struct gw_chan *ch);
+    /* Free what the kind holds, before the slot goes. NULL: nothing. */
+    void (*release)(struct gw_chan *ch);
 };
 
 enum gw_chan_state {
@@ -75,21 +96,13 @@ struct gw_chan {
     ssh_channel bch;                        /* the backend's side */
     struct ssh_channel_callbacks_struct bcb;
     struct gw_relay relay;
-    bool announced;     /* started: the row's end is owed */
-    char *start_detail; /* for session.start, until the row is written */
-    const char *end_reason;
-    /* The sessions row (store/sessions.h): owed from gw_chan_start, which
-     * may run inside a libssh callback, and written by the next pump. */
-    bool row_owed;
-    int64_t row_id;      /* 0: no row */
-    char closer;         /* 'c' or 'b': which side closed the channel first */
-    uint64_t flushed_up; /* byte counts the row holds already */
-    uint64_t flushed_down;
-    int64_t flushed_ms;
-    bool killed; /* "session kill": the request is done once the row ends */
-    struct gw_sftp_audit *sftp; /* sftp pairs with a row: file records */
-    struct gw_rec *rec;         /* pty sessions with a row: the recording */
-    bool rec_input;             /* record_input: what the user types too */
+    bool announced; /* started: the row's end is owed */
+    enum gw_ending ending;
+    char closer; /* 'c' or 'b': which side closed the channel first */
+    /* The audit row (gateway/audit/session_row.h): owed from
+     * gw_pair_start, which may run inside a libssh callback, and written
+     * by the next pump. */
+    struct gw_session_row row;
 
     /* session channels */
     const char *what; /* "shell", "exec", "sftp", ... once started */
@@ -122,15 +135,15 @@ void gw_chan_unalloc(struct gw_chan *ch);
 
 /* Attach the relay's data / EOF / close callbacks to the client's channel
  * (session channels add their request callbacks to the same struct). */
-void gw_chan_front_callbacks(struct gw_chan *ch);
+void gw_pair_front_callbacks(struct gw_chan *ch);
 
 /* Attach the backend channel's callbacks (data, EOF, close, exit status,
  * exit signal). */
-void gw_chan_back_callbacks(struct gw_chan *ch);
+void gw_pair_back_callbacks(struct gw_chan *ch);
 
 /* Start relaying: the pair joins the pump. detail (key=value pairs) goes
  * into the session.start event of its row. */
-void gw_chan_start(struct gw_chan *ch, const char *kind, const char *fmt, ...)
+void gw_pair_start(struct gw_chan *ch, const char *kind, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* Move data, propagate EOF / exit status / close, reap finished pairs.
@@ -146,18 +159,14 @@ int gw_chan_count(const struct gw_conn *c);
 void gw_chan_backend_lost(struct gw_conn *c, struct gw_upstream *up);
 
 /* Teardown, before the sessions go: detach every callback, close sockets,
- * complete the open sessions rows and free the slots. */
-void gw_chan_detach_all(struct gw_conn *c, const char *reason);
+ * complete the open sessions rows (with the connection's ending) and free
+ * the slots. */
+void gw_chan_detach_all(struct gw_conn *c);
 
 /* "session kill" of the pair whose sessions row is id: it ends with
  * reason "killed by admin"; the request is marked done with its row (at
  * once when no pair of c has that row any more). */
 void gw_chan_kill(struct gw_conn *c, int64_t id);
-
-/* The sessions row's end_reason (docs/audit-schema.md) for a pair that
- * ended with end_reason (NULL: normally) after closer ('c' client, 'b'
- * backend, '\0' unknown) closed first. Pure. */
-const char *gw_chan_row_reason(const char *end_reason, char closer);
 
 /* The poll events a socket relay waits for now (0: none). */
 short gw_chan_sock_events(const struct gw_chan *ch);

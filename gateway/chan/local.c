@@ -4,7 +4,8 @@
 #include "core/strutil.h"
 #include "core/log.h"
 #include "gateway/conn/conn.h"
-#include "gateway/conn/dispatch.h"
+#include "gateway/chan/session.h"
+#include "gateway/conn/target_state.h"
 #include "gateway/conn/policy.h"
 #include "gateway/conn/upstream.h"
 #include "store/grants.h"
@@ -36,7 +37,7 @@ static void finish(struct gw_chan *ch, int status)
     ch->state = GW_CHAN_FINISHING;
 }
 
-void gw_session_fail(struct gw_chan *ch, const char *msg)
+void gw_local_fail(struct gw_chan *ch, const char *msg)
 {
     prepare_output(ch);
     if (msg != NULL) {
@@ -49,41 +50,39 @@ void gw_session_fail(struct gw_chan *ch, const char *msg)
 }
 
 /* A target was named but cannot be served: say why. */
-static bool target_failed(struct gw_chan *ch)
+static bool show_target_failure(struct gw_chan *ch)
 {
-    struct gw_conn *c = ch->conn;
+    const char *line = gw_target_failure(ch->conn);
 
-    if (c->tstate != GW_TARGET_FAILED && c->tstate != GW_TARGET_PENDING) {
+    if (line == NULL) {
         return false;
     }
-    gw_session_fail(ch, c->target_error[0] != '\0'
-                            ? c->target_error
-                            : "sshgate: the target host is not available");
+    gw_local_fail(ch, line);
     return true;
 }
 
-/* ---- requests (from chan_session.c's callbacks) ----------------------- */
+/* ---- requests (from chan/session.c's callbacks) ----------------------- */
 
-int gw_session_shell(struct gw_chan *ch)
+int gw_local_shell(struct gw_chan *ch)
 {
     if (ch->state != GW_CHAN_OPEN) {
         return 1;
     }
     prepare_output(ch);
-    if (!target_failed(ch)) {
+    if (!show_target_failure(ch)) {
         ch->state = GW_CHAN_SHELL;
     }
     gw_conn_activity(ch->conn);
     return 0;
 }
 
-int gw_session_exec(struct gw_chan *ch, const char *command)
+int gw_local_exec(struct gw_chan *ch, const char *command)
 {
     if (ch->state != GW_CHAN_OPEN || strlen(command) > GW_COMMAND_MAX) {
         return 1;
     }
     prepare_output(ch);
-    if (target_failed(ch)) {
+    if (show_target_failure(ch)) {
         return 0;
     }
     ch->command = strdup(command);
@@ -97,7 +96,7 @@ int gw_session_exec(struct gw_chan *ch, const char *command)
 
 /* sftp and other subsystems need a backend: refused, with a line on
  * stderr saying why (sent before the refusal, so the client shows it). */
-int gw_session_subsystem(struct gw_chan *ch, const char *subsystem)
+int gw_local_subsystem(struct gw_chan *ch, const char *subsystem)
 {
     char line[160];
     int n;
@@ -106,7 +105,7 @@ int gw_session_subsystem(struct gw_chan *ch, const char *subsystem)
         return 1;
     }
     prepare_output(ch);
-    if (target_failed(ch)) {
+    if (show_target_failure(ch)) {
         return 0;
     }
     gw_log_info("refused subsystem '%.40s': no target host", subsystem);
@@ -311,7 +310,7 @@ static void run_step(struct gw_chan *ch)
     }
 }
 
-void gw_session_pump(struct gw_chan *ch)
+void gw_local_pump(struct gw_chan *ch)
 {
     int out_rc;
     int err_rc;
@@ -337,7 +336,7 @@ void gw_session_pump(struct gw_chan *ch)
     }
 }
 
-void gw_session_free(struct gw_chan *ch)
+void gw_local_free(struct gw_chan *ch)
 {
     if (ch->menu_started) {
         gw_menu_free(&ch->menu);

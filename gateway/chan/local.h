@@ -1,7 +1,7 @@
 /*
- * Session channels. gateway/chan_session.c owns their callbacks: with a
- * backend channel every request is mirrored to it (a relayed session);
- * without one the request is answered here:
+ * Session channels served by the gateway itself. chan/session.c owns
+ * their callbacks: with a backend channel every request is mirrored to it
+ * (a relayed session); without one the request is answered here:
  *
  *  - no target (the user logged in as "alice"): built-in commands for exec
  *    requests, the host menu for a shell on a pty (choosing a host
@@ -10,7 +10,7 @@
  *    shell / exec / subsystem request gets the reason on stderr and exit
  *    status 255, as OpenSSH's own failures do.
  *
- * Callbacks only record what was asked for; gw_session_pump, run by the
+ * Callbacks only record what was asked for; gw_local_pump, run by the
  * connection loop, does the work and writes the output within the
  * client's window.
  */
@@ -24,26 +24,21 @@
 
 struct gw_conn;
 
-/* channel_open_request_session_function (gateway/chan_session.c): a new
- * session channel with callbacks attached (and, for a target, its backend
- * channel open), or NULL (refused). */
-ssh_channel gw_session_open(ssh_session session, void *userdata);
-
 /* Built-in requests of a channel without a backend channel. 0 accepts,
  * anything else refuses (the callback's return value). */
-int gw_session_shell(struct gw_chan *ch);
-int gw_session_exec(struct gw_chan *ch, const char *command);
-int gw_session_subsystem(struct gw_chan *ch, const char *subsystem);
+int gw_local_shell(struct gw_chan *ch);
+int gw_local_exec(struct gw_chan *ch, const char *command);
+int gw_local_subsystem(struct gw_chan *ch, const char *subsystem);
 
 /* Run pending built-in work of ch, feed the menu, flush output; when it is
  * finished send the exit status and close, and mark it dead. */
-void gw_session_pump(struct gw_chan *ch);
+void gw_local_pump(struct gw_chan *ch);
 
 /* End a session channel that has no relay: msg (NULL: "connection to
  * HOST lost") on stderr, exit status 255. */
-void gw_session_fail(struct gw_chan *ch, const char *msg);
+void gw_local_fail(struct gw_chan *ch, const char *msg);
 
 /* Free what a session channel owns (command, output, menu, saved env). */
-void gw_session_free(struct gw_chan *ch);
+void gw_local_free(struct gw_chan *ch);
 
 #endif

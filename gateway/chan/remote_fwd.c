@@ -16,7 +16,8 @@
 #include "core/strutil.h"
 #include "core/log.h"
 #include "gateway/conn/conn.h"
-#include "gateway/conn/dispatch.h"
+#include "gateway/chan/pair.h"
+#include "gateway/chan/remote_fwd.h"
 #include "gateway/conn/policy.h"
 #include "gateway/conn/upstream.h"
 
@@ -162,8 +163,8 @@ static int backend_forwarded(struct gw_upstream *up, ssh_message msg)
     }
     ch->up = up;
     up->refs++;
-    gw_chan_back_callbacks(ch);
-    gw_chan_front_callbacks(ch);
+    gw_pair_back_callbacks(ch);
+    gw_pair_front_callbacks(ch);
     ssh_set_channel_callbacks(ch->channel, &ch->cb);
     ch->state = GW_CHAN_OPENING;
     return 0;
@@ -182,3 +183,12 @@ int gw_rfwd_on_backend_message(ssh_session session, ssh_message msg,
     }
     return 1;
 }
+
+/* Opened by the backend: our open towards the client first, then a
+ * pair like any other. */
+const struct gw_chan_ops gw_forwarded_chan_ops = {
+    .name = "forwarded-tcpip",
+    .pump = gw_pair_pump_backend,
+    .backend_lost = gw_pair_backend_lost,
+    .release = NULL,
+};

@@ -13,9 +13,11 @@
 #include "core/strutil.h"
 #include "core/log.h"
 #include "gateway/conn/conn.h"
-#include "gateway/conn/dispatch.h"
+#include "gateway/chan/agent.h"
+#include "gateway/chan/pair.h"
+#include "gateway/chan/session.h"
+#include "gateway/conn/target_state.h"
 #include "gateway/conn/policy.h"
-#include "gateway/audit/recorder.h"
 #include "gateway/chan/local.h"
 #include "gateway/conn/upstream.h"
 
@@ -138,11 +140,11 @@ static int start_request(struct gw_chan *ch, enum req_kind k, const char *arg)
     }
     gw_sanitize(arg != NULL ? arg : "", shown, sizeof(shown));
     if (k == REQ_EXEC) {
-        gw_chan_start(ch, "exec", "command=\"%s\"", shown);
+        gw_pair_start(ch, "exec", "command=\"%s\"", shown);
     } else if (k == REQ_SHELL) {
-        gw_chan_start(ch, "shell", "%s", "");
+        gw_pair_start(ch, "shell", "%s", "");
     } else {
-        gw_chan_start(ch, req_infos[k].name, "subsystem=%s", shown);
+        gw_pair_start(ch, req_infos[k].name, "subsystem=%s", shown);
     }
     return 0;
 }
@@ -185,9 +187,7 @@ static int on_window_change(ssh_session s, ssh_channel channel, int cols,
     if (ch->bch != NULL && ch->pty) {
         (void)ssh_channel_change_pty_size(ch->bch, cols, rows);
     }
-    if (ch->rec != NULL) {
-        gw_rec_resize(ch->rec, cols, rows); /* formats only: no I/O */
-    }
+    gw_session_row_resize(&ch->row, cols, rows); /* formats only */
     return 0;
 }
 
@@ -236,7 +236,7 @@ static int on_shell(ssh_session s, ssh_channel channel, void *userdata)
     (void)s;
     (void)channel;
     if (ch->bch == NULL) {
-        return gw_session_shell(ch);
+        return gw_local_shell(ch);
     }
     return start_request(ch, REQ_SHELL, NULL);
 }
@@ -249,7 +249,7 @@ static int on_exec(ssh_session s, ssh_channel channel, const char *command,
     (void)s;
     (void)channel;
     if (ch->bch == NULL) {
-        return gw_session_exec(ch, command);
+        return gw_local_exec(ch, command);
     }
     return start_request(ch, REQ_EXEC, command);
 }
@@ -262,7 +262,7 @@ static int on_subsystem(ssh_session s, ssh_channel channel,
     (void)s;
     (void)channel;
     if (ch->bch == NULL) {
-        return gw_session_subsystem(ch, subsystem);
+        return gw_local_subsystem(ch, subsystem);
     }
     return start_request(
         ch, strcmp(subsystem, "sftp") == 0 ? REQ_SFTP : REQ_SUBSYSTEM,
@@ -286,7 +286,7 @@ static void attach_callbacks(struct gw_chan *ch)
     struct ssh_channel_callbacks_struct *cb = &ch->cb;
     struct gw_upstream *up = ch->conn->primary;
 
-    gw_chan_front_callbacks(ch);
+    gw_pair_front_callbacks(ch);
     cb->channel_pty_request_function = on_pty;
     cb->channel_pty_window_change_function = on_window_change;
     cb->channel_env_request_function = on_env;
@@ -325,7 +325,7 @@ int gw_session_backend_open(struct gw_chan *ch, struct gw_upstream *up)
     ch->bch = bch;
     ch->up = up;
     up->refs++;
-    gw_chan_back_callbacks(ch);
+    gw_pair_back_callbacks(ch);
     return GW_OK;
 }
 
@@ -481,6 +481,51 @@ int gw_session_menu_connect(struct gw_chan *ch, char *msg, size_t msglen)
     }
     gw_menu_free(&ch->menu);
     ch->menu_started = false;
-    gw_chan_start(ch, "shell", "%s", "via=menu");
+    gw_pair_start(ch, "shell", "%s", "via=menu");
     return GW_OK;
 }
+
+/* ---- the kind --------------------------------------------------------- */
+
+/* Relayed once it has a backend channel and a started request; served
+ * by chan/local.c before (built-ins, the menu, a failed target). */
+static bool pump_session(struct gw_chan *ch)
+{
+    if (ch->state == GW_CHAN_RELAY) {
+        return gw_pair_pump_channels(ch);
+    }
+    gw_local_pump(ch);
+    return false;
+}
+
+/* Tell the user of a session whose backend vanished (no exit status). */
+static void say_backend_lost(struct gw_chan *ch)
+{
+    char line[GW_NAME_MAX + 64];
+    int n;
+
+    if (!gw_pair_client_open(ch) || ch->relay.exit.have_status ||
+        ch->relay.exit.have_signal) {
+        return;
+    }
+    n = snprintf(line, sizeof(line), "sshgate: connection to %s lost\r\n",
+                 ch->up->host.name);
+    if (n > 0 && (uint32_t)n <= ssh_channel_window_size(ch->channel)) {
+        (void)ssh_channel_write_stderr(ch->channel, line, (uint32_t)n);
+    }
+}
+
+static void session_backend_lost(struct gw_chan *ch)
+{
+    say_backend_lost(ch);
+    if (ch->state != GW_CHAN_RELAY) {
+        gw_local_fail(ch, NULL);
+    }
+}
+
+const struct gw_chan_ops gw_session_chan_ops = {
+    .name = "session",
+    .pump = pump_session,
+    .backend_lost = session_backend_lost,
+    .release = gw_local_free,
+};

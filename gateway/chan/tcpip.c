@@ -24,7 +24,8 @@
 #include "core/log.h"
 #include "core/timeutil.h"
 #include "gateway/conn/conn.h"
-#include "gateway/conn/dispatch.h"
+#include "gateway/chan/pair.h"
+#include "gateway/chan/tcpip.h"
 #include "gateway/conn/policy.h"
 #include "gateway/conn/upstream.h"
 
@@ -158,7 +159,7 @@ static int accept_channel(struct gw_chan *ch, ssh_message msg)
     if (ch->channel == NULL) {
         return GW_ERR_IO;
     }
-    gw_chan_front_callbacks(ch);
+    gw_pair_front_callbacks(ch);
     ssh_set_channel_callbacks(ch->channel, &ch->cb);
     return GW_OK;
 }
@@ -229,7 +230,7 @@ static int open_direct(struct gw_conn *c, ssh_message msg,
         return 0; /* libssh could not even answer */
     }
     ch->command = strdup(r->shown); /* the sessions row; NULL leaves it out */
-    gw_chan_start(ch, "direct-tcpip", "dest=%s via=gateway%s", r->shown,
+    gw_pair_start(ch, "direct-tcpip", "dest=%s via=gateway%s", r->shown,
                   how == GW_FORWARD_JUMP ? " jump=yes" : "");
     return 0;
 }
@@ -269,7 +270,7 @@ static int open_via_backend(struct gw_conn *c, ssh_message msg,
     }
     ch->up = up;
     up->refs++;
-    gw_chan_back_callbacks(ch);
+    gw_pair_back_callbacks(ch);
     if (accept_channel(ch, msg) != GW_OK) {
         ch->relay.front.close_sent = true;
         ch->relay.front.close_rcvd = true;
@@ -277,7 +278,7 @@ static int open_via_backend(struct gw_conn *c, ssh_message msg,
         return 0;
     }
     ch->command = strdup(r->shown); /* the sessions row; NULL leaves it out */
-    gw_chan_start(ch, "direct-tcpip", "dest=%s via=backend", r->shown);
+    gw_pair_start(ch, "direct-tcpip", "dest=%s via=backend", r->shown);
     return 0;
 }
 
@@ -291,3 +292,24 @@ int gw_tcpip_open(struct gw_conn *c, ssh_message msg)
     }
     return open_via_backend(c, msg, &r);
 }
+
+/* -L through the target's backend: a pair from its open on. */
+const struct gw_chan_ops gw_direct_chan_ops = {
+    .name = "direct-tcpip",
+    .pump = gw_pair_pump_backend,
+    .backend_lost = gw_pair_backend_lost,
+    .release = NULL,
+};
+
+/* -J / -W: the client's channel joined to the gateway's own socket. */
+static bool pump_socket_pair(struct gw_chan *ch)
+{
+    return ch->state == GW_CHAN_RELAY && gw_pair_pump_socket(ch);
+}
+
+const struct gw_chan_ops gw_socket_chan_ops = {
+    .name = "direct-tcpip (socket)",
+    .pump = pump_socket_pair,
+    .backend_lost = NULL,
+    .release = NULL,
+};

@@ -6,8 +6,6 @@
 #include "core/sshkey.h"
 #include "core/timeutil.h"
 #include "gateway/conn/conn.h"
-#include "gateway/conn/dispatch.h"
-#include "gateway/chan/local.h"
 #include "store/keys.h"
 #include "store/users.h"
 
@@ -327,7 +325,7 @@ static void failure(struct gw_conn *c, const struct attempt *a)
     }
     if (c->attempts >= c->cfg->max_auth_attempts) {
         gw_log_info("too many authentication failures (%d)", c->attempts);
-        gw_conn_close(c, "Too many authentication failures");
+        gw_conn_close(c, GW_END_AUTH_FAILURES);
     }
 }
 
@@ -487,7 +485,7 @@ static int kbdint_answer(struct gw_conn *c, ssh_message msg)
     return reply(c, msg, &a);
 }
 
-static int on_auth(struct gw_conn *c, ssh_message msg)
+int gw_auth_on_message(struct gw_conn *c, ssh_message msg)
 {
     switch (ssh_message_subtype(msg)) {
     case SSH_AUTH_METHOD_NONE:
@@ -503,26 +501,6 @@ static int on_auth(struct gw_conn *c, ssh_message msg)
         send_banner_once(c);
         return 1; /* hostbased, gssapi: not offered */
     }
-}
-
-/* Everything without a server callback lands here. */
-static int on_message(ssh_session session, ssh_message msg, void *userdata)
-{
-    struct gw_conn *c = userdata;
-
-    (void)session;
-    if (ssh_message_type(msg) == SSH_REQUEST_AUTH) {
-        return on_auth(c, msg);
-    }
-    if (c->authed) {
-        /* direct-tcpip, tcpip-forward, break, ... */
-        return gw_forward_on_message(c, msg);
-    }
-    if (ssh_message_type(msg) != SSH_REQUEST_SERVICE) {
-        gw_log_verbose("refused request type %d/%d", ssh_message_type(msg),
-                       ssh_message_subtype(msg));
-    }
-    return 1; /* the default reply accepts "ssh-userauth" */
 }
 
 #pragma GCC diagnostic pop
@@ -543,17 +521,8 @@ static int libssh_methods(unsigned methods)
     return (int)m;
 }
 
-void gw_auth_setup(struct gw_conn *c)
+void gw_auth_advertise(struct gw_conn *c)
 {
-    struct ssh_server_callbacks_struct *cb = &c->server_cb;
-
-    memset(cb, 0, sizeof(*cb));
-    ssh_callbacks_init(cb);
-    cb->userdata = c;
-    /* No auth_*_function: authentication goes to on_message (reply). */
-    cb->channel_open_request_session_function = gw_session_open;
-    ssh_set_server_callbacks(c->session, cb);
-    ssh_set_message_callback(c->session, on_message, c);
     ssh_set_auth_methods(c->session, libssh_methods(c->cfg->auth_methods));
 }
 

@@ -10,11 +10,19 @@
 #ifndef SSHGATE_GATEWAY_CONN_AUTH_H
 #define SSHGATE_GATEWAY_CONN_AUTH_H
 
+#include <libssh/libssh.h>
+#include <libssh/server.h>
+
 struct gw_conn;
 
-/* Install the server callbacks, the message callback (keyboard-interactive)
- * and the advertised methods on c's session. Before key exchange. */
-void gw_auth_setup(struct gw_conn *c);
+/* Advertise the methods auth_methods allows on c's session. */
+void gw_auth_advertise(struct gw_conn *c);
+
+/* An SSH_REQUEST_AUTH message (from the connection's message callback,
+ * gateway/conn/dispatch.c): decide and reply. 1 for libssh's default
+ * failure reply, 0 when answered (or, past max_auth_attempts, deliberately
+ * not: the loop disconnects). */
+int gw_auth_on_message(struct gw_conn *c, ssh_message msg);
 
 /* The connection is ending before authentication: record why, if a user
  * had been named (grace time exceeded, client gave up). */

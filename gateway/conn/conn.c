@@ -5,8 +5,9 @@
 #include "core/timeutil.h"
 #include "gateway/conn/auth.h"
 #include "gateway/conn/dispatch.h"
+#include "gateway/conn/loop.h"
+#include "gateway/conn/target_state.h"
 #include "gateway/daemon/limits.h"
-#include "gateway/chan/local.h"
 #include "gateway/daemon/sshlog.h"
 
 #include <poll.h>
@@ -19,13 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define POLL_MS          1000
 #define LINGER_MS        1000
 #define FLUSH_ROUNDS_MAX 4
-/* A target that failed: how long the connection may have no channel
- * before it is disconnected with the reason (ssh -N, an idle
- * ControlMaster); a session channel gets the reason on stderr. */
-#define TARGET_FAIL_LINGER_MS 3000
 
 static pthread_once_t node_once = PTHREAD_ONCE_INIT;
 static char node_name[64];
@@ -106,13 +102,15 @@ void gw_conn_discard(struct gw_conn *c)
     conn_free(c);
 }
 
-void gw_conn_close(struct gw_conn *c, const char *reason)
+void gw_conn_close(struct gw_conn *c, enum gw_ending why)
 {
     if (c->closing) {
         return;
     }
     c->closing = true;
-    snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason);
+    c->close_ending = why;
+    snprintf(c->close_reason, sizeof(c->close_reason), "%s",
+             why == GW_END_TARGET ? c->target_error : gw_ending_text(why));
 }
 
 void gw_conn_activity(struct gw_conn *c)
@@ -183,7 +181,7 @@ static int conn_setup(struct gw_conn *c)
         return rc;
     }
     ssh_set_counters(c->session, &c->sock, &c->raw);
-    gw_auth_setup(c);
+    gw_dispatch_setup(c);
     ssh_set_blocking(c->session, 0);
     c->event = ssh_event_new();
     if (c->event == NULL) {
@@ -197,81 +195,6 @@ static int conn_setup(struct gw_conn *c)
     gw_daemon_register(c->daemon, &c->link);
     c->registered = true;
     return GW_OK;
-}
-
-/* ---- timers ----------------------------------------------------------- */
-
-static bool session_gone(struct gw_conn *c)
-{
-    int status = ssh_get_status(c->session);
-
-    return (status & (SSH_CLOSED | SSH_CLOSED_ERROR)) != 0 ||
-           !ssh_is_connected(c->session);
-}
-
-/*
- * ssh_send_keepalive in non-blocking mode: while the reply to the previous
- * request has not been collected, a call only collects it and sends
- * nothing (channels.c ssh_global_request). A second call then sends; if
- * the first one sent, it is not repeated. Still nothing is sent while a
- * request is really unanswered -- the liveness limit deals with that.
- */
-static void send_keepalive(struct gw_conn *c)
-{
-    uint64_t sent = c->raw.out_packets;
-
-    ssh_send_keepalive(c->session);
-    if (c->raw.out_packets == sent) {
-        ssh_send_keepalive(c->session);
-    }
-}
-
-/* Keepalive with a liveness limit: any packet from the client proves it
- * alive; after keepalive_interval of silence ask it for a reply, after
- * keepalive_interval * keepalive_count_max of silence give up. */
-static void check_keepalive(struct gw_conn *c, int64_t now_ms)
-{
-    int64_t interval = (int64_t)c->cfg->keepalive_interval * 1000;
-    int64_t silent = now_ms - c->last_rx_ms;
-
-    if (interval == 0) {
-        return;
-    }
-    if (silent >= interval * c->cfg->keepalive_count_max) {
-        gw_conn_close(c, "Timeout, client not responding");
-        return;
-    }
-    if (silent >= interval && now_ms - c->last_keepalive_ms >= interval) {
-        send_keepalive(c);
-        c->last_keepalive_ms = now_ms;
-    }
-}
-
-/* Every deadline of the connection, once per loop iteration. */
-static void check_timeouts(struct gw_conn *c, int64_t now_ms)
-{
-    int64_t idle = (int64_t)c->cfg->idle_timeout * 1000;
-
-    if (gw_daemon_phase(c->daemon) == GW_PHASE_CLOSING) {
-        gw_conn_close(c, "gateway shutting down");
-        return;
-    }
-    if (c->raw.in_packets != c->raw_packets_seen) {
-        c->raw_packets_seen = c->raw.in_packets;
-        c->last_rx_ms = now_ms;
-    }
-    if (!c->authed) {
-        if (now_ms >= c->deadline_ms && !c->closing) {
-            c->grace_expired = true;
-            gw_conn_close(c, "Login grace time exceeded");
-        }
-        return;
-    }
-    if (idle > 0 && now_ms - c->last_activity_ms >= idle) {
-        gw_conn_close(c, "Idle timeout");
-        return;
-    }
-    check_keepalive(c, now_ms);
 }
 
 /* ---- phases ----------------------------------------------------------- */
@@ -296,14 +219,14 @@ static int conn_kex(struct gw_conn *c)
     if (rc == SSH_AGAIN || rc == SSH_OK) {
         if (ssh_event_add_session(c->event, c->session) != SSH_OK) {
             gw_log_error("cannot poll the session");
-            gw_conn_close(c, "internal error");
+            gw_conn_close(c, GW_END_INTERNAL);
             return GW_ERR;
         }
         c->session_in_event = true;
     }
     while (rc == SSH_AGAIN && !c->closing) {
-        ssh_event_dopoll(c->event, POLL_MS);
-        check_timeouts(c, gw_now_ms());
+        ssh_event_dopoll(c->event, GW_CONN_POLL_MS);
+        gw_conn_check_timeouts(c, gw_now_ms());
         if (c->closing) {
             break;
         }
@@ -313,209 +236,14 @@ static int conn_kex(struct gw_conn *c)
         if (!c->closing) {
             gw_log_verbose("key exchange failed: %s",
                            ssh_get_error(c->session));
-            gw_conn_close(c, session_gone(c)
-                                 ? "client disconnected during key exchange"
-                                 : "key exchange failed");
+            gw_conn_close(c, gw_conn_session_gone(c) ? GW_END_KEX_CLIENT_GONE
+                                                     : GW_END_KEX_FAILED);
         }
         return GW_ERR;
     }
     c->kex_done = true;
     log_algorithms(c);
     return GW_OK;
-}
-
-/* ---- the forwarding loop ---------------------------------------------- */
-
-/* Room in the poll set for the client, the wake-up fd, every backend
- * session and every channel. */
-static int poll_set_alloc(struct gw_conn *c)
-{
-    size_t cap = 2 + GW_UPSTREAM_MAX + c->max_chans;
-
-    if (c->pfds != NULL) {
-        return GW_OK;
-    }
-    c->pfds = calloc(cap, sizeof(*c->pfds));
-    c->prefs = calloc(cap, sizeof(*c->prefs));
-    if (c->pfds == NULL || c->prefs == NULL) {
-        return GW_ERR_NOMEM;
-    }
-    c->pfds_cap = cap;
-    return GW_OK;
-}
-
-static short session_events(ssh_session s)
-{
-    return (short)(POLLIN |
-                   ((ssh_get_status(s) & SSH_WRITE_PENDING) ? POLLOUT : 0));
-}
-
-static void poll_add(struct gw_conn *c, size_t *n, int fd, short events,
-                     struct gw_upstream *up, struct gw_chan *ch)
-{
-    if (fd < 0 || events == 0 || *n >= c->pfds_cap) {
-        return;
-    }
-    c->pfds[*n] = (struct pollfd){.fd = fd, .events = events};
-    c->prefs[*n] = (struct gw_pollref){.up = up, .ch = ch};
-    (*n)++;
-}
-
-static size_t poll_set_build(struct gw_conn *c)
-{
-    size_t n = 0;
-
-    poll_add(c, &n, ssh_get_fd(c->session), session_events(c->session), NULL,
-             NULL);
-    for (size_t i = 0; i < GW_UPSTREAM_MAX; i++) {
-        struct gw_upstream *up = c->ups[i];
-        if (up != NULL && !up->gone) {
-            poll_add(c, &n, ssh_get_fd(up->session),
-                     session_events(up->session), up, NULL);
-        }
-    }
-    for (size_t i = 0; i < c->max_chans; i++) {
-        struct gw_chan *ch = c->chans[i];
-        if (ch != NULL && ch->kind == GW_KIND_SOCKET) {
-            poll_add(c, &n, ch->relay.sock.fd, gw_chan_sock_events(ch), NULL,
-                     ch);
-        }
-    }
-    return n;
-}
-
-/*
- * Wait for any session or socket of the connection, then let each ready
- * session process its input in its own event (gateway/upstream.h says why
- * each session has one). Before authentication there is no poll set yet:
- * the plain event poll of the client session.
- */
-static void conn_wait(struct gw_conn *c, int timeout_ms)
-{
-    struct timespec ts;
-    size_t n;
-    bool front = false;
-
-    if (c->pfds == NULL) {
-        ssh_event_dopoll(c->event, timeout_ms);
-        return;
-    }
-    n = poll_set_build(c);
-    ts.tv_sec = timeout_ms / 1000;
-    ts.tv_nsec = (long)(timeout_ms % 1000) * 1000000L;
-    /* A wake-up (GW_WAKE_SIGNAL) ends the wait with EINTR: the loop then
-     * reads the daemon's phase and the kills itself. */
-    if (ppoll(c->pfds, n, &ts, &c->wait_mask) <= 0) {
-        return;
-    }
-    for (size_t i = 0; i < n; i++) {
-        const struct gw_pollref *r = &c->prefs[i];
-        if (c->pfds[i].revents == 0) {
-            continue;
-        }
-        if (r->ch != NULL) {
-            r->ch->relay.sock.revents = c->pfds[i].revents;
-        } else if (r->up != NULL) {
-            ssh_event_dopoll(r->up->event, 0);
-        } else {
-            front = true;
-        }
-    }
-    if (front) {
-        ssh_event_dopoll(c->event, 0);
-    }
-}
-
-/* Backend sessions that died: their channels end. */
-static void check_upstreams(struct gw_conn *c)
-{
-    for (size_t i = 0; i < GW_UPSTREAM_MAX; i++) {
-        struct gw_upstream *up = c->ups[i];
-        if (up == NULL || up->gone || !gw_upstream_dead(up)) {
-            continue;
-        }
-        gw_log_info("backend %s closed the connection", up->host.name);
-        gw_chan_backend_lost(c, up);
-        if (up == c->primary) {
-            c->tstate = GW_TARGET_FAILED;
-            c->target_failed_ms = gw_now_ms();
-            snprintf(c->target_error, sizeof(c->target_error),
-                     "sshgate: connection to %s lost", up->host.name);
-        }
-    }
-}
-
-/*
- * A connection whose target failed or whose backend is gone ends once it
- * has had no channel for a moment. Not at once: the client normally
- * leaves by itself when its session channel closes, and a disconnect
- * arriving right behind the channel's last output makes OpenSSH exit
- * before it writes that output (the reason on stderr) out.
- */
-static void check_target_end(struct gw_conn *c, int64_t now_ms)
-{
-    if (c->tstate != GW_TARGET_FAILED) {
-        return;
-    }
-    if (gw_chan_count(c) > 0) {
-        c->target_failed_ms = now_ms;
-    } else if (now_ms - c->target_failed_ms >= TARGET_FAIL_LINGER_MS) {
-        gw_conn_close(c, c->target_error);
-    }
-}
-
-/* Once authenticated: target, backend liveness, the relay. True when the
- * relay has more to move right away. */
-static bool conn_forward(struct gw_conn *c)
-{
-    bool busy;
-
-    if (c->scratch.buf == NULL) {
-        c->scratch.len = (size_t)c->cfg->relay_buffer_size;
-        c->scratch.buf = malloc(c->scratch.len);
-        if (c->scratch.buf == NULL || poll_set_alloc(c) != GW_OK) {
-            gw_log_error("out of memory for the relay");
-            gw_conn_close(c, "internal error");
-            return false;
-        }
-    }
-    if (c->tstate == GW_TARGET_PENDING) {
-        gw_target_prepare(c);
-    }
-    check_upstreams(c);
-    busy = gw_chan_pump(c);
-    check_target_end(c, gw_now_ms());
-    return busy;
-}
-
-/* Sessions of this connection the admin asked to end (posted by the main
- * thread, docs/admin.md "session kill"). */
-static void check_kills(struct gw_conn *c)
-{
-    int64_t ids[GW_KILLS_MAX];
-    size_t n = gw_daemon_take_kills(c->daemon, &c->link, ids, GW_KILLS_MAX);
-
-    for (size_t i = 0; i < n; i++) {
-        gw_chan_kill(c, ids[i]);
-    }
-}
-
-static void conn_loop(struct gw_conn *c)
-{
-    bool busy = false;
-
-    while (!c->closing) {
-        conn_wait(c, busy ? 0 : POLL_MS);
-        if (session_gone(c)) {
-            gw_conn_close(c, "client disconnected");
-            break;
-        }
-        if (c->authed) {
-            check_kills(c);
-        }
-        busy = c->authed && conn_forward(c);
-        check_timeouts(c, gw_now_ms());
-    }
 }
 
 /*
@@ -533,7 +261,7 @@ static void flush_before_disconnect(struct gw_conn *c)
 
     for (int i = 0; i < FLUSH_ROUNDS_MAX && quiet < 2; i++) {
         uint64_t seen = c->raw.in_packets;
-        if (!c->session_in_event || session_gone(c)) {
+        if (!c->session_in_event || gw_conn_session_gone(c)) {
             return;
         }
         ssh_event_dopoll(c->event, 0);
@@ -547,7 +275,7 @@ static void flush_before_disconnect(struct gw_conn *c)
  * sends: closing with unread input would make the kernel send a reset,
  * which can destroy the disconnect message before the client reads it.
  */
-static void linger_close(int fd)
+static void linger_until_client_closes(int fd)
 {
     int64_t deadline = gw_now_ms() + LINGER_MS;
     char buf[4096];
@@ -573,7 +301,7 @@ static void conn_teardown(struct gw_conn *c)
     int fd = -1;
 
     flush_before_disconnect(c);
-    gw_chan_detach_all(c, c->close_reason);
+    gw_chan_detach_all(c);
     for (size_t i = 0; i < GW_UPSTREAM_MAX; i++) {
         if (c->ups[i] != NULL) {
             gw_upstream_close(c->ups[i]);
@@ -589,7 +317,7 @@ static void conn_teardown(struct gw_conn *c)
     if (c->registered) {
         gw_daemon_unregister(c->daemon, &c->link);
     }
-    if (c->kex_started && !session_gone(c)) {
+    if (c->kex_started && !gw_conn_session_gone(c)) {
         fd = dup(ssh_get_fd(c->session));
     }
     ssh_session_set_disconnect_message(c->session, c->close_reason);
@@ -597,7 +325,7 @@ static void conn_teardown(struct gw_conn *c)
     ssh_free(c->session);
     c->session = NULL;
     if (fd >= 0) {
-        linger_close(fd);
+        linger_until_client_closes(fd);
     }
 }
 
@@ -627,9 +355,7 @@ void gw_conn_set_authenticated(struct gw_conn *c, const char *user)
 
     c->authed = true;
     snprintf(c->user, sizeof(c->user), "%s", user);
-    if (c->target_ok && gw_target_has_host(&c->target)) {
-        c->tstate = GW_TARGET_PENDING;
-    }
+    gw_target_begin(c);
     release_unauth(c);
     c->last_activity_ms = now_ms;
     c->last_rx_ms = now_ms;
@@ -668,12 +394,12 @@ void gw_conn_run(void *arg)
     gw_log_verbose("worker started");
     if (conn_setup(c) != GW_OK) {
         gw_log_error("%s", gw_err_msg());
-        gw_conn_close(c, "internal error");
+        gw_conn_close(c, GW_END_INTERNAL);
     } else if (conn_kex(c) == GW_OK) {
         if (!conn_db_ok(c)) {
-            gw_conn_close(c, "service unavailable, try again later");
+            gw_conn_close(c, GW_END_UNAVAILABLE);
         }
-        conn_loop(c);
+        gw_conn_loop(c);
     }
     conn_teardown(c);
     conn_finish(c);

@@ -11,6 +11,7 @@
 #include "core/config.h"
 #include "core/sshkey.h"
 #include "gateway/chan/chan.h"
+#include "gateway/daemon/ending.h"
 #include "gateway/daemon/daemon.h"
 #include "gateway/conn/policy.h"
 #include "gateway/chan/relay.h"
@@ -28,7 +29,8 @@
 
 struct store;
 
-/* Where the target of the login name ("alice+web1") stands. */
+/* Where the target of the login name ("alice+web1") stands; only
+ * gateway/conn/target_state.c changes it. */
 enum gw_target_state {
     GW_TARGET_NONE = 0, /* no target: built-ins, menu, -J / -W */
     GW_TARGET_PENDING,  /* authenticated; the loop resolves and connects */
@@ -85,9 +87,11 @@ struct gw_conn {
 
     bool grace_expired;
     bool closing;
-    char close_reason[GW_DENIAL_MAX];
+    enum gw_ending close_ending;
+    char close_reason[GW_DENIAL_MAX]; /* its text (the target's line) */
 
-    /* forwarding (docs/forwarding.md) */
+    /* forwarding (docs/forwarding.md); the target's fields are
+     * gateway/conn/target_state.c's */
     enum gw_target_state tstate;
     char target_error[GW_DENIAL_MAX];
     int64_t target_failed_ms;
@@ -118,9 +122,10 @@ void gw_conn_run(void *conn);
 /* Free a connection that never ran (no worker took it). */
 void gw_conn_discard(struct gw_conn *c);
 
-/* Ask the loop to end the connection with reason (the disconnect message
- * the client sees). Safe in callbacks; the first reason wins. */
-void gw_conn_close(struct gw_conn *c, const char *reason);
+/* Ask the loop to end the connection for why; its text is the disconnect
+ * message the client sees (for GW_END_TARGET: c->target_error). Safe in
+ * callbacks; the first reason wins. */
+void gw_conn_close(struct gw_conn *c, enum gw_ending why);
 
 /* The connection did something a user would call activity (idle timer). */
 void gw_conn_activity(struct gw_conn *c);

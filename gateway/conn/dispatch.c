@@ -3,68 +3,17 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/timeutil.h"
+#include "gateway/chan/remote_fwd.h"
+#include "gateway/chan/session.h"
+#include "gateway/chan/tcpip.h"
+#include "gateway/conn/auth.h"
 #include "gateway/conn/conn.h"
-#include "gateway/conn/policy.h"
 #include "gateway/conn/upstream.h"
 
 #include <stdio.h>
 #include <string.h>
 
 #define BREAK_MS 1000 /* what OpenSSH's ~B asks for */
-
-static void target_failed(struct gw_conn *c, const char *message)
-{
-    c->tstate = GW_TARGET_FAILED;
-    c->target_failed_ms = gw_now_ms();
-    snprintf(c->target_error, sizeof(c->target_error), "%s", message);
-}
-
-void gw_target_prepare(struct gw_conn *c)
-{
-    struct store_host host;
-    struct store_grant grant;
-    struct gw_denial why;
-    char msg[GW_DENIAL_MAX];
-    struct store *st;
-    int rc;
-
-    if (c->tstate != GW_TARGET_PENDING) {
-        return;
-    }
-    st = gw_daemon_store_get(c->daemon);
-    if (st == NULL) {
-        target_failed(c, "sshgate: service unavailable, try again later");
-        return;
-    }
-    rc = gw_resolve_target(st, c->user, &c->target, c->cfg->target_separator,
-                           &host, &grant, &why);
-    gw_daemon_store_put(c->daemon, st);
-    if (rc == GW_ERR_DENIED) {
-        gw_log_info("access to %s denied: %s", c->target.host, why.reason);
-        gw_conn_event(c, "access.denied", c->user, "host=%s login=%s reason=%s",
-                      c->target.host,
-                      c->target.login[0] != '\0' ? c->target.login : "-",
-                      why.reason);
-        target_failed(c, why.message);
-        return;
-    }
-    if (rc != GW_OK) {
-        gw_log_error("cannot check access to %s: %s", c->target.host,
-                     gw_err_msg());
-        target_failed(c, "sshgate: cannot check your access now, try again "
-                         "later");
-        return;
-    }
-    rc = gw_upstream_open(c, &host, &grant, &c->primary, msg, sizeof(msg));
-    store_host_clear(&host);
-    if (rc != GW_OK) {
-        c->primary = NULL;
-        target_failed(c, msg);
-        return;
-    }
-    c->primary->primary = true;
-    c->tstate = GW_TARGET_UP;
-}
 
 /* RFC 4335 break. libssh 0.10 hands unknown channel requests over without
  * their name or data; the only one OpenSSH's client sends is "break"
@@ -95,7 +44,8 @@ static const struct {
     {SSH_REQUEST_CHANNEL, SSH_CHANNEL_REQUEST_UNKNOWN, on_unknown_request},
 };
 
-int gw_forward_on_message(struct gw_conn *c, ssh_message msg)
+/* After authentication: the handler of msg, or the default reply. */
+static int dispatch_request(struct gw_conn *c, ssh_message msg)
 {
     int type = ssh_message_type(msg);
     int subtype = ssh_message_subtype(msg);
@@ -110,4 +60,39 @@ int gw_forward_on_message(struct gw_conn *c, ssh_message msg)
         gw_log_verbose("refused request type %d/%d", type, subtype);
     }
     return 1; /* the default reply accepts "ssh-userauth" */
+}
+
+/* Everything without a server callback lands here: authentication before
+ * login, the forwarding requests after it. */
+static int on_message(ssh_session session, ssh_message msg, void *userdata)
+{
+    struct gw_conn *c = userdata;
+
+    (void)session;
+    if (ssh_message_type(msg) == SSH_REQUEST_AUTH) {
+        return gw_auth_on_message(c, msg);
+    }
+    if (c->authed) {
+        /* direct-tcpip, tcpip-forward, break, ... */
+        return dispatch_request(c, msg);
+    }
+    if (ssh_message_type(msg) != SSH_REQUEST_SERVICE) {
+        gw_log_verbose("refused request type %d/%d", ssh_message_type(msg),
+                       ssh_message_subtype(msg));
+    }
+    return 1; /* the default reply accepts "ssh-userauth" */
+}
+
+void gw_dispatch_setup(struct gw_conn *c)
+{
+    struct ssh_server_callbacks_struct *cb = &c->server_cb;
+
+    memset(cb, 0, sizeof(*cb));
+    ssh_callbacks_init(cb);
+    cb->userdata = c;
+    /* No auth_*_function: authentication goes to on_message (reply). */
+    cb->channel_open_request_session_function = gw_session_open;
+    ssh_set_server_callbacks(c->session, cb);
+    ssh_set_message_callback(c->session, on_message, c);
+    gw_auth_advertise(c);
 }

@@ -5,7 +5,8 @@
 #include "backend/client.h"
 #include "backend/hostrecord.h"
 #include "gateway/conn/conn.h"
-#include "gateway/conn/dispatch.h"
+#include "gateway/chan/agent.h"
+#include "gateway/chan/remote_fwd.h"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>

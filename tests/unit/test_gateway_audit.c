@@ -1,5 +1,5 @@
 /* Unit tests for the daemon side of the sessions audit: the end reasons
- * of gateway/chan and the kill queue of gateway/daemon. */
+ * of gateway/daemon/ending and the kill queue of gateway/daemon. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,25 +15,52 @@
 #include <unistd.h>
 
 #include "core/err.h"
-#include "gateway/chan/chan.h"
+#include "gateway/daemon/ending.h"
 #include "gateway/daemon/daemon.h"
 
 static void test_row_reason(void **state)
 {
     (void)state;
-    assert_string_equal(gw_chan_row_reason(NULL, 'c'), "client closed");
-    assert_string_equal(gw_chan_row_reason(NULL, '\0'), "client closed");
-    assert_string_equal(gw_chan_row_reason(NULL, 'b'), "backend closed");
-    assert_string_equal(gw_chan_row_reason("Idle timeout", 'b'),
-                        "idle timeout");
-    assert_string_equal(gw_chan_row_reason("gateway shutting down", 'c'),
-                        "shutdown");
-    assert_string_equal(gw_chan_row_reason("client disconnected", 'b'),
+    assert_string_equal(gw_ending_row_reason(GW_END_NONE, 'c', NULL),
                         "client closed");
-    assert_string_equal(gw_chan_row_reason("killed by admin", 'c'),
+    assert_string_equal(gw_ending_row_reason(GW_END_NONE, '\0', NULL),
+                        "client closed");
+    assert_string_equal(gw_ending_row_reason(GW_END_NONE, 'b', NULL),
+                        "backend closed");
+    assert_string_equal(gw_ending_row_reason(GW_END_IDLE, 'b', NULL),
+                        "idle timeout");
+    assert_string_equal(gw_ending_row_reason(GW_END_SHUTDOWN, 'c', NULL),
+                        "shutdown");
+    assert_string_equal(gw_ending_row_reason(GW_END_CLIENT_GONE, 'b', NULL),
+                        "client closed");
+    assert_string_equal(gw_ending_row_reason(GW_END_KILLED, 'c', NULL),
                         "killed by admin");
-    assert_string_equal(gw_chan_row_reason("channel i/o error", 'c'),
+    assert_string_equal(gw_ending_row_reason(GW_END_CHANNEL_IO, 'c', NULL),
                         "channel i/o error");
+    assert_string_equal(gw_ending_row_reason(GW_END_KEEPALIVE, 'c', NULL),
+                        "Timeout, client not responding");
+    /* A failed target's own line is the reason. */
+    assert_string_equal(gw_ending_row_reason(GW_END_TARGET, 'c',
+                                             "sshgate: connection to web1 lost"),
+                        "sshgate: connection to web1 lost");
+}
+
+/* Every ending has a text, and what the client reads for the common ones
+ * is what OpenSSH's sshd says. */
+static void test_ending_texts(void **state)
+{
+    (void)state;
+    for (int e = GW_END_NONE; e <= GW_END_BACKEND_LOST; e++) {
+        const char *text = gw_ending_text((enum gw_ending)e);
+        assert_non_null(text);
+        assert_true(text[0] != '\0');
+    }
+    assert_string_equal(gw_ending_text(GW_END_IDLE), "Idle timeout");
+    assert_string_equal(gw_ending_text(GW_END_GRACE),
+                        "Login grace time exceeded");
+    assert_string_equal(gw_ending_text(GW_END_AUTH_FAILURES),
+                        "Too many authentication failures");
+    assert_string_equal(gw_ending_text((enum gw_ending)999), "closed");
 }
 
 static atomic_bool waiter_woken;
@@ -112,6 +139,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_row_reason),
+        cmocka_unit_test(test_ending_texts),
         cmocka_unit_test(test_kill_queue),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,579 @@
+#include "gateway/chan/pair.h"
+
+#include "core/err.h"
+#include "core/log.h"
+#include "core/strutil.h"
+#include "gateway/conn/conn.h"
+#include "gateway/conn/upstream.h"
+
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+/* Bytes one pair may move per direction and pump round: large enough for
+ * bulk throughput, small enough that an interactive channel next to a
+ * bulk transfer is served every round. */
+#define PUMP_BUDGET (256u * 1024)
+
+/* ---- callbacks: record, never act ------------------------------------- */
+
+static int on_front_data(ssh_session s, ssh_channel channel, void *data,
+                         uint32_t len, int is_stderr, void *userdata)
+{
+    struct gw_chan *ch = userdata;
+
+    (void)s;
+    (void)channel;
+    (void)data;
+    /* len is everything libssh holds for this stream: leave it there. */
+    ch->relay.front.avail[is_stderr ? 1 : 0] = len;
+    return 0;
+}
+
+static void on_front_eof(ssh_session s, ssh_channel channel, void *userdata)
+{
+    struct gw_chan *ch = userdata;
+
+    (void)s;
+    (void)channel;
+    ch->relay.front.eof_rcvd = true;
+}
+
+static void on_front_close(ssh_session s, ssh_channel channel, void *userdata)
+{
+    struct gw_chan *ch = userdata;
+
+    (void)s;
+    (void)channel;
+    ch->relay.front.close_rcvd = true;
+    if (ch->closer == '\0') {
+        ch->closer = 'c';
+    }
+}
+
+void gw_pair_front_callbacks(struct gw_chan *ch)
+{
+    struct ssh_channel_callbacks_struct *cb = &ch->cb;
+
+    memset(cb, 0, sizeof(*cb));
+    ssh_callbacks_init(cb);
+    cb->userdata = ch;
+    cb->channel_data_function = on_front_data;
+    cb->channel_eof_function = on_front_eof;
+    cb->channel_close_function = on_front_close;
+}
+
+static int on_back_data(ssh_session s, ssh_channel channel, void *data,
+                        uint32_t len, int is_stderr, void *userdata)
+{
+    struct gw_chan *ch = userdata;
+
+    (void)s;
+    (void)channel;
+    (void)data;
+    ch->relay.back.avail[is_stderr ? 1 : 0] = len;
+    return 0;
+}
+
+static void on_back_eof(ssh_session s, ssh_channel channel, void *userdata)
+{
+    struct gw_chan *ch = userdata;
+
+    (void)s;
+    (void)channel;
+    ch->relay.back.eof_rcvd = true;
+}
+
+static void on_back_close(ssh_session s, ssh_channel channel, void *userdata)
+{
+    struct gw_chan *ch = userdata;
+
+    (void)s;
+    (void)channel;
+    ch->relay.back.close_rcvd = true;
+    if (ch->closer == '\0') {
+        ch->closer = 'b';
+    }
+}
+
+static void on_back_exit_status(ssh_session s, ssh_channel channel, int status,
+                                void *userdata)
+{
+    struct gw_chan *ch = userdata;
+
+    (void)s;
+    (void)channel;
+    ch->relay.exit.have_status = true;
+    ch->relay.exit.status = status;
+}
+
+static void on_back_exit_signal(ssh_session s, ssh_channel channel,
+                                const char *signal, int core,
+                                const char *errmsg, const char *lang,
+                                void *userdata)
+{
+    struct gw_exit_info *e = &((struct gw_chan *)userdata)->relay.exit;
+
+    (void)s;
+    (void)channel;
+    (void)lang;
+    e->have_signal = true;
+    snprintf(e->signal, sizeof(e->signal), "%s", signal ? signal : "KILL");
+    e->core = core != 0;
+    snprintf(e->message, sizeof(e->message), "%s", errmsg ? errmsg : "");
+}
+
+void gw_pair_back_callbacks(struct gw_chan *ch)
+{
+    struct ssh_channel_callbacks_struct *cb = &ch->bcb;
+
+    memset(cb, 0, sizeof(*cb));
+    ssh_callbacks_init(cb);
+    cb->userdata = ch;
+    cb->channel_data_function = on_back_data;
+    cb->channel_eof_function = on_back_eof;
+    cb->channel_close_function = on_back_close;
+    cb->channel_exit_status_function = on_back_exit_status;
+    cb->channel_exit_signal_function = on_back_exit_signal;
+    ssh_set_channel_callbacks(ch->bch, cb);
+}
+
+/* ---- start and end ---------------------------------------------------- */
+
+/* "host=web1 login=root" for pairs through a backend, "" otherwise. */
+static void where(const struct gw_chan *ch, char *out, size_t len)
+{
+    if (ch->up != NULL) {
+        snprintf(out, len, " host=%s login=%s", ch->up->host.name,
+                 ch->up->login);
+    } else if (ch->kind == GW_KIND_SOCKET && ch->dest != NULL) {
+        snprintf(out, len, " host=%s", ch->dest);
+    } else {
+        out[0] = '\0';
+    }
+}
+
+void gw_pair_start(struct gw_chan *ch, const char *kind, const char *fmt, ...)
+{
+    char detail[3072];
+    char loc[2 * GW_NAME_MAX + 32];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof(detail), fmt, ap);
+    va_end(ap);
+    where(ch, loc, sizeof(loc));
+    ch->what = kind;
+    ch->state = GW_CHAN_RELAY;
+    ch->announced = true;
+    /* For the session.start event, written with the row by the pump. */
+    gw_session_row_owe(&ch->row, detail);
+    gw_log_info("channel %u: %s%s %s", ch->id, kind, loc, detail);
+    gw_conn_activity(ch->conn);
+}
+
+/* What the audit row records of ch. command points into target (of
+ * size GW_NAME_MAX + 16) for a -R pair. */
+static void describe(const struct gw_chan *ch, struct gw_session_facts *f,
+                     char *target, size_t target_len)
+{
+    const struct gw_conn *c = ch->conn;
+
+    memset(f, 0, sizeof(*f));
+    f->node = gw_node_name();
+    f->conn_uid = c->uid;
+    f->user = c->user;
+    f->client = c->peer_text;
+    f->host = ch->up != NULL ? ch->up->host.name
+                             : (ch->kind == GW_KIND_SOCKET ? ch->dest : NULL);
+    f->login = ch->up != NULL ? ch->up->login : NULL;
+    f->kind = ch->what;
+    f->pty = ch->pty;
+    f->command = ch->command;
+    if (ch->dest != NULL && ch->kind == GW_KIND_FORWARDED) {
+        snprintf(target, target_len, "%s:%u", ch->dest, (unsigned)ch->dport);
+        f->command = target;
+    }
+    f->sftp = ch->kind == GW_KIND_SESSION && ch->what != NULL &&
+              strcmp(ch->what, "sftp") == 0;
+    f->record = ch->kind == GW_KIND_SESSION && ch->pty && c->cfg->recording;
+    f->record_input = c->cfg->record_input;
+    f->recq = c->daemon->recq;
+    f->cols = ch->cols;
+    f->rows = ch->rows;
+    f->term = ch->term;
+}
+
+/* The text of ch's ending, for the log. */
+static const char *ending_text(const struct gw_chan *ch)
+{
+    if (ch->ending == GW_END_TARGET) {
+        return ch->conn->close_reason;
+    }
+    return gw_ending_text(ch->ending);
+}
+
+void gw_pair_announce_close(struct gw_chan *ch)
+{
+    const struct gw_exit_info *e = &ch->relay.exit;
+    struct gw_session_facts facts;
+    struct gw_session_outcome o = {0};
+    char target[GW_NAME_MAX + 16];
+    char status[64] = "";
+    char loc[2 * GW_NAME_MAX + 32];
+
+    where(ch, loc, sizeof(loc));
+    if (e->have_signal) {
+        snprintf(status, sizeof(status), " exit_signal=%s", e->signal);
+    } else if (e->have_status) {
+        snprintf(status, sizeof(status), " exit_status=%d", e->status);
+    }
+    gw_log_info("channel %u closed: %s%s up=%llu down=%llu%s (%s)", ch->id,
+                ch->what, loc, (unsigned long long)ch->relay.up,
+                (unsigned long long)ch->relay.down, status, ending_text(ch));
+    describe(ch, &facts, target, sizeof(target));
+    o.bytes_up = ch->relay.up;
+    o.bytes_down = ch->relay.down;
+    o.has_exit_status = e->have_status && !e->have_signal;
+    o.exit_status = e->status;
+    o.exit_signal = e->have_signal ? e->signal : NULL;
+    o.reason = gw_ending_row_reason(ch->ending, ch->closer,
+                                    ch->conn->close_reason);
+    gw_session_row_end(&ch->row, &facts, &o);
+}
+
+/* ---- ends ------------------------------------------------------------- */
+
+static bool end_open(const struct gw_end *e)
+{
+    return !e->close_rcvd && !e->close_sent;
+}
+
+static bool can_send(const struct gw_end *e)
+{
+    return end_open(e) && !e->eof_sent;
+}
+
+bool gw_pair_client_open(const struct gw_chan *ch)
+{
+    return can_send(&ch->relay.front);
+}
+
+static void end_eof(ssh_channel ch, struct gw_end *e)
+{
+    if (!e->eof_sent && end_open(e)) {
+        (void)ssh_channel_send_eof(ch);
+    }
+    e->eof_sent = true;
+}
+
+static void end_close(ssh_channel ch, struct gw_end *e)
+{
+    if (!e->close_sent && ch != NULL) {
+        /* Also the answer to the peer's close, which libssh does not
+         * send by itself. */
+        (void)ssh_channel_close(ch);
+    }
+    e->eof_sent = true;
+    e->close_sent = true;
+}
+
+/* Exit status or signal of the backend's command, to the client, once. */
+static void send_exit(struct gw_chan *ch)
+{
+    struct gw_exit_info *e = &ch->relay.exit;
+
+    /* Also after the client's close, as long as ours is not sent: a
+     * client that closed on EOF still takes the status (as it does from
+     * sshd) until the close is answered. */
+    if (e->sent || ch->relay.front.close_sent ||
+        (!e->have_status && !e->have_signal)) {
+        return;
+    }
+    e->sent = true;
+    if (e->have_signal) {
+        (void)ssh_channel_request_send_exit_signal(
+            ch->channel, e->signal, e->core ? 1 : 0, e->message, "");
+    } else {
+        (void)ssh_channel_request_send_exit_status(ch->channel, e->status);
+    }
+}
+
+/* ---- relaying --------------------------------------------------------- */
+
+void gw_pair_break(struct gw_chan *ch, enum gw_ending ending)
+{
+    struct gw_relay *r = &ch->relay;
+
+    gw_log_verbose("channel %u: %s", ch->id, gw_ending_text(ending));
+    ch->ending = ending;
+    memset(r->front.avail, 0, sizeof(r->front.avail));
+    memset(r->back.avail, 0, sizeof(r->back.avail));
+    gw_pend_free(&r->pend_up);
+    gw_pend_free(&r->pend_down[0]);
+    gw_pend_free(&r->pend_down[1]);
+    r->front.close_rcvd = true;
+    r->back.close_rcvd = true;
+}
+
+/* Data towards an end that takes no more (it closed, or EOF went out)
+ * is dropped, so that the close handshake is not held up by it. */
+static int drop_undeliverable(struct gw_chan *ch)
+{
+    struct gw_relay *r = &ch->relay;
+    const struct gw_scratch *s = &ch->conn->scratch;
+    int rc = GW_OK;
+
+    if (!can_send(&r->front)) {
+        for (int err = 0; err < 2 && rc == GW_OK; err++) {
+            rc = gw_relay_discard(ch->bch, &r->back.avail[err], err == 1, s);
+            gw_pend_free(&r->pend_down[err]);
+        }
+    }
+    if (rc == GW_OK && !can_send(&r->back)) {
+        rc = gw_relay_discard(ch->channel, &r->front.avail[0], false, s);
+        gw_pend_free(&r->pend_up);
+    }
+    return rc;
+}
+
+/* s, or for an audited sftp pair or a recorded session a copy of it in
+ * *copy with tap set. */
+static const struct gw_scratch *
+tapped(struct gw_chan *ch, const struct gw_scratch *s, struct gw_scratch *copy,
+       void (*tap)(void *, const char *, size_t))
+{
+    if (!gw_session_row_taps(&ch->row)) {
+        return s;
+    }
+    *copy = *s;
+    copy->tap = tap;
+    copy->tap_userdata = &ch->row;
+    return copy;
+}
+
+static int move_channels(struct gw_chan *ch)
+{
+    struct gw_relay *r = &ch->relay;
+    const struct gw_scratch *s = &ch->conn->scratch;
+    struct gw_scratch up_s;
+    struct gw_scratch down_s;
+    bool again = false;
+    int rc = drop_undeliverable(ch);
+
+    if (rc == GW_OK && can_send(&r->back)) {
+        rc = gw_relay_chan(ch->channel, &r->front.avail[0], ch->bch, false,
+                           &r->pend_up, tapped(ch, s, &up_s, gw_session_row_tap_up),
+                           PUMP_BUDGET, &r->up);
+        again = rc == GW_AGAIN;
+    }
+    if (rc != GW_ERR_IO) {
+        rc = gw_relay_discard(ch->channel, &r->front.avail[1], true, s);
+    }
+    for (int err = 0; err < 2 && rc != GW_ERR_IO && can_send(&r->front);
+         err++) {
+        rc = gw_relay_chan(
+            ch->bch, &r->back.avail[err], ch->channel,
+            err == 1 && ch->kind == GW_KIND_SESSION, &r->pend_down[err],
+            tapped(ch, s, &down_s,
+                   err == 0 ? gw_session_row_tap_down
+                            : gw_session_row_tap_down_err),
+            PUMP_BUDGET, &r->down);
+        again = again || rc == GW_AGAIN;
+    }
+    return rc == GW_ERR_IO ? rc : (again ? GW_AGAIN : GW_OK);
+}
+
+/* EOF, exit status and close, each way, once the data before it is out. */
+static void finish_channels(struct gw_chan *ch)
+{
+    struct gw_relay *r = &ch->relay;
+    bool back_drained = r->back.avail[0] == 0 && r->back.avail[1] == 0 &&
+                        gw_pend_empty(&r->pend_down[0]) &&
+                        gw_pend_empty(&r->pend_down[1]);
+    bool front_drained = r->front.avail[0] == 0 && gw_pend_empty(&r->pend_up);
+
+    if (back_drained && ch->kind == GW_KIND_SESSION) {
+        send_exit(ch);
+    }
+    if (back_drained && (r->back.eof_rcvd || r->back.close_rcvd)) {
+        end_eof(ch->channel, &r->front);
+    }
+    if (back_drained && r->back.close_rcvd) {
+        end_close(ch->channel, &r->front);
+    }
+    if (front_drained && (r->front.eof_rcvd || r->front.close_rcvd)) {
+        end_eof(ch->bch, &r->back);
+    }
+    if (r->front.close_rcvd || r->front.close_sent) {
+        /* The client is done with the channel: so is the backend. Our
+         * answer to the client waits for the backend's close (above). */
+        end_close(ch->bch, &r->back);
+    }
+    if (r->front.close_sent && r->back.close_sent) {
+        ch->state = GW_CHAN_DEAD;
+    }
+}
+
+short gw_pair_sock_events(const struct gw_chan *ch)
+{
+    const struct gw_relay *r = &ch->relay;
+    const struct gw_sock *sk = &r->sock;
+    short events = 0;
+
+    if (ch->state != GW_CHAN_RELAY || sk->failed) {
+        return 0;
+    }
+    /* Read only what the client's window takes now: a readable socket we
+     * do not read would wake the loop for nothing. The window reopening
+     * arrives as a packet, which wakes it anyway. */
+    if (!sk->rd_eof && can_send(&r->front) &&
+        ssh_channel_window_size(ch->channel) > 0) {
+        events |= POLLIN;
+    }
+    if (!gw_pend_empty(&r->pend_up)) {
+        events |= POLLOUT;
+    }
+    return events;
+}
+
+static int move_socket(struct gw_chan *ch)
+{
+    struct gw_relay *r = &ch->relay;
+    struct gw_sock *sk = &r->sock;
+    const struct gw_scratch *s = &ch->conn->scratch;
+    int rc_in = GW_OK;
+    int rc_out = GW_OK;
+
+    if (can_send(&r->front) &&
+        (sk->revents != 0 || !gw_pend_empty(&r->pend_down[0]))) {
+        rc_in = gw_relay_sock_to_chan(sk, ch->channel, &r->pend_down[0], s,
+                                      PUMP_BUDGET, &r->down);
+    }
+    sk->revents = 0;
+    if (rc_in != GW_ERR_IO && !sk->wr_shut && !sk->failed) {
+        rc_out = gw_relay_chan_to_sock(ch->channel, &r->front.avail[0], sk,
+                                       &r->pend_up, s, PUMP_BUDGET, &r->up);
+    }
+    if (rc_in == GW_ERR_IO || (rc_out == GW_ERR_IO && !sk->failed)) {
+        return GW_ERR_IO;
+    }
+    (void)gw_relay_discard(ch->channel, &r->front.avail[1], true, s);
+    return rc_in == GW_AGAIN || rc_out == GW_AGAIN ? GW_AGAIN : GW_OK;
+}
+
+static void finish_socket(struct gw_chan *ch)
+{
+    struct gw_relay *r = &ch->relay;
+    struct gw_sock *sk = &r->sock;
+    bool front_drained = r->front.avail[0] == 0 && gw_pend_empty(&r->pend_up);
+
+    if (sk->failed) {
+        ch->ending = GW_END_DEST_FAILED;
+    }
+    if (sk->rd_eof && ch->closer == '\0') {
+        ch->closer = 'b';
+    }
+    if ((sk->rd_eof || sk->failed) && gw_pend_empty(&r->pend_down[0])) {
+        end_eof(ch->channel, &r->front);
+    }
+    if (!sk->wr_shut && front_drained &&
+        (r->front.eof_rcvd || r->front.close_rcvd)) {
+        (void)shutdown(sk->fd, SHUT_WR);
+        sk->wr_shut = true;
+    }
+    if (r->front.close_rcvd || sk->failed ||
+        (r->front.eof_sent && sk->wr_shut)) {
+        end_close(ch->channel, &r->front);
+        r->back.close_sent = true;
+        ch->state = GW_CHAN_DEAD;
+    }
+}
+
+/* One round of a started pair: write its row if owed, move data, flush
+ * the audit, then EOF / exit status / close. */
+static bool pump_relay(struct gw_chan *ch, int (*move)(struct gw_chan *),
+                       void (*finish)(struct gw_chan *))
+{
+    uint64_t before = ch->relay.up + ch->relay.down;
+    struct gw_session_facts facts;
+    char target[GW_NAME_MAX + 16];
+    int rc;
+
+    if (ch->row.owed) {
+        describe(ch, &facts, target, sizeof(target));
+        gw_session_row_begin(&ch->row, &facts);
+    }
+    rc = move(ch);
+    if (rc == GW_ERR_IO) {
+        gw_pair_break(ch, GW_END_CHANNEL_IO);
+    }
+    if (ch->relay.up + ch->relay.down != before) {
+        gw_conn_activity(ch->conn);
+    }
+    gw_session_row_tick(&ch->row, ch->relay.up, ch->relay.down);
+    finish(ch);
+    return rc == GW_AGAIN;
+}
+
+bool gw_pair_pump_channels(struct gw_chan *ch)
+{
+    return pump_relay(ch, move_channels, finish_channels);
+}
+
+bool gw_pair_pump_socket(struct gw_chan *ch)
+{
+    return pump_relay(ch, move_socket, finish_socket);
+}
+
+void gw_pair_pump_opening(struct gw_chan *ch)
+{
+    int rc;
+
+    if (ch->relay.back.close_rcvd) {
+        rc = SSH_ERROR; /* the backend gave up first */
+    } else if (ch->kind == GW_KIND_AGENT) {
+        rc = ssh_channel_open_auth_agent(ch->channel);
+    } else {
+        rc = ssh_channel_open_reverse_forward(ch->channel, ch->dest, ch->dport,
+                                              ch->orig, ch->oport);
+    }
+    if (rc == SSH_AGAIN) {
+        return;
+    }
+    if (rc == SSH_OK && ch->kind == GW_KIND_AGENT) {
+        gw_pair_start(ch, "agent", "%s", "to=client");
+        return;
+    }
+    if (rc == SSH_OK) {
+        char orig[64];
+        gw_sanitize(ch->orig, orig, sizeof(orig));
+        gw_pair_start(ch, "tcpip-forward", "bound=%u origin=%s:%u",
+                      (unsigned)ch->dport, orig, (unsigned)ch->oport);
+        return;
+    }
+    gw_log_verbose("channel %u: the client refused the %s channel", ch->id,
+                   ch->kind == GW_KIND_AGENT ? "agent" : "forwarded");
+    ch->relay.front.close_sent = true; /* nothing to close on our side */
+    end_close(ch->bch, &ch->relay.back);
+    ch->state = GW_CHAN_DEAD;
+}
+
+bool gw_pair_pump_backend(struct gw_chan *ch)
+{
+    if (ch->state == GW_CHAN_OPENING) {
+        gw_pair_pump_opening(ch);
+        return false;
+    }
+    return ch->state == GW_CHAN_RELAY && gw_pair_pump_channels(ch);
+}
+
+void gw_pair_backend_lost(struct gw_chan *ch)
+{
+    if (ch->state == GW_CHAN_OPENING) {
+        gw_pair_pump_opening(ch);
+    }
+}
