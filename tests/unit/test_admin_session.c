@@ -1,0 +1,135 @@
+/*
+ * Unit tests of sshgate-admin session (list, show, export, replay) over
+ * sessions, transfers and recordings written as the daemon writes them.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+#include <stdio.h>
+
+#include "core/err.h"
+#include "store/db.h"
+#include "store/recordings.h"
+#include "store/sessions.h"
+#include "store/transfers.h"
+
+#include "admin_fixture.h"
+
+/* Two sessions as the daemon writes them: alice's ended exec with a
+ * transfer and a recording, bob's shell still open. */
+static void add_sessions(struct fx *fx, int64_t *ended, int64_t *open)
+{
+    static const char chunk1[] = "[0.1, \"o\", \"hello \"]\n"
+                                 "[0.2, \"i\", \"secret\"]\n";
+    static const char chunk2[] = "[0.3, \"o\", \"world\\r\\n\"]\n";
+    struct store_session_start a = {"gw1",         "c-1",  0,        "alice",
+                                    "127.0.0.1:5", "web1", "deploy", "exec",
+                                    "ls",          false,  NULL};
+    struct store_session_start b = {"gw1",         "c-2", 0,    "bob",
+                                    "127.0.0.1:6", "db1", "pg", "shell",
+                                    NULL,          true,  NULL};
+    struct store_session_end end = {.bytes_up = 3,
+                                    .bytes_down = 40,
+                                    .has_exit_status = true,
+                                    .exit_status = 0,
+                                    .reason = "client closed"};
+    struct store_transfer t = {
+        .operation = "write", .bytes_written = 5, .status = "ok"};
+    struct store *st = NULL;
+    int64_t rec = 0;
+
+    assert_int_equal(store_open(fx->db, STORE_OPEN_EXISTING, &st), GW_OK);
+    assert_int_equal(store_session_start(st, &a, ended), GW_OK);
+    assert_int_equal(store_session_start(st, &b, open), GW_OK);
+    assert_int_equal(store_session_end(st, *ended, &end), GW_OK);
+    t.session_id = *ended;
+    t.path = "/srv/up.txt";
+    assert_int_equal(store_transfer_add(st, &t), GW_OK);
+    assert_int_equal(store_recording_start(st, *ended,
+                                           "{\"version\": 2, \"width\": 80, "
+                                           "\"height\": 24}",
+                                           &rec),
+                     GW_OK);
+    assert_int_equal(
+        store_recording_append(st, rec, 1, chunk1, sizeof(chunk1) - 1), GW_OK);
+    assert_int_equal(
+        store_recording_append(st, rec, 2, chunk2, sizeof(chunk2) - 1), GW_OK);
+    store_close(st);
+}
+
+static void test_session_commands(void **state)
+{
+    struct fx *fx = *state;
+    int64_t ended = 0, open = 0;
+    char id[24], other[24];
+    json_t *doc = NULL;
+
+    add_sessions(fx, &ended, &open);
+    snprintf(id, sizeof(id), "%lld", (long long)ended);
+    snprintf(other, sizeof(other), "%lld", (long long)open);
+
+    run(fx, NULL, "session", "list", NULL);
+    expect_ok(fx);
+    expect_contains(fx->out, "deploy@web1");
+    expect_contains(fx->out, "active");
+    run(fx, NULL, "--json", "session", "list", "--active", NULL);
+    expect_ok(fx);
+    doc = stdout_json(fx);
+    assert_int_equal(json_array_size(doc), 1);
+    assert_string_equal(jstr(json_array_get(doc, 0), "user"), "bob");
+    json_decref(doc);
+    run(fx, NULL, "--json", "session", "list", "--user", "alice", "--since",
+        "1d", NULL);
+    doc = stdout_json(fx);
+    assert_int_equal(json_array_size(doc), 1);
+    json_decref(doc);
+
+    run(fx, NULL, "--json", "session", "show", id, NULL);
+    expect_ok(fx);
+    doc = stdout_json(fx);
+    assert_string_equal(jstr(doc, "command"), "ls");
+    assert_int_equal(json_integer_value(json_object_get(doc, "exit_status")),
+                     0);
+    assert_int_equal(json_array_size(json_object_get(doc, "file_transfers")),
+                     1);
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_object_get(doc, "recording"), "chunks")),
+                     2);
+    json_decref(doc);
+    run(fx, NULL, "session", "show", id, NULL);
+    expect_ok(fx);
+    expect_contains(fx->out, "/srv/up.txt");
+    expect_contains(fx->out, "client closed");
+
+    run(fx, NULL, "session", "export", id, NULL);
+    expect_ok(fx);
+    assert_string_equal(fx->out,
+                        "{\"version\": 2, \"width\": 80, \"height\": 24}\n"
+                        "[0.1, \"o\", \"hello \"]\n[0.2, \"i\", \"secret\"]\n"
+                        "[0.3, \"o\", \"world\\r\\n\"]\n");
+    /* Replay shows output events only, in order. */
+    run(fx, NULL, "session", "replay", id, "--speed", "1000", NULL);
+    expect_ok(fx);
+    assert_string_equal(fx->out, "hello world\r\n");
+
+    expect_fail(fx, "no session 999", NULL, "session", "show", "999", NULL);
+    expect_fail(fx, "not a session id", NULL, "session", "show", "x1", NULL);
+    expect_fail(fx, "has no recording", NULL, "session", "export", other, NULL);
+    expect_fail(fx, "--speed must be", NULL, "session", "replay", id, "--speed",
+                "0", NULL);
+    expect_fail(fx, "not a time", NULL, "session", "list", "--since", "soon",
+                NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_session_commands),
+    };
+
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
