@@ -1,71 +1,21 @@
 /*
- * sshgated: start-up, signals and shutdown. The work happens elsewhere:
- * gateway/listener.c accepts, gateway/conn.c serves one connection per
- * worker thread.
+ * sshgated: the command line, --check-config, and the call into
+ * gateway/service.c, which runs the daemon. The work happens in the
+ * rooms: gateway/front accepts, gateway/conn serves one connection per
+ * worker thread (docs/architecture.md).
  */
 #include "core/config.h"
 #include "core/err.h"
 #include "core/log.h"
-#include "core/pool.h"
-#include "core/timeutil.h"
-#include "gateway/front/algos.h"
-#include "gateway/audit/auditq.h"
-#include "gateway/audit/recorder.h"
-#include "gateway/conn/conn.h"
-#include "gateway/daemon/daemon.h"
-#include "gateway/front/hostkeys.h"
-#include "gateway/daemon/limits.h"
-#include "gateway/front/listener.h"
-#include "gateway/privdrop.h"
-#include "gateway/daemon/sshlog.h"
+#include "gateway/service.h"
 #include "store/db.h"
-#include "store/sessions.h"
 
-#include <errno.h>
 #include <getopt.h>
 #include <libssh/libssh.h>
-#include <poll.h>
-#include <signal.h>
+#include <libssh/server.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/signalfd.h>
-#include <unistd.h>
-
-/* How often the kill requests of "sshgate-admin session kill" are read. */
-#define KILL_POLL_MS       500
-#define LIMITS_MAX_SOURCES 100000
-#define AUDITQ_MAX         4096
-/* The client socket and one to a backend or destination. */
-#define FDS_PER_CONNECTION 2
-/* A locked database at shutdown gets this long to take the recordings. */
-#define RECQ_DRAIN_MS  10000
-#define WORKER_IDLE_MS 60000
-#define POOL_STOP_MS   15000
-#define OVERRIDES_MAX  3
-
-struct options {
-    const char *config_path;
-    const char *db;
-    char *listen; /* --listen values joined with commas */
-    const char *log_level;
-    bool foreground;
-    bool check_config;
-};
-
-/* Everything main owns while the daemon runs. */
-struct runtime {
-    struct options opt;
-    struct gw_config_override ov[OVERRIDES_MAX];
-    size_t nov;
-    struct gw_daemon daemon;
-    bool daemon_ready;
-    struct store *st; /* main thread's handle: host keys on (re)load */
-    struct gw_listener *listener;
-    int sigfd;
-    bool threads_alive; /* a stop timed out: leave libssh alone */
-};
 
 static void usage(FILE *out)
 {
@@ -90,7 +40,7 @@ static void usage(FILE *out)
             SSHGATE_DEFAULT_DB);
 }
 
-static int append_listen(struct options *opt, const char *value)
+static int append_listen(struct gw_service_options *opt, const char *value)
 {
     size_t old = opt->listen != NULL ? strlen(opt->listen) : 0;
     char *joined = realloc(opt->listen, old + strlen(value) + 2);
@@ -119,7 +69,7 @@ enum {
 };
 
 /* 0 to run, 1 for a usage error, 2 after --help / --version. */
-static int parse_args(int argc, char **argv, struct options *opt)
+static int parse_args(int argc, char **argv, struct gw_service_options *opt)
 {
     static const struct option longopts[] = {
         {"db", required_argument, NULL, OPT_DB},
@@ -173,10 +123,10 @@ static int parse_args(int argc, char **argv, struct options *opt)
     return 0;
 }
 
-static void add_override(struct runtime *rt, const char *key, const char *value,
+static void add_override(struct gw_service *rt, const char *key, const char *value,
                          const char *origin)
 {
-    if (value != NULL && rt->nov < OVERRIDES_MAX) {
+    if (value != NULL && rt->nov < GW_SERVICE_OVERRIDES_MAX) {
         rt->ov[rt->nov].key = key;
         rt->ov[rt->nov].value = value;
         rt->ov[rt->nov].origin = origin;
@@ -184,40 +134,8 @@ static void add_override(struct runtime *rt, const char *key, const char *value,
     }
 }
 
-static void report_stderr(void *ud, const char *line)
-{
-    (void)ud;
-    fprintf(stderr, "%s\n", line);
-}
-
-static void report_log(void *ud, const char *line)
-{
-    (void)ud;
-    gw_log_error("%s", line);
-}
-
-static int load_config(struct runtime *rt, gw_config_report_fn report,
-                       struct gw_config **out)
-{
-    return gw_config_load(rt->opt.config_path, rt->ov, rt->nov,
-                          gw_algos_config_check, report, NULL, out);
-}
-
-/* Open the database and build a bind from it: proves that the host keys
- * are there and that libssh takes every option. */
-static int check_keys(const struct gw_config *cfg, struct store **st,
-                      ssh_bind *bind)
-{
-    int rc = store_open(cfg->db, STORE_OPEN_EXISTING, st);
-
-    if (rc != GW_OK) {
-        return rc;
-    }
-    return gw_bind_build(cfg, *st, bind);
-}
-
 /* --check-config: every problem on its own line, then exit 0 or 1. */
-static int check_config(struct runtime *rt)
+static int check_config(struct gw_service *rt)
 {
     struct gw_config *cfg = NULL;
     struct store *st = NULL;
@@ -225,11 +143,11 @@ static int check_config(struct runtime *rt)
     int rc;
 
     gw_log_init("sshgated", false, GW_LOG_WARN);
-    rc = load_config(rt, report_stderr, &cfg);
+    rc = gw_service_load_config(rt, gw_service_report_stderr, &cfg);
     if (rc != GW_OK) {
         return 1;
     }
-    rc = check_keys(cfg, &st, &bind);
+    rc = gw_service_check_keys(cfg, &st, &bind);
     if (rc != GW_OK) {
         fprintf(stderr, "%s\n", gw_err_msg());
     }
@@ -248,365 +166,9 @@ static int check_config(struct runtime *rt)
  * (soft limit up to the hard one) and say when max_connections cannot fit
  * in it, rather than finding out from failing accepts under load.
  */
-static void raise_fd_limit(const struct gw_config *cfg)
-{
-    struct rlimit rl;
-    rlim_t need = (rlim_t)cfg->max_connections * FDS_PER_CONNECTION + 64;
-
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
-        return;
-    }
-    if (rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        (void)setrlimit(RLIMIT_NOFILE, &rl);
-        (void)getrlimit(RLIMIT_NOFILE, &rl);
-    }
-    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
-        gw_log_warn("file descriptor limit %llu is below the %llu that "
-                    "max_connections = %ld may need; raise LimitNOFILE (or "
-                    "ulimit -n)",
-                    (unsigned long long)rl.rlim_cur, (unsigned long long)need,
-                    cfg->max_connections);
-    }
-}
-
-/* Signals arrive through a signalfd read by the main loop; every thread
- * inherits the mask, so no handler ever runs. */
-static int setup_signals(int *fd)
-{
-    sigset_t set;
-
-    signal(SIGPIPE, SIG_IGN);
-    if (gw_daemon_wake_setup() != GW_OK) {
-        return GW_ERR;
-    }
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGHUP);
-    if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0) {
-        return gw_err_set(GW_ERR, "cannot block signals");
-    }
-    *fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-    if (*fd < 0) {
-        return gw_err_set(GW_ERR, "signalfd: %s", strerror(errno));
-    }
-    return GW_OK;
-}
-
-/* Wait up to timeout_ms for a signal; its number, or 0. */
-static int next_signal(int fd, int timeout_ms)
-{
-    struct signalfd_siginfo si;
-    struct pollfd p = {fd, POLLIN, 0};
-
-    if (poll(&p, 1, timeout_ms) <= 0) {
-        return 0;
-    }
-    if (read(fd, &si, sizeof(si)) != (ssize_t)sizeof(si)) {
-        return 0;
-    }
-    return (int)si.ssi_signo;
-}
-
-static size_t worker_stack(const struct gw_config *cfg)
-{
-    size_t size = (size_t)cfg->worker_stack_size;
-
-#if defined(__SANITIZE_ADDRESS__)
-    /* AddressSanitizer's redzones make every frame several times larger. */
-    size *= 4;
-#endif
-    return size;
-}
-
-static int start_workers(struct runtime *rt, const struct gw_config *cfg)
-{
-    struct gw_daemon *d = &rt->daemon;
-    struct gw_pool_opts po;
-    int rc;
-
-    rc = gw_limits_new(LIMITS_MAX_SOURCES, &d->limits);
-    if (rc == GW_OK) {
-        rc = gw_auditq_start(d->db_path, AUDITQ_MAX, &d->auditq);
-    }
-    if (rc == GW_OK) {
-        rc = gw_recq_start(d->db_path, (size_t)cfg->recording_queue_size,
-                           &d->recq);
-    }
-    if (rc != GW_OK) {
-        return rc;
-    }
-    memset(&po, 0, sizeof(po));
-    po.max_threads = (size_t)cfg->max_connections;
-    po.stack_size = worker_stack(cfg);
-    po.idle_ms = WORKER_IDLE_MS;
-    return gw_pool_new(&po, &d->pool);
-}
-
-/* Sessions the previous run of this node left open (killed, crashed)
- * get their end now; a failure is logged, never fatal. */
-static void close_orphans(struct store *st)
-{
-    int n = 0;
-
-    if (store_session_close_orphans(st, gw_node_name(), "gateway restart",
-                                    &n) != GW_OK) {
-        gw_log_error("cannot close the sessions of the last run: %s",
-                     gw_err_msg());
-    } else if (n > 0) {
-        gw_log_info("closed %d session%s left open by the last run", n,
-                    n == 1 ? "" : "s");
-    }
-}
-
-static int start(struct runtime *rt, struct gw_config *cfg)
-{
-    ssh_bind bind = NULL;
-    int rc;
-
-    /* Bind first (port 22 may need root), then give root up before the
-     * database is opened or any thread exists. */
-    rc = gw_listener_open(cfg, &rt->listener);
-    if (rc == GW_OK) {
-        rc = gw_drop_privileges(cfg->run_as_user);
-    }
-    if (rc == GW_OK) {
-        rc = check_keys(cfg, &rt->st, &bind);
-    }
-    if (rc == GW_OK) {
-        close_orphans(rt->st);
-        rc = gw_daemon_init(&rt->daemon, cfg);
-        rt->daemon_ready = rc == GW_OK;
-    }
-    if (rc == GW_OK) {
-        rc = start_workers(rt, cfg);
-    }
-    if (rc == GW_OK) {
-        rc = gw_listener_start(rt->listener, &rt->daemon, bind);
-        bind = NULL; /* transferred */
-    }
-    ssh_bind_free(bind);
-    return rc;
-}
-
-static void log_change(void *ud, const char *key, const char *old_value,
-                       const char *new_value, bool reloadable)
-{
-    (void)ud;
-    if (reloadable) {
-        gw_log_info("reload: %s changed from '%s' to '%s'", key, old_value,
-                    new_value);
-    } else {
-        gw_log_warn("reload: %s changed from '%s' to '%s', which needs a "
-                    "restart; still using '%s'",
-                    key, old_value, new_value, old_value);
-    }
-}
-
-/* SIGHUP: a new config (and host keys) for connections from now on; a bad
- * one changes nothing. */
-static void reload(struct runtime *rt)
-{
-    struct gw_config *cfg = NULL;
-    struct gw_config *old = gw_daemon_config(&rt->daemon);
-    ssh_bind bind = NULL;
-    int rc;
-
-    gw_log_info("reloading configuration%s%s",
-                rt->opt.config_path != NULL ? " from " : "",
-                rt->opt.config_path != NULL ? rt->opt.config_path : "");
-    rc = load_config(rt, report_log, &cfg);
-    if (rc == GW_OK) {
-        rc = gw_bind_build(cfg, rt->st, &bind);
-        if (rc != GW_OK) {
-            gw_log_error("%s", gw_err_msg());
-        }
-    }
-    if (rc != GW_OK) {
-        gw_log_error("reload failed; keeping the current configuration");
-        gw_config_unref(cfg);
-        gw_config_unref(old);
-        return;
-    }
-    gw_config_diff(old, cfg, log_change, NULL);
-    gw_log_set_level(cfg->log_level);
-    gw_sshlog_thread_init();
-    gw_pool_set_max(rt->daemon.pool, (size_t)cfg->max_connections);
-    gw_listener_set_bind(rt->listener, bind);
-    gw_daemon_publish(&rt->daemon, cfg); /* takes our reference */
-    gw_config_unref(old);
-    gw_log_info("configuration reloaded");
-}
-
-/* Wait for running connections to end on their own, up to grace_s; a
- * second SIGTERM or SIGINT cuts the wait short. */
-static void drain(struct runtime *rt, long grace_s)
-{
-    int64_t deadline = gw_now_ms() + (int64_t)grace_s * 1000;
-    size_t busy = gw_pool_busy(rt->daemon.pool);
-
-    if (busy > 0) {
-        gw_log_info("waiting up to %ld s for %zu connection%s to end", grace_s,
-                    busy, busy == 1 ? "" : "s");
-    }
-    while (busy > 0 && gw_now_ms() < deadline) {
-        int sig = next_signal(rt->sigfd, 200);
-        if (sig == SIGTERM || sig == SIGINT) {
-            gw_log_info("second stop signal: closing connections now");
-            break;
-        }
-        busy = gw_pool_busy(rt->daemon.pool);
-    }
-}
-
-/* Stop accepting, let sessions finish for shutdown_grace, then close the
- * rest with a reason. false when some thread would not end. */
-static bool shutdown_daemon(struct runtime *rt)
-{
-    struct gw_config *cfg = gw_daemon_config(&rt->daemon);
-    size_t left;
-
-    gw_daemon_set_phase(&rt->daemon, GW_PHASE_DRAINING);
-    gw_listener_stop(rt->listener);
-    drain(rt, cfg->shutdown_grace);
-    gw_config_unref(cfg);
-    left = gw_pool_busy(rt->daemon.pool);
-    if (left > 0) {
-        gw_log_info("closing %zu connection%s: gateway shutting down", left,
-                    left == 1 ? "" : "s");
-    }
-    gw_daemon_set_phase(&rt->daemon, GW_PHASE_CLOSING);
-    gw_daemon_wake_all(&rt->daemon);
-    if (gw_pool_stop(rt->daemon.pool, POOL_STOP_MS) != GW_OK) {
-        gw_log_error("some connections did not end; exiting anyway");
-        return false;
-    }
-    return true;
-}
-
-static void cleanup(struct runtime *rt, bool threads_done)
-{
-    if (!threads_done) {
-        return; /* threads may still use everything below */
-    }
-    gw_listener_free(rt->listener);
-    gw_pool_free(rt->daemon.pool);
-    gw_auditq_stop(rt->daemon.auditq);
-    gw_recq_stop(rt->daemon.recq, RECQ_DRAIN_MS);
-    gw_limits_free(rt->daemon.limits);
-    if (rt->daemon_ready) {
-        gw_daemon_cleanup(&rt->daemon);
-    }
-    store_close(rt->st);
-    if (rt->sigfd >= 0) {
-        close(rt->sigfd);
-    }
-    free(rt->opt.listen);
-}
-
-/* One pending kill: to the connection that runs the session, or ended
- * here when no connection of this run has it (its row was left open). */
-static void post_kill(struct runtime *rt, int64_t id)
-{
-    struct store_session s;
-    struct store_session_end e = {.reason = "killed by admin"};
-
-    memset(&s, 0, sizeof(s));
-    if (store_session_get(rt->st, id, &s) != GW_OK) {
-        gw_log_error("session kill %lld: %s", (long long)id, gw_err_msg());
-        (void)store_session_kill_done(rt->st, id);
-        return;
-    }
-    if (s.ended_at[0] == '\0' &&
-        gw_daemon_post_kill(&rt->daemon, s.conn_uid, id)) {
-        goto out; /* the connection marks it done */
-    }
-    if (s.ended_at[0] == '\0' && store_session_end(rt->st, id, &e) != GW_OK) {
-        gw_log_error("session kill %lld: %s", (long long)id, gw_err_msg());
-    }
-    if (store_session_kill_done(rt->st, id) != GW_OK) {
-        gw_log_error("session kill %lld: %s", (long long)id, gw_err_msg());
-    }
-out:
-    store_session_clear(&s);
-}
-
-/* "sshgate-admin session kill" writes a request; this thread polls. */
-static void poll_kills(struct runtime *rt)
-{
-    int64_t *ids = NULL;
-    size_t n = 0;
-
-    if (store_session_pending_kills(rt->st, gw_node_name(), &ids, &n) !=
-        GW_OK) {
-        gw_log_error("cannot read the session kill requests: %s", gw_err_msg());
-        return;
-    }
-    for (size_t i = 0; i < n; i++) {
-        post_kill(rt, ids[i]);
-    }
-    free(ids);
-}
-
-static int serve(struct runtime *rt)
-{
-    int sig = 0;
-
-    gw_log_info("sshgated %s started (pid %ld)", SSHGATE_VERSION,
-                (long)getpid());
-    while (sig != SIGTERM && sig != SIGINT) {
-        sig = next_signal(rt->sigfd, KILL_POLL_MS);
-        if (sig == SIGHUP) {
-            reload(rt);
-        } else if (sig == 0) {
-            poll_kills(rt);
-        }
-    }
-    gw_log_info("received %s: shutting down",
-                sig == SIGTERM ? "SIGTERM" : "SIGINT");
-    return shutdown_daemon(rt) ? 0 : 1;
-}
-
-/* A start-up failure: to the log, and to stderr too when logging goes to
- * syslog, so that whoever started the daemon sees it. */
-static void fatal(const struct options *opt, const char *msg)
-{
-    gw_log_error("%s", msg);
-    if (!opt->foreground) {
-        fprintf(stderr, "sshgated: %s\n", msg);
-    }
-}
-
-static int run(struct runtime *rt)
-{
-    struct gw_config *cfg = NULL;
-    bool threads_done = true;
-    int rc = 1;
-
-    gw_log_init("sshgated", !rt->opt.foreground, GW_LOG_INFO);
-    if (load_config(rt, report_stderr, &cfg) != GW_OK) {
-        return 1;
-    }
-    gw_log_set_level(cfg->log_level);
-    gw_sshlog_thread_init();
-    raise_fd_limit(cfg);
-    if (setup_signals(&rt->sigfd) != GW_OK || start(rt, cfg) != GW_OK) {
-        fatal(&rt->opt, gw_err_msg());
-    } else {
-        rc = serve(rt);
-        threads_done = rc == 0;
-        rt->threads_alive = !threads_done;
-        gw_log_info("stopped");
-    }
-    cleanup(rt, threads_done);
-    gw_config_unref(cfg);
-    return rc;
-}
-
 int main(int argc, char **argv)
 {
-    struct runtime rt;
+    struct gw_service rt;
     int rc;
 
     memset(&rt, 0, sizeof(rt));
@@ -628,10 +190,11 @@ int main(int argc, char **argv)
         rc = check_config(&rt);
         free(rt.opt.listen);
     } else {
-        rc = run(&rt);
+        rc = gw_service_run(&rt);
     }
     if (!rt.threads_alive) {
         ssh_finalize();
     }
     return rc;
 }
+

@@ -31,7 +31,7 @@ static void prepare_output(struct gw_chan *ch)
     }
 }
 
-static void finish(struct gw_chan *ch, int status)
+static void finish_with_status(struct gw_chan *ch, int status)
 {
     ch->exit_status = status;
     ch->state = GW_CHAN_FINISHING;
@@ -46,7 +46,7 @@ void gw_local_fail(struct gw_chan *ch, const char *msg)
         (void)gw_buf_appendf(&ch->err, "sshgate: connection to %s lost%s",
                              ch->up->host.name, eol_of(ch));
     }
-    finish(ch, EXIT_FAILED);
+    finish_with_status(ch, EXIT_FAILED);
 }
 
 /* A target was named but cannot be served: say why. */
@@ -169,7 +169,7 @@ static void run_exec(struct gw_chan *ch)
     }
     gw_sanitize(ch->command, shown, sizeof(shown));
     gw_log_info("command '%s' exited with %d", shown, status);
-    finish(ch, status);
+    finish_with_status(ch, status);
 }
 
 static void run_shell(struct gw_chan *ch)
@@ -181,13 +181,13 @@ static void run_shell(struct gw_chan *ch)
     if (!ch->pty) {
         /* No terminal to draw a menu on: print the list instead. */
         (void)gw_builtin_run(&ctx, "hosts", &status);
-        finish(ch, status);
+        finish_with_status(ch, status);
         return;
     }
     ch->menu_started = true;
     (void)gw_menu_start(&ch->menu, &ctx);
     if (ch->menu.done) {
-        finish(ch, 0);
+        finish_with_status(ch, 0);
         return;
     }
     ch->state = GW_CHAN_MENU;
@@ -209,7 +209,7 @@ static void run_menu(struct gw_chan *ch)
         n = ssh_channel_read_nonblocking(
             ch->channel, buf, *avail < sizeof(buf) ? *avail : sizeof(buf), 0);
         if (n == SSH_ERROR) {
-            finish(ch, 1);
+            finish_with_status(ch, 1);
             return;
         }
         if (n <= 0) {
@@ -220,7 +220,7 @@ static void run_menu(struct gw_chan *ch)
         gw_conn_activity(ch->conn);
         if (gw_menu_input(&ch->menu, &ctx, buf, (size_t)n) != GW_OK ||
             ch->menu.done) {
-            finish(ch, 0);
+            finish_with_status(ch, 0);
             return;
         }
     }
@@ -229,7 +229,7 @@ static void run_menu(struct gw_chan *ch)
                              ch->menu.chosen_host, ctx.eol);
         ch->state = GW_CHAN_MENU_CONNECT;
     } else if (ch->relay.front.eof_rcvd && *avail == 0) {
-        finish(ch, 0);
+        finish_with_status(ch, 0);
     }
 }
 
@@ -251,7 +251,7 @@ static void run_menu_connect(struct gw_chan *ch)
 }
 
 /* Write a buffer within the client's window. GW_OK when it is empty. */
-static int flush(struct gw_chan *ch, struct gw_buf *b, bool is_stderr)
+static int flush_output(struct gw_chan *ch, struct gw_buf *b, bool is_stderr)
 {
     while (b->len > 0) {
         uint32_t win = ssh_channel_window_size(ch->channel);
@@ -325,8 +325,8 @@ void gw_local_pump(struct gw_chan *ch)
     if (ch->state == GW_CHAN_RELAY) {
         return; /* the menu connected it */
     }
-    out_rc = flush(ch, &ch->out, false);
-    err_rc = flush(ch, &ch->err, true);
+    out_rc = flush_output(ch, &ch->out, false);
+    err_rc = flush_output(ch, &ch->err, true);
     if (out_rc == GW_ERR_IO || err_rc == GW_ERR_IO) {
         (void)ssh_channel_close(ch->channel);
         ch->state = GW_CHAN_DEAD;

@@ -144,7 +144,7 @@ void gw_pair_back_callbacks(struct gw_chan *ch)
 /* ---- start and end ---------------------------------------------------- */
 
 /* "host=web1 login=root" for pairs through a backend, "" otherwise. */
-static void where(const struct gw_chan *ch, char *out, size_t len)
+static void where_text(const struct gw_chan *ch, char *out, size_t len)
 {
     if (ch->up != NULL) {
         snprintf(out, len, " host=%s login=%s", ch->up->host.name,
@@ -165,7 +165,7 @@ void gw_pair_start(struct gw_chan *ch, const char *kind, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(detail, sizeof(detail), fmt, ap);
     va_end(ap);
-    where(ch, loc, sizeof(loc));
+    where_text(ch, loc, sizeof(loc));
     ch->what = kind;
     ch->state = GW_CHAN_RELAY;
     ch->announced = true;
@@ -225,7 +225,7 @@ void gw_pair_announce_close(struct gw_chan *ch)
     char status[64] = "";
     char loc[2 * GW_NAME_MAX + 32];
 
-    where(ch, loc, sizeof(loc));
+    where_text(ch, loc, sizeof(loc));
     if (e->have_signal) {
         snprintf(status, sizeof(status), " exit_signal=%s", e->signal);
     } else if (e->have_status) {

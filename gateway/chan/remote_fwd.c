@@ -25,7 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int deny(struct gw_conn *c, const char *listen, const char *reason)
+static int deny_rfwd(struct gw_conn *c, const char *listen, const char *reason)
 {
     gw_log_info("tcpip-forward %s refused: %s", listen, reason);
     gw_conn_event(c, "channel.denied", c->user,
@@ -36,7 +36,7 @@ static int deny(struct gw_conn *c, const char *listen, const char *reason)
     return 1;
 }
 
-static struct gw_rfwd *find(struct gw_upstream *up, const char *address,
+static struct gw_rfwd *find_rfwd(struct gw_upstream *up, const char *address,
                             int port)
 {
     for (size_t i = 0; i < up->nrfwd; i++) {
@@ -57,18 +57,18 @@ static int listen_forward(struct gw_conn *c, ssh_message msg,
     int rc;
 
     if (up->nrfwd == GW_RFWD_MAX) {
-        return deny(c, shown, "too many remote forwardings");
+        return deny_rfwd(c, shown, "too many remote forwardings");
     }
     gw_upstream_block(up, true);
     rc = ssh_channel_listen_forward(up->session, address, port, &bound);
     gw_upstream_block(up, false);
     if (rc != SSH_OK) {
-        return deny(c, shown, "the backend refused");
+        return deny_rfwd(c, shown, "the backend refused");
     }
     f = &up->rfwd[up->nrfwd];
     f->address = strdup(address);
     if (f->address == NULL) {
-        return deny(c, shown, "out of memory");
+        return deny_rfwd(c, shown, "out of memory");
     }
     f->port = port;
     f->bound = port != 0 ? port : bound;
@@ -86,7 +86,7 @@ static int cancel_forward(struct gw_conn *c, ssh_message msg,
                           const char *address, int port)
 {
     struct gw_upstream *up = c->primary;
-    struct gw_rfwd *f = up != NULL ? find(up, address, port) : NULL;
+    struct gw_rfwd *f = up != NULL ? find_rfwd(up, address, port) : NULL;
     size_t i;
 
     if (f == NULL) {
@@ -119,12 +119,12 @@ int gw_rfwd_request(struct gw_conn *c, ssh_message msg)
         return cancel_forward(c, msg, address, port);
     }
     if (c->tstate != GW_TARGET_UP || up == NULL || up->gone) {
-        return deny(c, shown,
+        return deny_rfwd(c, shown,
                     c->tstate == GW_TARGET_NONE ? "needs a target host"
                                                 : "target not connected");
     }
     if ((up->allow & STORE_ALLOW_REMOTE_FORWARD) == 0) {
-        return deny(c, shown, "remote-forward not granted");
+        return deny_rfwd(c, shown, "remote-forward not granted");
     }
     return listen_forward(c, msg, address, port, shown);
 }

@@ -45,7 +45,7 @@ static const char *event_user(const struct gw_conn *c)
     return c->target_ok ? c->target.user : c->login;
 }
 
-static void sanitize(const char *in, char *out, size_t len)
+static void mask_control_chars(const char *in, char *out, size_t len)
 {
     size_t i = 0;
 
@@ -62,7 +62,7 @@ static int pin_login(struct gw_conn *c, const char *login)
 {
     char clean[sizeof(c->login)];
 
-    sanitize(login != NULL ? login : "", clean, sizeof(clean));
+    mask_control_chars(login != NULL ? login : "", clean, sizeof(clean));
     if (c->have_login) {
         return strcmp(clean, c->login) == 0 ? GW_OK : GW_ERR_DENIED;
     }

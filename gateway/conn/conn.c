@@ -139,7 +139,7 @@ void gw_conn_event(struct gw_conn *c, const char *kind, const char *user,
 
 /* ---- setup ------------------------------------------------------------ */
 
-static int set_options(struct gw_conn *c)
+static int set_front_options(struct gw_conn *c)
 {
     const struct gw_config *cfg = c->cfg;
     long grace = cfg->login_grace_time;
@@ -175,7 +175,7 @@ static int set_options(struct gw_conn *c)
 
 static int conn_setup(struct gw_conn *c)
 {
-    int rc = set_options(c);
+    int rc = set_front_options(c);
 
     if (rc != GW_OK) {
         return rc;
