@@ -123,8 +123,8 @@ static int parse_args(int argc, char **argv, struct gw_service_options *opt)
     return 0;
 }
 
-static void add_override(struct gw_service *rt, const char *key, const char *value,
-                         const char *origin)
+static void add_override(struct gw_service *rt, const char *key,
+                         const char *value, const char *origin)
 {
     if (value != NULL && rt->nov < GW_SERVICE_OVERRIDES_MAX) {
         rt->ov[rt->nov].key = key;
@@ -197,4 +197,3 @@ int main(int argc, char **argv)
     }
     return rc;
 }
-

@@ -427,4 +427,3 @@ int gw_service_run(struct gw_service *rt)
     gw_config_unref(cfg);
     return rc;
 }
-

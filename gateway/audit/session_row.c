@@ -171,8 +171,7 @@ static void sftp_begin(struct gw_session_row *row,
         return;
     }
     if (gw_sftp_audit_new(on_sftp_record, row, &row->sftp) != GW_OK) {
-        gw_log_error("channel %u: no sftp audit: out of memory",
-                     row->chan_id);
+        gw_log_error("channel %u: no sftp audit: out of memory", row->chan_id);
         row->sftp = NULL;
     }
 }
@@ -216,8 +215,7 @@ void gw_session_row_begin(struct gw_session_row *row,
     s.detail = row->start_detail != NULL ? row->start_detail : "";
     st = gw_daemon_store_get(row->daemon);
     if (st == NULL || store_session_start(st, &s, &row->id) != GW_OK) {
-        gw_log_error("channel %u: cannot record the session: %s",
-                     row->chan_id,
+        gw_log_error("channel %u: cannot record the session: %s", row->chan_id,
                      st == NULL ? "no database" : gw_err_msg());
         row->id = 0;
     }
@@ -248,8 +246,8 @@ static void flush_bytes(struct gw_session_row *row, uint64_t up_total,
         return;
     }
     st = gw_daemon_store_get(row->daemon);
-    rc = st != NULL ? store_session_add_bytes(st, row->id, up, down)
-                    : GW_ERR_DB;
+    rc =
+        st != NULL ? store_session_add_bytes(st, row->id, up, down) : GW_ERR_DB;
     gw_daemon_store_put(row->daemon, st);
     if (rc != GW_OK) {
         gw_log_error("channel %u: cannot record the byte counts: %s",
@@ -260,8 +258,7 @@ static void flush_bytes(struct gw_session_row *row, uint64_t up_total,
     row->flushed_down = down_total;
 }
 
-void gw_session_row_tick(struct gw_session_row *row, uint64_t up,
-                         uint64_t down)
+void gw_session_row_tick(struct gw_session_row *row, uint64_t up, uint64_t down)
 {
     flush_bytes(row, up, down);
     if (row->rec != NULL) {
@@ -296,8 +293,8 @@ void gw_session_row_end(struct gw_session_row *row,
     }
     if (st != NULL && row->killed &&
         store_session_kill_done(st, row->id) != GW_OK) {
-        gw_log_error("channel %u: cannot mark the kill done: %s",
-                     row->chan_id, gw_err_msg());
+        gw_log_error("channel %u: cannot mark the kill done: %s", row->chan_id,
+                     gw_err_msg());
     }
     gw_daemon_store_put(row->daemon, st);
     row->id = 0;

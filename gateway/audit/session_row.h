@@ -26,10 +26,10 @@ struct gw_sftp_audit;
 
 struct gw_session_row {
     struct gw_daemon *daemon;
-    unsigned chan_id; /* for log lines */
-    bool owed;        /* started: the row is written by the next begin */
-    int64_t id;       /* the sessions row; 0: none */
-    char *start_detail; /* for session.start, until the row is written */
+    unsigned chan_id;    /* for log lines */
+    bool owed;           /* started: the row is written by the next begin */
+    int64_t id;          /* the sessions row; 0: none */
+    char *start_detail;  /* for session.start, until the row is written */
     uint64_t flushed_up; /* byte counts the row holds already */
     uint64_t flushed_down;
     int64_t flushed_ms;

@@ -62,6 +62,7 @@ void gw_chan_unalloc(struct gw_chan *ch)
             c->chans[i] = NULL;
         }
     }
+    free(ch->command);
     free(ch->dest);
     free(ch->orig);
     free(ch);

@@ -110,7 +110,7 @@ struct gw_chan {
     char term[GW_TERM_MAX];
     int cols;
     int rows;
-    char *command; /* exec command or subsystem name */
+    char *command; /* exec command, subsystem name, -J destination */
     int exit_status;
     struct gw_buf out;
     struct gw_buf err;
@@ -132,19 +132,6 @@ struct gw_chan *gw_chan_alloc(struct gw_conn *c, enum gw_chan_kind kind);
 
 /* Give a slot back that never got a channel (an open that failed). */
 void gw_chan_unalloc(struct gw_chan *ch);
-
-/* Attach the relay's data / EOF / close callbacks to the client's channel
- * (session channels add their request callbacks to the same struct). */
-void gw_pair_front_callbacks(struct gw_chan *ch);
-
-/* Attach the backend channel's callbacks (data, EOF, close, exit status,
- * exit signal). */
-void gw_pair_back_callbacks(struct gw_chan *ch);
-
-/* Start relaying: the pair joins the pump. detail (key=value pairs) goes
- * into the session.start event of its row. */
-void gw_pair_start(struct gw_chan *ch, const char *kind, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
 /* Move data, propagate EOF / exit status / close, reap finished pairs.
  * True when some pair has more data to move right away (budget used up):

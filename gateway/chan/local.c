@@ -342,8 +342,6 @@ void gw_local_free(struct gw_chan *ch)
         gw_menu_free(&ch->menu);
         ch->menu_started = false;
     }
-    free(ch->command);
-    ch->command = NULL;
     gw_buf_free(&ch->out);
     gw_buf_free(&ch->err);
     for (size_t i = 0; i < ch->nenv; i++) {

@@ -38,7 +38,7 @@ void gw_local_pump(struct gw_chan *ch);
  * HOST lost") on stderr, exit status 255. */
 void gw_local_fail(struct gw_chan *ch, const char *msg);
 
-/* Free what a session channel owns (command, output, menu, saved env). */
+/* Free what a session channel owns (output, menu, saved env). */
 void gw_local_free(struct gw_chan *ch);
 
 #endif

@@ -240,8 +240,8 @@ void gw_pair_announce_close(struct gw_chan *ch)
     o.has_exit_status = e->have_status && !e->have_signal;
     o.exit_status = e->status;
     o.exit_signal = e->have_signal ? e->signal : NULL;
-    o.reason = gw_ending_row_reason(ch->ending, ch->closer,
-                                    ch->conn->close_reason);
+    o.reason =
+        gw_ending_row_reason(ch->ending, ch->closer, ch->conn->close_reason);
     gw_session_row_end(&ch->row, &facts, &o);
 }
 
@@ -365,9 +365,9 @@ static int move_channels(struct gw_chan *ch)
     int rc = drop_undeliverable(ch);
 
     if (rc == GW_OK && can_send(&r->back)) {
-        rc = gw_relay_chan(ch->channel, &r->front.avail[0], ch->bch, false,
-                           &r->pend_up, tapped(ch, s, &up_s, gw_session_row_tap_up),
-                           PUMP_BUDGET, &r->up);
+        rc = gw_relay_chan(
+            ch->channel, &r->front.avail[0], ch->bch, false, &r->pend_up,
+            tapped(ch, s, &up_s, gw_session_row_tap_up), PUMP_BUDGET, &r->up);
         again = rc == GW_AGAIN;
     }
     if (rc != GW_ERR_IO) {
@@ -375,13 +375,13 @@ static int move_channels(struct gw_chan *ch)
     }
     for (int err = 0; err < 2 && rc != GW_ERR_IO && can_send(&r->front);
          err++) {
-        rc = gw_relay_chan(
-            ch->bch, &r->back.avail[err], ch->channel,
-            err == 1 && ch->kind == GW_KIND_SESSION, &r->pend_down[err],
-            tapped(ch, s, &down_s,
-                   err == 0 ? gw_session_row_tap_down
-                            : gw_session_row_tap_down_err),
-            PUMP_BUDGET, &r->down);
+        rc = gw_relay_chan(ch->bch, &r->back.avail[err], ch->channel,
+                           err == 1 && ch->kind == GW_KIND_SESSION,
+                           &r->pend_down[err],
+                           tapped(ch, s, &down_s,
+                                  err == 0 ? gw_session_row_tap_down
+                                           : gw_session_row_tap_down_err),
+                           PUMP_BUDGET, &r->down);
         again = again || rc == GW_AGAIN;
     }
     return rc == GW_ERR_IO ? rc : (again ? GW_AGAIN : GW_OK);

@@ -37,7 +37,7 @@ static int deny_rfwd(struct gw_conn *c, const char *listen, const char *reason)
 }
 
 static struct gw_rfwd *find_rfwd(struct gw_upstream *up, const char *address,
-                            int port)
+                                 int port)
 {
     for (size_t i = 0; i < up->nrfwd; i++) {
         if (strcmp(up->rfwd[i].address, address) == 0 &&
@@ -120,8 +120,8 @@ int gw_rfwd_request(struct gw_conn *c, ssh_message msg)
     }
     if (c->tstate != GW_TARGET_UP || up == NULL || up->gone) {
         return deny_rfwd(c, shown,
-                    c->tstate == GW_TARGET_NONE ? "needs a target host"
-                                                : "target not connected");
+                         c->tstate == GW_TARGET_NONE ? "needs a target host"
+                                                     : "target not connected");
     }
     if ((up->allow & STORE_ALLOW_REMOTE_FORWARD) == 0) {
         return deny_rfwd(c, shown, "remote-forward not granted");

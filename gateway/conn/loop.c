@@ -256,4 +256,3 @@ void gw_conn_loop(struct gw_conn *c)
         gw_conn_check_timeouts(c, gw_now_ms());
     }
 }
-

@@ -42,8 +42,7 @@ void gw_target_prepare(struct gw_conn *c)
     }
     st = gw_daemon_store_get(c->daemon);
     if (st == NULL) {
-        mark_target_failed(c,
-                           "sshgate: service unavailable, try again later");
+        mark_target_failed(c, "sshgate: service unavailable, try again later");
         return;
     }
     rc = gw_resolve_target(st, c->user, &c->target, c->cfg->target_separator,

@@ -11,22 +11,22 @@
 #define SSHGATE_GATEWAY_DAEMON_ENDING_H
 
 enum gw_ending {
-    GW_END_NONE = 0,         /* not ended, or ended by its own close */
-    GW_END_CLIENT_GONE,      /* the client's TCP connection went away */
-    GW_END_KEX_CLIENT_GONE,  /* ... during the key exchange */
-    GW_END_KEX_FAILED,       /* no common algorithms, bad packets */
-    GW_END_GRACE,            /* login_grace_time passed */
-    GW_END_AUTH_FAILURES,    /* max_auth_attempts reached */
-    GW_END_KEEPALIVE,        /* the client stopped answering keepalives */
-    GW_END_IDLE,             /* idle_timeout */
-    GW_END_SHUTDOWN,         /* the daemon is stopping */
-    GW_END_INTERNAL,         /* our fault: out of memory, libssh setup */
-    GW_END_UNAVAILABLE,      /* the database does not open */
-    GW_END_TARGET,           /* the target failed: the text is its own */
-    GW_END_KILLED,           /* "session kill" */
-    GW_END_CHANNEL_IO,       /* a channel failed under the relay */
-    GW_END_DEST_FAILED,      /* the -J / -W socket failed */
-    GW_END_BACKEND_LOST,     /* the backend session died */
+    GW_END_NONE = 0,        /* not ended, or ended by its own close */
+    GW_END_CLIENT_GONE,     /* the client's TCP connection went away */
+    GW_END_KEX_CLIENT_GONE, /* ... during the key exchange */
+    GW_END_KEX_FAILED,      /* no common algorithms, bad packets */
+    GW_END_GRACE,           /* login_grace_time passed */
+    GW_END_AUTH_FAILURES,   /* max_auth_attempts reached */
+    GW_END_KEEPALIVE,       /* the client stopped answering keepalives */
+    GW_END_IDLE,            /* idle_timeout */
+    GW_END_SHUTDOWN,        /* the daemon is stopping */
+    GW_END_INTERNAL,        /* our fault: out of memory, libssh setup */
+    GW_END_UNAVAILABLE,     /* the database does not open */
+    GW_END_TARGET,          /* the target failed: the text is its own */
+    GW_END_KILLED,          /* "session kill" */
+    GW_END_CHANNEL_IO,      /* a channel failed under the relay */
+    GW_END_DEST_FAILED,     /* the -J / -W socket failed */
+    GW_END_BACKEND_LOST,    /* the backend session died */
 };
 
 /* The text the client and the log see ("Idle timeout"). For GW_END_TARGET

@@ -7,6 +7,8 @@ SSHGATE_BUILD_PACKAGES=(build-essential cmake pkg-config libssh-dev
     libsqlite3-dev libssl-dev libjansson-dev)
 SSHGATE_TEST_PACKAGES=(libcmocka-dev openssh-client openssh-server python3
     sqlite3 ssh-audit rsync procps shellcheck asciinema)
+# scripts/check-format: the style of .clang-format
+SSHGATE_LINT_PACKAGES=(clang-format git)
 SSHGATE_RUN_PACKAGES=(openssh-client sqlite3)
 # bench/run: real OpenSSH on both ends, gnuplot for the plots
 SSHGATE_BENCH_PACKAGES=(openssh-client openssh-server python3 procps

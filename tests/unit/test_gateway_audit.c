@@ -40,9 +40,10 @@ static void test_row_reason(void **state)
     assert_string_equal(gw_ending_row_reason(GW_END_KEEPALIVE, 'c', NULL),
                         "Timeout, client not responding");
     /* A failed target's own line is the reason. */
-    assert_string_equal(gw_ending_row_reason(GW_END_TARGET, 'c',
-                                             "sshgate: connection to web1 lost"),
-                        "sshgate: connection to web1 lost");
+    assert_string_equal(
+        gw_ending_row_reason(GW_END_TARGET, 'c',
+                             "sshgate: connection to web1 lost"),
+        "sshgate: connection to web1 lost");
 }
 
 /* Every ending has a text, and what the client reads for the common ones

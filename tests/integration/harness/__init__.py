@@ -12,6 +12,7 @@ Environment:
   SSHGATE_IT_ALLOW_LEAKS=1 do not fail a test on LeakSanitizer reports
   SSHGATE_IT_SLOW=N        multiply every timeout by N (default 1)
   SSHGATE_IT_BIG=0         big streams of test_forward_bulk.py: 256 MiB, not 1 GiB
+  SSHGATE_IT_QUICK=1       small payloads for scripts/test --quick (32 MiB streams)
 
 The package, each module importing only those above it:
 
