@@ -191,6 +191,61 @@ out:
     return rc;
 }
 
+int st_get_one(struct store *st, const char *sql, const struct st_param *params,
+               size_t nparams, int (*read)(sqlite3_stmt *stmt, void *out),
+               void *out, const char *what)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = st_prepare(st, sql, &stmt);
+    int step;
+
+    if (rc != GW_OK) {
+        return rc;
+    }
+    for (size_t i = 0; i < nparams; i++) {
+        int idx = (int)i + 1;
+        if (params[i].is_int) {
+            sqlite3_bind_int64(stmt, idx, params[i].i64);
+        } else {
+            st_bind_text(stmt, idx, params[i].text);
+        }
+    }
+    step = sqlite3_step(stmt);
+    if (step == SQLITE_ROW) {
+        rc = read(stmt, out);
+    } else if (step == SQLITE_DONE) {
+        rc = GW_ERR_NOTFOUND;
+    } else {
+        rc = st_fail(st, step, what);
+    }
+    st_done(st, stmt);
+    return rc;
+}
+
+int st_row_int(sqlite3_stmt *stmt, void *out)
+{
+    int value = sqlite3_column_int(stmt, 0);
+
+    memcpy(out, &value, sizeof(value));
+    return GW_OK;
+}
+
+int st_row_int64(sqlite3_stmt *stmt, void *out)
+{
+    int64_t value = sqlite3_column_int64(stmt, 0);
+
+    memcpy(out, &value, sizeof(value));
+    return GW_OK;
+}
+
+int st_row_text(sqlite3_stmt *stmt, void *out)
+{
+    char **text = out;
+
+    *text = st_col_dup(stmt, 0);
+    return *text != NULL ? GW_OK : GW_ERR_NOMEM;
+}
+
 /* Create the file with mode 0600 before SQLite does (it would use the umask);
  * SQLite gives the -wal and -shm files the same mode as the database. */
 static int create_private_file(const char *path)
@@ -305,18 +360,14 @@ void store_close(struct store *st)
 
 int store_schema_version(struct store *st, int *version)
 {
-    sqlite3_stmt *stmt = NULL;
-    int rc = st_prepare(st, "PRAGMA user_version", &stmt);
+    int rc = st_get_one(st, "PRAGMA user_version", NULL, 0, st_row_int, version,
+                        "reading schema version");
 
-    if (rc != GW_OK) {
-        return rc;
+    if (rc == GW_ERR_NOTFOUND) {
+        /* Not seen: the pragma answers one row even in an empty file. */
+        rc = gw_err_set(GW_ERR_DB, "%s: reading schema version failed: no row",
+                        st->path);
     }
-    if (sqlite3_step(stmt) == SQLITE_ROW) {
-        *version = sqlite3_column_int(stmt, 0);
-    } else {
-        rc = st_fail(st, sqlite3_errcode(st->db), "reading schema version");
-    }
-    st_done(st, stmt);
     return rc;
 }
 
