@@ -28,6 +28,14 @@ struct store {
     int ncache;
 };
 
+/*
+ * Open the database file (creating it with mode 0600 under
+ * STORE_OPEN_CREATE) and set the connection's pragmas, without touching
+ * the schema: store_open is this plus st_migrate. Same statuses as
+ * store_open short of GW_ERR_SCHEMA.
+ */
+int st_connect(const char *path, int flags, struct store **out);
+
 /* Prepare sql (a string literal: the cache keys on its address and text);
  * on failure record the SQLite message. Give the statement back with
  * st_done. */
