@@ -261,7 +261,7 @@ int store_session_close_orphans(struct store *st, const char *node,
     return rc;
 }
 
-static int read_session(sqlite3_stmt *stmt, void *elem)
+static int read_session_row(sqlite3_stmt *stmt, void *elem)
 {
     struct store_session *s = elem;
 
@@ -327,7 +327,7 @@ int store_session_list(struct store *st,
                        struct store_session **sessions, size_t *n)
 {
     static const struct st_rows rows = {sizeof(struct store_session),
-                                        read_session, clear_session_row,
+                                        read_session_row, clear_session_row,
                                         "listing sessions"};
     sqlite3_stmt *stmt = NULL;
     int rc;
@@ -356,7 +356,7 @@ int store_session_get(struct store *st, int64_t id, struct store_session *out)
 {
     int rc = st_get_one(
         st, "SELECT " SESSION_COLUMNS " FROM sessions s WHERE s.id = ?1",
-        ST_PARAMS(ST_INT64(id)), read_session, out, "reading session");
+        ST_PARAMS(ST_INT64(id)), read_session_row, out, "reading session");
 
     if (rc == GW_ERR_NOTFOUND) {
         rc = gw_err_set(GW_ERR_NOTFOUND, "no session %lld", (long long)id);
