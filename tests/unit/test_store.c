@@ -15,8 +15,6 @@
 #include <unistd.h>
 
 #include "core/err.h"
-#include "core/passwd.h"
-#include "core/sshkey.h"
 #include "store/db.h"
 #include "store/events.h"
 #include "store/grants.h"
@@ -28,6 +26,14 @@
 #include "store/settings.h"
 #include "store/transfers.h"
 #include "store/users.h"
+
+/* The store's API carries keys as plain data (core/sshkey_types.h). */
+#ifdef _LIBSSH_H
+#error "a store/ header includes libssh"
+#endif
+
+#include "core/passwd.h"
+#include "core/sshkey.h"
 
 struct fixture {
     char dir[64];
