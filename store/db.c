@@ -190,7 +190,7 @@ out:
 }
 
 int st_get_one(struct store *st, const char *sql, const struct st_param *params,
-               size_t nparams, int (*read)(sqlite3_stmt *stmt, void *out),
+               size_t nparams, int (*read_row)(sqlite3_stmt *stmt, void *out),
                void *out, const char *what)
 {
     sqlite3_stmt *stmt = NULL;
@@ -210,7 +210,7 @@ int st_get_one(struct store *st, const char *sql, const struct st_param *params,
     }
     step = sqlite3_step(stmt);
     if (step == SQLITE_ROW) {
-        rc = read(stmt, out);
+        rc = read_row(stmt, out);
     } else if (step == SQLITE_DONE) {
         rc = GW_ERR_NOTFOUND;
     } else {

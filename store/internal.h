@@ -120,15 +120,15 @@ struct st_param {
 /*
  * Read the one row a lookup returns: prepare sql (a string literal, as for
  * st_prepare), bind params to ?1, ?2, ..., step once, hand the row to
- * read(stmt, out) and give the statement back.
+ * read_row(stmt, out) and give the statement back.
  *
- * Returns read's status when there is a row; GW_ERR_NOTFOUND without a
+ * Returns read_row's status when there is a row; GW_ERR_NOTFOUND without a
  * message when there is none (the caller names what is missing, as with
- * st_insert's GW_ERR_EXISTS; read must not return GW_ERR_NOTFOUND itself);
+ * st_insert's GW_ERR_EXISTS; read_row must not return GW_ERR_NOTFOUND);
  * otherwise the st_prepare or st_fail status, with what in the message.
  */
 int st_get_one(struct store *st, const char *sql, const struct st_param *params,
-               size_t nparams, int (*read)(sqlite3_stmt *stmt, void *out),
+               size_t nparams, int (*read_row)(sqlite3_stmt *stmt, void *out),
                void *out, const char *what);
 
 /* Row readers for st_get_one and st_rows.read that take column 0: an int,
