@@ -2,23 +2,17 @@
  * SSH public keys as people paste them (OpenSSH "type base64 comment"
  * lines), validated and fingerprinted with libssh's pki functions, and the
  * key pairs the gateway generates for itself.
+ *
+ * The structs themselves are in core/sshkey_types.h, which does not include
+ * libssh: a header that only carries keys (store/) includes that one.
  */
 #ifndef SSHGATE_CORE_SSHKEY_H
 #define SSHGATE_CORE_SSHKEY_H
 
+#include "core/sshkey_types.h"
+
 #include <libssh/libssh.h>
 #include <stddef.h>
-
-#define GW_KEYTYPE_MAX     48
-#define GW_FINGERPRINT_MAX 64 /* "SHA256:" + 43 base64 chars + NUL */
-#define GW_RSA_MIN_BITS    2048
-
-struct gw_pubkey {
-    char type[GW_KEYTYPE_MAX];            /* "ssh-ed25519" */
-    char *blob_b64;                       /* base64 key blob */
-    char fingerprint[GW_FINGERPRINT_MAX]; /* "SHA256:..." */
-    char *comment;                        /* never NULL once parsed */
-};
 
 /*
  * Parse one OpenSSH public key line "type base64 [comment]".
@@ -42,14 +36,6 @@ int gw_key_fingerprint(ssh_key key, char out[GW_FINGERPRINT_MAX]);
 
 /* Import a stored public key into a libssh key object (caller frees). */
 int gw_pubkey_import(const char *type, const char *b64, ssh_key *out);
-
-/* Key types the gateway generates for itself. */
-enum gw_keykind { GW_KEY_ED25519, GW_KEY_ECDSA_P256, GW_KEY_RSA_3072 };
-
-struct gw_keypair {
-    struct gw_pubkey pub;
-    char *private_text; /* OpenSSH/PEM private key; secret, wipe on free */
-};
 
 /* Generate a fresh key pair. GW_OK, GW_ERR_CRYPTO or GW_ERR_NOMEM. */
 int gw_keypair_generate(enum gw_keykind kind, struct gw_keypair *out);

@@ -1,7 +1,5 @@
 #include "store/internal.h"
 
-#include "store/events.h"
-
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -191,6 +189,61 @@ out:
     return rc;
 }
 
+int st_get_one(struct store *st, const char *sql, const struct st_param *params,
+               size_t nparams, int (*read_row)(sqlite3_stmt *stmt, void *out),
+               void *out, const char *what)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = st_prepare(st, sql, &stmt);
+    int step;
+
+    if (rc != GW_OK) {
+        return rc;
+    }
+    for (size_t i = 0; i < nparams; i++) {
+        int idx = (int)i + 1;
+        if (params[i].is_int) {
+            sqlite3_bind_int64(stmt, idx, params[i].i64);
+        } else {
+            st_bind_text(stmt, idx, params[i].text);
+        }
+    }
+    step = sqlite3_step(stmt);
+    if (step == SQLITE_ROW) {
+        rc = read_row(stmt, out);
+    } else if (step == SQLITE_DONE) {
+        rc = GW_ERR_NOTFOUND;
+    } else {
+        rc = st_fail(st, step, what);
+    }
+    st_done(st, stmt);
+    return rc;
+}
+
+int st_row_int(sqlite3_stmt *stmt, void *out)
+{
+    int value = sqlite3_column_int(stmt, 0);
+
+    memcpy(out, &value, sizeof(value));
+    return GW_OK;
+}
+
+int st_row_int64(sqlite3_stmt *stmt, void *out)
+{
+    int64_t value = sqlite3_column_int64(stmt, 0);
+
+    memcpy(out, &value, sizeof(value));
+    return GW_OK;
+}
+
+int st_row_text(sqlite3_stmt *stmt, void *out)
+{
+    char **text = out;
+
+    *text = st_col_dup(stmt, 0);
+    return *text != NULL ? GW_OK : GW_ERR_NOMEM;
+}
+
 /* Create the file with mode 0600 before SQLite does (it would use the umask);
  * SQLite gives the -wal and -shm files the same mode as the database. */
 static int create_private_file(const char *path)
@@ -231,7 +284,7 @@ static int set_pragmas(struct store *st)
     return GW_OK;
 }
 
-int store_open(const char *path, int flags, struct store **out)
+int st_connect(const char *path, int flags, struct store **out)
 {
     struct store *st = NULL;
     struct stat sb;
@@ -277,10 +330,6 @@ int store_open(const char *path, int flags, struct store **out)
     if (rc != GW_OK) {
         goto out;
     }
-    rc = st_migrate(st);
-    if (rc != GW_OK) {
-        goto out;
-    }
     *out = st;
     st = NULL; /* transferred */
 out:
@@ -305,18 +354,14 @@ void store_close(struct store *st)
 
 int store_schema_version(struct store *st, int *version)
 {
-    sqlite3_stmt *stmt = NULL;
-    int rc = st_prepare(st, "PRAGMA user_version", &stmt);
+    int rc = st_get_one(st, "PRAGMA user_version", NULL, 0, st_row_int, version,
+                        "reading schema version");
 
-    if (rc != GW_OK) {
-        return rc;
+    if (rc == GW_ERR_NOTFOUND) {
+        /* Not seen: the pragma answers one row even in an empty file. */
+        rc = gw_err_set(GW_ERR_DB, "%s: reading schema version failed: no row",
+                        st->path);
     }
-    if (sqlite3_step(stmt) == SQLITE_ROW) {
-        *version = sqlite3_column_int(stmt, 0);
-    } else {
-        rc = st_fail(st, sqlite3_errcode(st->db), "reading schema version");
-    }
-    st_done(st, stmt);
     return rc;
 }
 
@@ -364,84 +409,6 @@ void store_rollback(struct store *st)
     if (!sqlite3_get_autocommit(st->db)) {
         (void)exec_simple(st, "ROLLBACK");
     }
-}
-
-/* Append every row of a check pragma to the report; count problems. */
-static int run_check(struct store *st, const char *sql, bool ok_is_single,
-                     FILE *report, int *problems)
-{
-    sqlite3_stmt *stmt = NULL;
-    int rc = st_prepare(st, sql, &stmt);
-    int step;
-
-    if (rc != GW_OK) {
-        return rc;
-    }
-    while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
-        const unsigned char *first = sqlite3_column_text(stmt, 0);
-        if (ok_is_single && first != NULL &&
-            strcmp((const char *)first, "ok") == 0) {
-            continue;
-        }
-        (*problems)++;
-        fprintf(report, "%s:", sql);
-        for (int c = 0; c < sqlite3_column_count(stmt); c++) {
-            const unsigned char *v = sqlite3_column_text(stmt, c);
-            fprintf(report, " %s", v != NULL ? (const char *)v : "NULL");
-        }
-        fputc('\n', report);
-    }
-    if (step != SQLITE_DONE) {
-        rc = st_fail(st, step, sql);
-    }
-    st_done(st, stmt);
-    return rc;
-}
-
-int store_check(struct store *st, char **report)
-{
-    char *text = NULL;
-    size_t textlen = 0;
-    FILE *f = open_memstream(&text, &textlen);
-    int problems = 0;
-    int version = 0;
-    int64_t bad_id = 0;
-    char why[256];
-    int rc;
-
-    if (f == NULL) {
-        return GW_ERR_NOMEM;
-    }
-    rc = run_check(st, "PRAGMA integrity_check", true, f, &problems);
-    if (rc == GW_OK) {
-        rc = run_check(st, "PRAGMA foreign_key_check", false, f, &problems);
-    }
-    if (rc == GW_OK) {
-        rc = store_schema_version(st, &version);
-    }
-    if (rc == GW_OK) {
-        int vrc = store_event_verify(st, &bad_id, why, sizeof(why));
-        if (vrc == GW_ERR_INVALID) {
-            problems++;
-            fprintf(f, "event chain broken at event %lld: %s\n",
-                    (long long)bad_id, why);
-        } else if (vrc != GW_OK) {
-            rc = vrc;
-        }
-    }
-    if (rc == GW_OK && problems == 0) {
-        fprintf(f,
-                "ok: schema version %d, integrity ok, foreign keys ok, "
-                "event chain intact\n",
-                version);
-    }
-    fclose(f);
-    if (rc == GW_OK && problems > 0) {
-        rc = gw_err_set(GW_ERR_DB, "%s: %d problem(s) found", st->path,
-                        problems);
-    }
-    *report = text;
-    return rc;
 }
 
 int store_backup(struct store *st, const char *dest)

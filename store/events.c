@@ -56,27 +56,22 @@ static int event_hash(int64_t id, const char *created_at, const char *kind,
     return rc;
 }
 
+static int read_hash_row(sqlite3_stmt *stmt, void *out)
+{
+    st_col_copy(stmt, 0, out, GW_SHA256_HEX_LEN);
+    return GW_OK;
+}
+
+/* The hash of the newest event; the genesis hash when there is none. */
 static int last_hash(struct store *st, char out[GW_SHA256_HEX_LEN])
 {
-    sqlite3_stmt *stmt = NULL;
-    int rc;
+    int rc = st_get_one(st, "SELECT hash FROM events ORDER BY id DESC LIMIT 1",
+                        NULL, 0, read_hash_row, out, "reading last event");
 
-    rc = st_prepare(st, "SELECT hash FROM events ORDER BY id DESC LIMIT 1",
-                    &stmt);
-    if (rc != GW_OK) {
-        return rc;
-    }
-    rc = sqlite3_step(stmt);
-    if (rc == SQLITE_ROW) {
-        st_col_copy(stmt, 0, out, GW_SHA256_HEX_LEN);
-        rc = GW_OK;
-    } else if (rc == SQLITE_DONE) {
+    if (rc == GW_ERR_NOTFOUND) {
         memcpy(out, genesis_hash, GW_SHA256_HEX_LEN);
         rc = GW_OK;
-    } else {
-        rc = st_fail(st, rc, "reading last event");
     }
-    st_done(st, stmt);
     return rc;
 }
 
@@ -255,21 +250,12 @@ int store_event_list(struct store *st, const struct store_event_filter *filter,
 /* The highest id AUTOINCREMENT ever handed out, 0 if none. */
 static int sequence_high(struct store *st, int64_t *seq)
 {
-    sqlite3_stmt *stmt = NULL;
     int rc;
 
-    rc = st_prepare(st, "SELECT seq FROM sqlite_sequence WHERE name = 'events'",
-                    &stmt);
-    if (rc != GW_OK) {
-        return rc;
-    }
-    rc = sqlite3_step(stmt);
-    *seq = rc == SQLITE_ROW ? sqlite3_column_int64(stmt, 0) : 0;
-    rc = (rc == SQLITE_ROW || rc == SQLITE_DONE)
-             ? GW_OK
-             : st_fail(st, rc, "reading event sequence");
-    st_done(st, stmt);
-    return rc;
+    *seq = 0;
+    rc = st_get_one(st, "SELECT seq FROM sqlite_sequence WHERE name = 'events'",
+                    NULL, 0, st_row_int64, seq, "reading event sequence");
+    return rc == GW_ERR_NOTFOUND ? GW_OK : rc;
 }
 
 static int check_row(sqlite3_stmt *stmt, int64_t expect_id,

@@ -270,34 +270,21 @@ out:
 int store_grant_find(struct store *st, const char *user, const char *host,
                      const char *login, struct store_grant *out)
 {
-    sqlite3_stmt *stmt = NULL;
     char now[GW_TIME_LEN];
     int rc;
 
     gw_time_now_iso(now);
-    rc = st_prepare(st,
-                    "SELECT " GRANT_COLUMNS " FROM " GRANT_FROM
-                    " WHERE u.name = ?1 AND h.name = ?2 AND g.login = ?3 AND "
-                    "(g.expires_at IS NULL OR g.expires_at > ?4)",
-                    &stmt);
-    if (rc != GW_OK) {
-        return rc;
-    }
-    st_bind_text(stmt, 1, user);
-    st_bind_text(stmt, 2, host);
-    st_bind_text(stmt, 3, login);
-    st_bind_text(stmt, 4, now);
-    rc = sqlite3_step(stmt);
-    if (rc == SQLITE_ROW) {
-        read_grant(stmt, out);
-        rc = GW_OK;
-    } else if (rc == SQLITE_DONE) {
+    rc = st_get_one(
+        st,
+        "SELECT " GRANT_COLUMNS " FROM " GRANT_FROM
+        " WHERE u.name = ?1 AND h.name = ?2 AND g.login = ?3 AND "
+        "(g.expires_at IS NULL OR g.expires_at > ?4)",
+        ST_PARAMS(ST_TEXT(user), ST_TEXT(host), ST_TEXT(login), ST_TEXT(now)),
+        read_grant_row, out, "reading grant");
+    if (rc == GW_ERR_NOTFOUND) {
         rc = gw_err_set(GW_ERR_NOTFOUND,
                         "user '%s' has no grant on '%s' as '%s'", user, host,
                         login);
-    } else {
-        rc = st_fail(st, rc, "reading grant");
     }
-    st_done(st, stmt);
     return rc;
 }

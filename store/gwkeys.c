@@ -95,24 +95,13 @@ int store_gwkey_list(struct store *st, const char *purpose,
 
 int store_gwkey_private(struct store *st, int64_t id, char **private_text)
 {
-    sqlite3_stmt *stmt = NULL;
-    int rc;
+    int rc =
+        st_get_one(st, "SELECT private_key FROM gateway_keys WHERE id = ?1",
+                   ST_PARAMS(ST_INT64(id)), st_row_text, private_text,
+                   "reading gateway key");
 
-    rc = st_prepare(st, "SELECT private_key FROM gateway_keys WHERE id = ?1",
-                    &stmt);
-    if (rc != GW_OK) {
-        return rc;
-    }
-    sqlite3_bind_int64(stmt, 1, id);
-    rc = sqlite3_step(stmt);
-    if (rc == SQLITE_ROW) {
-        *private_text = st_col_dup(stmt, 0);
-        rc = *private_text != NULL ? GW_OK : GW_ERR_NOMEM;
-    } else if (rc == SQLITE_DONE) {
+    if (rc == GW_ERR_NOTFOUND) {
         rc = gw_err_set(GW_ERR_NOTFOUND, "no gateway key %lld", (long long)id);
-    } else {
-        rc = st_fail(st, rc, "reading gateway key");
     }
-    st_done(st, stmt);
     return rc;
 }

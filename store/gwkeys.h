@@ -3,7 +3,7 @@
 #ifndef SSHGATE_STORE_GWKEYS_H
 #define SSHGATE_STORE_GWKEYS_H
 
-#include "core/sshkey.h"
+#include "core/sshkey_types.h"
 #include "core/timeutil.h"
 
 #include <stddef.h>

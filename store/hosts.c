@@ -204,30 +204,6 @@ int store_host_add(struct store *st, const struct store_host_spec *spec,
     return rc;
 }
 
-int store_host_get(struct store *st, const char *name, struct store_host *out)
-{
-    sqlite3_stmt *stmt = NULL;
-    int rc;
-
-    rc = st_prepare(
-        st, "SELECT " HOST_COLUMNS " FROM " HOST_FROM " WHERE h.name = ?1",
-        &stmt);
-    if (rc != GW_OK) {
-        return rc;
-    }
-    st_bind_text(stmt, 1, name);
-    rc = sqlite3_step(stmt);
-    if (rc == SQLITE_ROW) {
-        rc = read_host(stmt, out);
-    } else if (rc == SQLITE_DONE) {
-        rc = unknown_host(name);
-    } else {
-        rc = st_fail(st, rc, "reading host");
-    }
-    st_done(st, stmt);
-    return rc;
-}
-
 static int read_host_row(sqlite3_stmt *stmt, void *elem)
 {
     int rc = read_host(stmt, elem);
@@ -236,6 +212,15 @@ static int read_host_row(sqlite3_stmt *stmt, void *elem)
         store_host_clear(elem);
     }
     return rc;
+}
+
+int store_host_get(struct store *st, const char *name, struct store_host *out)
+{
+    int rc = st_get_one(
+        st, "SELECT " HOST_COLUMNS " FROM " HOST_FROM " WHERE h.name = ?1",
+        ST_PARAMS(ST_TEXT(name)), read_host_row, out, "reading host");
+
+    return rc == GW_ERR_NOTFOUND ? unknown_host(name) : rc;
 }
 
 static void clear_host_row(void *elem)
@@ -320,28 +305,34 @@ int store_host_pin(struct store *st, const char *name,
     return rc;
 }
 
+/* The host's secret, or NULL when it has none. */
+static int read_secret_row(sqlite3_stmt *stmt, void *out)
+{
+    char **secret = out;
+
+    if (sqlite3_column_type(stmt, 0) == SQLITE_NULL) {
+        *secret = NULL;
+        return GW_OK;
+    }
+    return st_row_text(stmt, out);
+}
+
 int store_host_secret(struct store *st, const char *name, char **secret)
 {
-    sqlite3_stmt *stmt = NULL;
-    int rc;
+    char *text = NULL;
+    int rc = st_get_one(st, "SELECT auth_secret FROM hosts WHERE name = ?1",
+                        ST_PARAMS(ST_TEXT(name)), read_secret_row, &text,
+                        "reading host secret");
 
-    rc = st_prepare(st, "SELECT auth_secret FROM hosts WHERE name = ?1", &stmt);
-    if (rc != GW_OK) {
-        return rc;
+    if (rc == GW_ERR_NOTFOUND) {
+        return unknown_host(name);
     }
-    st_bind_text(stmt, 1, name);
-    rc = sqlite3_step(stmt);
-    if (rc == SQLITE_ROW && sqlite3_column_type(stmt, 0) != SQLITE_NULL) {
-        *secret = st_col_dup(stmt, 0);
-        rc = *secret != NULL ? GW_OK : GW_ERR_NOMEM;
-    } else if (rc == SQLITE_ROW) {
-        rc =
-            gw_err_set(GW_ERR_NOTFOUND, "host '%s' has no stored secret", name);
-    } else if (rc == SQLITE_DONE) {
-        rc = unknown_host(name);
-    } else {
-        rc = st_fail(st, rc, "reading host secret");
+    if (rc == GW_OK && text == NULL) {
+        return gw_err_set(GW_ERR_NOTFOUND, "host '%s' has no stored secret",
+                          name);
     }
-    st_done(st, stmt);
+    if (rc == GW_OK) {
+        *secret = text;
+    }
     return rc;
 }

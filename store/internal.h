@@ -6,6 +6,7 @@
 #include "store/db.h"
 
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,6 +27,14 @@ struct store {
     struct st_cached cache[ST_CACHE_MAX];
     int ncache;
 };
+
+/*
+ * Open the database file (creating it with mode 0600 under
+ * STORE_OPEN_CREATE) and set the connection's pragmas, without touching
+ * the schema: store_open is this plus st_migrate. Same statuses as
+ * store_open short of GW_ERR_SCHEMA.
+ */
+int st_connect(const char *path, int flags, struct store **out);
 
 /* Prepare sql (a string literal: the cache keys on its address and text);
  * on failure record the SQLite message. Give the statement back with
@@ -89,6 +98,45 @@ struct st_rows {
  */
 int st_collect(struct store *st, sqlite3_stmt *stmt, const struct st_rows *rows,
                void *listp, size_t *n);
+
+/* A value for one ?N parameter of st_get_one: text (NULL binds NULL) or a
+ * 64-bit integer. Write them with ST_TEXT and ST_INT64 inside ST_PARAMS. */
+struct st_param {
+    bool is_int;
+    const char *text;
+    int64_t i64;
+};
+
+#define ST_TEXT(s)  ((struct st_param){.text = (s)})
+#define ST_INT64(v) ((struct st_param){.is_int = true, .i64 = (v)})
+
+/* The parameters ?1, ?2, ... of one st_get_one call: the array and its
+ * length, e.g. ST_PARAMS(ST_TEXT(user), ST_INT64(id)). */
+#define ST_PARAMS(...)                                   \
+    (const struct st_param[]){__VA_ARGS__},              \
+        sizeof((const struct st_param[]){__VA_ARGS__}) / \
+            sizeof(struct st_param)
+
+/*
+ * Read the one row a lookup returns: prepare sql (a string literal, as for
+ * st_prepare), bind params to ?1, ?2, ..., step once, hand the row to
+ * read_row(stmt, out) and give the statement back.
+ *
+ * Returns read_row's status when there is a row; GW_ERR_NOTFOUND without a
+ * message when there is none (the caller names what is missing, as with
+ * st_insert's GW_ERR_EXISTS; read_row must not return GW_ERR_NOTFOUND);
+ * otherwise the st_prepare or st_fail status, with what in the message.
+ */
+int st_get_one(struct store *st, const char *sql, const struct st_param *params,
+               size_t nparams, int (*read_row)(sqlite3_stmt *stmt, void *out),
+               void *out, const char *what);
+
+/* Row readers for st_get_one and st_rows.read that take column 0: an int,
+ * an int64_t, or a malloc'd copy of its text into a char * (GW_ERR_NOMEM
+ * when there is no copy, SQL NULL included: select non-NULL text only). */
+int st_row_int(sqlite3_stmt *stmt, void *out);
+int st_row_int64(sqlite3_stmt *stmt, void *out);
+int st_row_text(sqlite3_stmt *stmt, void *out);
 
 /* Run the numbered migrations up to the latest version. */
 int st_migrate(struct store *st);

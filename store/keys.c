@@ -134,28 +134,17 @@ int store_key_list(struct store *st, const char *user,
 int store_key_get(struct store *st, const char *user, const char *fingerprint,
                   struct store_user_key *out)
 {
-    sqlite3_stmt *stmt = NULL;
-    int rc;
+    int rc =
+        st_get_one(st,
+                   "SELECT " KEY_COLUMNS " FROM user_keys k JOIN users u ON "
+                   "u.id = k.user_id WHERE u.name = ?1 AND k.fingerprint = ?2",
+                   ST_PARAMS(ST_TEXT(user), ST_TEXT(fingerprint)), read_key_row,
+                   out, "reading key");
 
-    rc = st_prepare(st,
-                    "SELECT " KEY_COLUMNS " FROM user_keys k JOIN users u ON "
-                    "u.id = k.user_id WHERE u.name = ?1 AND k.fingerprint = ?2",
-                    &stmt);
-    if (rc != GW_OK) {
-        return rc;
-    }
-    st_bind_text(stmt, 1, user);
-    st_bind_text(stmt, 2, fingerprint);
-    rc = sqlite3_step(stmt);
-    if (rc == SQLITE_ROW) {
-        rc = read_key(stmt, out);
-    } else if (rc == SQLITE_DONE) {
+    if (rc == GW_ERR_NOTFOUND) {
         rc = gw_err_set(GW_ERR_NOTFOUND, "user '%s' has no key %s", user,
                         fingerprint);
-    } else {
-        rc = st_fail(st, rc, "reading key");
     }
-    st_done(st, stmt);
     return rc;
 }
 

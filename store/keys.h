@@ -2,7 +2,7 @@
 #ifndef SSHGATE_STORE_KEYS_H
 #define SSHGATE_STORE_KEYS_H
 
-#include "core/sshkey.h"
+#include "core/sshkey_types.h"
 #include "core/strutil.h"
 #include "core/timeutil.h"
 

@@ -203,24 +203,6 @@ int store_schema_latest(void)
     return (int)(sizeof(migrations) / sizeof(migrations[0]));
 }
 
-static int read_version(struct store *st, int *version)
-{
-    sqlite3_stmt *stmt = NULL;
-    int rc;
-
-    rc = st_prepare(st, "PRAGMA user_version", &stmt);
-    if (rc != GW_OK) {
-        return rc;
-    }
-    if (sqlite3_step(stmt) != SQLITE_ROW) {
-        rc = st_fail(st, sqlite3_errcode(st->db), "reading schema version");
-    } else {
-        *version = sqlite3_column_int(stmt, 0);
-    }
-    st_done(st, stmt);
-    return rc;
-}
-
 /*
  * Take the schema one step forward. The version is read again under the
  * write lock, so two processes opening a fresh file at once cannot both run
@@ -238,7 +220,7 @@ static int apply_next_step(struct store *st, bool *done)
     if (rc != GW_OK) {
         return rc;
     }
-    rc = read_version(st, &version);
+    rc = store_schema_version(st, &version);
     if (rc != GW_OK) {
         goto out;
     }
@@ -288,7 +270,7 @@ int st_migrate(struct store *st)
     int rc;
 
     /* Fast path without the write lock: the usual case is up to date. */
-    rc = read_version(st, &version);
+    rc = store_schema_version(st, &version);
     if (rc != GW_OK) {
         return rc;
     }

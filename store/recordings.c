@@ -112,40 +112,37 @@ int store_recording_degraded(struct store *st, int64_t id, const char *why)
     return st_exec_stmt(st, stmt, "marking recording degraded");
 }
 
+/* Fills *out; what it did allocate before failing, the caller clears. */
+static int read_recording_row(sqlite3_stmt *stmt, void *out)
+{
+    struct store_recording *r = out;
+
+    r->id = sqlite3_column_int64(stmt, 0);
+    r->session_id = sqlite3_column_int64(stmt, 1);
+    r->header = st_col_dup(stmt, 2);
+    r->chunks = sqlite3_column_int64(stmt, 3);
+    r->bytes = sqlite3_column_int64(stmt, 4);
+    r->degraded = st_col_dup(stmt, 5);
+    st_col_copy(stmt, 6, r->created_at, sizeof(r->created_at));
+    return r->header != NULL && r->degraded != NULL ? GW_OK : GW_ERR_NOMEM;
+}
+
 int store_recording_get(struct store *st, int64_t session_id,
                         struct store_recording *out)
 {
-    sqlite3_stmt *stmt = NULL;
     int rc;
 
     memset(out, 0, sizeof(*out));
-    rc = st_prepare(st,
+    rc = st_get_one(st,
                     "SELECT id, session_id, header, chunks, bytes, "
                     "coalesce(degraded, ''), created_at FROM recordings "
                     "WHERE session_id = ?1",
-                    &stmt);
-    if (rc != GW_OK) {
-        return rc;
-    }
-    sqlite3_bind_int64(stmt, 1, session_id);
-    rc = sqlite3_step(stmt);
-    if (rc == SQLITE_ROW) {
-        out->id = sqlite3_column_int64(stmt, 0);
-        out->session_id = sqlite3_column_int64(stmt, 1);
-        out->header = st_col_dup(stmt, 2);
-        out->chunks = sqlite3_column_int64(stmt, 3);
-        out->bytes = sqlite3_column_int64(stmt, 4);
-        out->degraded = st_col_dup(stmt, 5);
-        st_col_copy(stmt, 6, out->created_at, sizeof(out->created_at));
-        rc =
-            out->header != NULL && out->degraded != NULL ? GW_OK : GW_ERR_NOMEM;
-    } else if (rc == SQLITE_DONE) {
+                    ST_PARAMS(ST_INT64(session_id)), read_recording_row, out,
+                    "reading recording");
+    if (rc == GW_ERR_NOTFOUND) {
         rc = gw_err_set(GW_ERR_NOTFOUND, "session %lld has no recording",
                         (long long)session_id);
-    } else {
-        rc = st_fail(st, rc, "reading recording");
     }
-    st_done(st, stmt);
     if (rc != GW_OK) {
         store_recording_clear(out);
     }

@@ -96,32 +96,28 @@ struct session_who {
     bool ended;
 };
 
-static int session_who(struct store *st, int64_t id, struct session_who *w)
+static int read_who_row(sqlite3_stmt *stmt, void *out)
 {
-    sqlite3_stmt *stmt = NULL;
-    int rc;
+    struct session_who *w = out;
 
-    rc = st_prepare(st,
-                    "SELECT username, client_addr, ended_at IS NOT NULL, kind "
-                    "FROM sessions WHERE id = ?1",
-                    &stmt);
-    if (rc != GW_OK) {
-        return rc;
-    }
-    sqlite3_bind_int64(stmt, 1, id);
-    rc = sqlite3_step(stmt);
-    if (rc == SQLITE_ROW) {
-        st_col_copy(stmt, 0, w->user, sizeof(w->user));
-        st_col_copy(stmt, 1, w->client, sizeof(w->client));
-        w->ended = sqlite3_column_int(stmt, 2) != 0;
-        st_col_copy(stmt, 3, w->kind, sizeof(w->kind));
-        rc = GW_OK;
-    } else if (rc == SQLITE_DONE) {
+    st_col_copy(stmt, 0, w->user, sizeof(w->user));
+    st_col_copy(stmt, 1, w->client, sizeof(w->client));
+    w->ended = sqlite3_column_int(stmt, 2) != 0;
+    st_col_copy(stmt, 3, w->kind, sizeof(w->kind));
+    return GW_OK;
+}
+
+static int get_session_who(struct store *st, int64_t id, struct session_who *w)
+{
+    int rc =
+        st_get_one(st,
+                   "SELECT username, client_addr, ended_at IS NOT NULL, "
+                   "kind FROM sessions WHERE id = ?1",
+                   ST_PARAMS(ST_INT64(id)), read_who_row, w, "reading session");
+
+    if (rc == GW_ERR_NOTFOUND) {
         rc = gw_err_set(GW_ERR_NOTFOUND, "no session %lld", (long long)id);
-    } else {
-        rc = st_fail(st, rc, "reading session");
     }
-    st_done(st, stmt);
     return rc;
 }
 
@@ -155,7 +151,7 @@ static int end_tx(struct store *st, void *arg)
     struct session_who w;
     int rc;
 
-    rc = session_who(st, a->id, &w);
+    rc = get_session_who(st, a->id, &w);
     if (rc != GW_OK) {
         return rc;
     }
@@ -216,19 +212,11 @@ int store_session_add_bytes(struct store *st, int64_t id, uint64_t up,
     return st_exec_stmt(st, stmt, "counting session bytes");
 }
 
-static int read_id(sqlite3_stmt *stmt, void *elem)
-{
-    int64_t id = sqlite3_column_int64(stmt, 0);
-
-    memcpy(elem, &id, sizeof(id));
-    return GW_OK;
-}
-
 /* Ids of node's sessions still open. */
 static int open_sessions(struct store *st, const char *node, int64_t **ids,
                          size_t *n)
 {
-    static const struct st_rows rows = {sizeof(int64_t), read_id, NULL,
+    static const struct st_rows rows = {sizeof(int64_t), st_row_int64, NULL,
                                         "listing open sessions"};
     sqlite3_stmt *stmt = NULL;
     int rc;
@@ -273,7 +261,7 @@ int store_session_close_orphans(struct store *st, const char *node,
     return rc;
 }
 
-static int read_session(sqlite3_stmt *stmt, void *elem)
+static int read_session_row(sqlite3_stmt *stmt, void *elem)
 {
     struct store_session *s = elem;
 
@@ -339,7 +327,7 @@ int store_session_list(struct store *st,
                        struct store_session **sessions, size_t *n)
 {
     static const struct st_rows rows = {sizeof(struct store_session),
-                                        read_session, clear_session_row,
+                                        read_session_row, clear_session_row,
                                         "listing sessions"};
     sqlite3_stmt *stmt = NULL;
     int rc;
@@ -366,25 +354,13 @@ int store_session_list(struct store *st,
 
 int store_session_get(struct store *st, int64_t id, struct store_session *out)
 {
-    sqlite3_stmt *stmt = NULL;
-    int rc;
-
-    rc = st_prepare(
+    int rc = st_get_one(
         st, "SELECT " SESSION_COLUMNS " FROM sessions s WHERE s.id = ?1",
-        &stmt);
-    if (rc != GW_OK) {
-        return rc;
-    }
-    sqlite3_bind_int64(stmt, 1, id);
-    rc = sqlite3_step(stmt);
-    if (rc == SQLITE_ROW) {
-        rc = read_session(stmt, out);
-    } else if (rc == SQLITE_DONE) {
+        ST_PARAMS(ST_INT64(id)), read_session_row, out, "reading session");
+
+    if (rc == GW_ERR_NOTFOUND) {
         rc = gw_err_set(GW_ERR_NOTFOUND, "no session %lld", (long long)id);
-    } else {
-        rc = st_fail(st, rc, "reading session");
     }
-    st_done(st, stmt);
     return rc;
 }
 
@@ -423,7 +399,7 @@ int store_session_request_kill(struct store *st, int64_t id, const char *by)
 int store_session_pending_kills(struct store *st, const char *node,
                                 int64_t **ids, size_t *n)
 {
-    static const struct st_rows rows = {sizeof(int64_t), read_id, NULL,
+    static const struct st_rows rows = {sizeof(int64_t), st_row_int64, NULL,
                                         "reading kill requests"};
     sqlite3_stmt *stmt = NULL;
     int rc;

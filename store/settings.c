@@ -5,24 +5,13 @@
 
 int store_setting_get(struct store *st, const char *name, char **value)
 {
-    sqlite3_stmt *stmt = NULL;
-    int rc;
+    int rc = st_get_one(st, "SELECT value FROM settings WHERE name = ?1",
+                        ST_PARAMS(ST_TEXT(name)), st_row_text, value,
+                        "reading setting");
 
-    rc = st_prepare(st, "SELECT value FROM settings WHERE name = ?1", &stmt);
-    if (rc != GW_OK) {
-        return rc;
-    }
-    st_bind_text(stmt, 1, name);
-    rc = sqlite3_step(stmt);
-    if (rc == SQLITE_ROW) {
-        *value = st_col_dup(stmt, 0);
-        rc = *value != NULL ? GW_OK : GW_ERR_NOMEM;
-    } else if (rc == SQLITE_DONE) {
+    if (rc == GW_ERR_NOTFOUND) {
         rc = gw_err_set(GW_ERR_NOTFOUND, "no setting '%s'", name);
-    } else {
-        rc = st_fail(st, rc, "reading setting");
     }
-    st_done(st, stmt);
     return rc;
 }
 

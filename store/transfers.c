@@ -33,7 +33,7 @@ int store_transfer_add(struct store *st, const struct store_transfer *t)
     return st_insert(st, stmt, "recording a file transfer", NULL);
 }
 
-static int read_transfer(sqlite3_stmt *stmt, void *elem)
+static int read_transfer_row(sqlite3_stmt *stmt, void *elem)
 {
     struct store_transfer *t = elem;
 
@@ -58,7 +58,7 @@ static int read_transfer(sqlite3_stmt *stmt, void *elem)
     return GW_OK;
 }
 
-static void clear_transfer(void *elem)
+static void clear_transfer_row(void *elem)
 {
     struct store_transfer *t = elem;
 
@@ -72,7 +72,7 @@ void store_transfer_list_free(struct store_transfer *list, size_t n)
         return;
     }
     for (size_t i = 0; i < n; i++) {
-        clear_transfer(&list[i]);
+        clear_transfer_row(&list[i]);
     }
     free(list);
 }
@@ -81,7 +81,7 @@ int store_transfer_list(struct store *st, int64_t session_id,
                         struct store_transfer **out, size_t *n)
 {
     static const struct st_rows rows = {sizeof(struct store_transfer),
-                                        read_transfer, clear_transfer,
+                                        read_transfer_row, clear_transfer_row,
                                         "listing file transfers"};
     sqlite3_stmt *stmt = NULL;
     int rc;

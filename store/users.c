@@ -62,34 +62,19 @@ int store_user_add(struct store *st, const char *name, bool is_admin,
     return rc;
 }
 
-int store_user_get(struct store *st, const char *name, struct store_user *out)
-{
-    sqlite3_stmt *stmt = NULL;
-    int rc;
-
-    rc = st_prepare(st, "SELECT " USER_COLUMNS " FROM users u WHERE name = ?1",
-                    &stmt);
-    if (rc != GW_OK) {
-        return rc;
-    }
-    st_bind_text(stmt, 1, name);
-    rc = sqlite3_step(stmt);
-    if (rc == SQLITE_ROW) {
-        read_user(stmt, out);
-        rc = GW_OK;
-    } else if (rc == SQLITE_DONE) {
-        rc = unknown_user(name);
-    } else {
-        rc = st_fail(st, rc, "reading user");
-    }
-    st_done(st, stmt);
-    return rc;
-}
-
 static int read_user_row(sqlite3_stmt *stmt, void *elem)
 {
     read_user(stmt, elem);
     return GW_OK;
+}
+
+int store_user_get(struct store *st, const char *name, struct store_user *out)
+{
+    int rc = st_get_one(
+        st, "SELECT " USER_COLUMNS " FROM users u WHERE name = ?1",
+        ST_PARAMS(ST_TEXT(name)), read_user_row, out, "reading user");
+
+    return rc == GW_ERR_NOTFOUND ? unknown_user(name) : rc;
 }
 
 int store_user_list(struct store *st, struct store_user **users, size_t *n)
@@ -173,25 +158,16 @@ int store_user_unlock(struct store *st, const char *name)
 
 int store_user_password_hash(struct store *st, const char *name, char **hash)
 {
-    sqlite3_stmt *stmt = NULL;
-    int rc;
+    /* No such user and a user without a password read the same. */
+    int rc = st_get_one(st,
+                        "SELECT password_hash FROM users WHERE name = ?1 AND "
+                        "password_hash IS NOT NULL",
+                        ST_PARAMS(ST_TEXT(name)), st_row_text, hash,
+                        "reading password");
 
-    rc = st_prepare(st, "SELECT password_hash FROM users WHERE name = ?1",
-                    &stmt);
-    if (rc != GW_OK) {
-        return rc;
-    }
-    st_bind_text(stmt, 1, name);
-    rc = sqlite3_step(stmt);
-    if (rc == SQLITE_ROW && sqlite3_column_type(stmt, 0) != SQLITE_NULL) {
-        *hash = st_col_dup(stmt, 0);
-        rc = *hash != NULL ? GW_OK : GW_ERR_NOMEM;
-    } else if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
+    if (rc == GW_ERR_NOTFOUND) {
         rc = gw_err_set(GW_ERR_NOTFOUND, "user '%s' has no password", name);
-    } else {
-        rc = st_fail(st, rc, "reading password");
     }
-    st_done(st, stmt);
     return rc;
 }
 

@@ -15,8 +15,6 @@
 #include <unistd.h>
 
 #include "core/err.h"
-#include "core/passwd.h"
-#include "core/sshkey.h"
 #include "store/db.h"
 #include "store/events.h"
 #include "store/grants.h"
@@ -28,6 +26,14 @@
 #include "store/settings.h"
 #include "store/transfers.h"
 #include "store/users.h"
+
+/* The store's API carries keys as plain data (core/sshkey_types.h). */
+#ifdef _LIBSSH_H
+#error "a store/ header includes libssh"
+#endif
+
+#include "core/passwd.h"
+#include "core/sshkey.h"
 
 struct fixture {
     char dir[64];
@@ -911,6 +917,77 @@ static void test_recordings_and_transfers(void **state)
     sqlite3_close(db);
 }
 
+/* ---- single-row reads: what each says when the row is not there ------ */
+
+static void expect_missing(int rc, const char *msg)
+{
+    assert_int_equal(rc, GW_ERR_NOTFOUND);
+    assert_string_equal(gw_err_msg(), msg);
+}
+
+static void test_single_row_reads(void **state)
+{
+    struct fixture *f = *state;
+    struct store_host_spec with_secret = {.name = "db1",
+                                          .address = "10.0.0.6",
+                                          .auth_method = STORE_AUTH_PASSWORD,
+                                          .auth_secret = "s3cret"};
+    struct store_session_end end = {.reason = "test"};
+    struct store_user u;
+    struct store_user_key k;
+    struct store_host h;
+    struct store_grant g;
+    struct store_session s;
+    struct store_recording rec;
+    char *text = NULL;
+    char msg[64];
+    char why[64];
+    int64_t bad = 0;
+    int64_t sid = 0;
+    int version = 0;
+    bool locked = false;
+
+    assert_int_equal(store_schema_version(f->st, &version), GW_OK);
+    assert_int_equal(version, store_schema_latest());
+    /* No events yet: no last hash and no sequence row to read. */
+    assert_int_equal(store_event_verify(f->st, &bad, why, sizeof(why)), GW_OK);
+    assert_int_equal(store_event_add(f->st, "test", NULL, NULL, "first"),
+                     GW_OK);
+    assert_int_equal(store_event_verify(f->st, &bad, why, sizeof(why)), GW_OK);
+
+    expect_missing(store_user_get(f->st, "carol", &u), "unknown user 'carol'");
+    expect_missing(store_user_record_failure(f->st, "carol", 3, 60, &locked),
+                   "unknown user 'carol'");
+    add_user(f, "bob");
+    expect_missing(store_user_password_hash(f->st, "bob", &text),
+                   "user 'bob' has no password");
+    expect_missing(store_user_password_hash(f->st, "carol", &text),
+                   "user 'carol' has no password");
+    expect_missing(store_key_get(f->st, "bob", "SHA256:x", &k),
+                   "user 'bob' has no key SHA256:x");
+    expect_missing(store_gwkey_private(f->st, 42, &text), "no gateway key 42");
+    expect_missing(store_host_get(f->st, "web9", &h), "unknown host 'web9'");
+    add_host(f, "web1", "deploy");
+    expect_missing(store_host_secret(f->st, "web1", &text),
+                   "host 'web1' has no stored secret");
+    expect_missing(store_host_secret(f->st, "web9", &text),
+                   "unknown host 'web9'");
+    assert_int_equal(store_host_add(f->st, &with_secret, '+', NULL), GW_OK);
+    assert_int_equal(store_host_secret(f->st, "db1", &text), GW_OK);
+    assert_string_equal(text, "s3cret");
+    free(text);
+    expect_missing(store_grant_find(f->st, "bob", "web1", "deploy", &g),
+                   "user 'bob' has no grant on 'web1' as 'deploy'");
+    expect_missing(store_setting_get(f->st, "x", &text), "no setting 'x'");
+    expect_missing(store_session_get(f->st, 999, &s), "no session 999");
+    expect_missing(store_session_end(f->st, 999, &end), "no session 999");
+    sid = start_session(f, "gw1", "bob", "web1", "shell");
+    snprintf(msg, sizeof(msg), "session %lld has no recording", (long long)sid);
+    expect_missing(store_recording_get(f->st, sid, &rec), msg);
+    assert_null(rec.header);
+    assert_null(rec.degraded);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -940,6 +1017,7 @@ int main(void)
         T(test_sessions),
         T(test_session_orphans_and_kills),
         T(test_recordings_and_transfers),
+        T(test_single_row_reads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
