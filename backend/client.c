@@ -1,5 +1,6 @@
 #include "backend/client.h"
 
+#include "backend/options.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/timeutil.h"
@@ -156,35 +157,31 @@ static const char *hostkey_preference(const char *pin_type)
     return pin_type;
 }
 
-static int set_options(ssh_session s, const struct gw_backend_spec *spec,
-                       int fd, struct gw_backend_result *res)
+static int set_session_options(ssh_session s,
+                               const struct gw_backend_spec *spec, int fd,
+                               struct gw_backend_result *res)
 {
-    bool no = false;
-    int yes = 1;
-    long timeout = spec->timeout_s;
-    unsigned int port = spec->port;
-    const char *pref = hostkey_preference(spec->pin_type);
+    const struct gw_ssh_client_opts opts = {
+        .host = spec->address,
+        .port = spec->port,
+        .user = spec->login,
+        .timeout_s = spec->timeout_s,
+        .fd = fd,
+        .nodelay = true,
+        .ssh_dir = NULL,
+        .hostkeys = hostkey_preference(spec->pin_type),
+    };
+    int rc = gw_ssh_client_configure(s, &opts);
 
-    if (ssh_options_set(s, SSH_OPTIONS_PROCESS_CONFIG, &no) != SSH_OK ||
-        ssh_options_set(s, SSH_OPTIONS_HOST, spec->address) != SSH_OK ||
-        ssh_options_set(s, SSH_OPTIONS_PORT, &port) != SSH_OK ||
-        ssh_options_set(s, SSH_OPTIONS_FD, &fd) != SSH_OK ||
-        ssh_options_set(s, SSH_OPTIONS_TIMEOUT, &timeout) != SSH_OK ||
-        ssh_options_set(s, SSH_OPTIONS_NODELAY, &yes) != SSH_OK ||
-        ssh_options_set(s, SSH_OPTIONS_KNOWNHOSTS, "/dev/null") != SSH_OK ||
-        ssh_options_set(s, SSH_OPTIONS_GLOBAL_KNOWNHOSTS, "/dev/null") !=
-            SSH_OK ||
-        (pref != NULL &&
-         ssh_options_set(s, SSH_OPTIONS_HOSTKEYS, pref) != SSH_OK)) {
-        return fail(res, GW_BACKEND_PROTOCOL, GW_ERR,
-                    "backend %s: cannot set up the SSH session: %s",
-                    spec->host_name, ssh_get_error(s));
-    }
-    /* Debian's libssh refuses logins with shell metacharacters here. */
-    if (ssh_options_set(s, SSH_OPTIONS_USER, spec->login) != SSH_OK) {
+    if (rc == GW_ERR_INVALID) {
         return fail(res, GW_BACKEND_AUTH, GW_ERR_INVALID,
                     "backend %s: login '%s' is not acceptable", spec->host_name,
                     spec->login);
+    }
+    if (rc != GW_OK) {
+        return fail(res, GW_BACKEND_PROTOCOL, GW_ERR,
+                    "backend %s: cannot set up the SSH session: %s",
+                    spec->host_name, ssh_get_error(s));
     }
     return GW_OK;
 }
@@ -301,7 +298,7 @@ int gw_backend_connect(const struct gw_backend_spec *spec, ssh_session *out,
         rc = fail(res, GW_BACKEND_PROTOCOL, GW_ERR_NOMEM, "out of memory");
         goto out;
     }
-    rc = set_options(s, spec, fd, res);
+    rc = set_session_options(s, spec, fd, res);
     if (rc != GW_OK) {
         goto out;
     }
