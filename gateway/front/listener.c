@@ -2,6 +2,7 @@
 
 #include "core/err.h"
 #include "core/log.h"
+#include "core/net.h"
 #include "core/pool.h"
 #include "core/timeutil.h"
 #include "gateway/audit/auditq.h"
@@ -13,7 +14,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -308,21 +308,13 @@ static int admit(struct gw_listener *l, const struct gw_config *cfg,
 
 static void tune_socket(int fd)
 {
+    /* libssh's SSH_OPTIONS_NODELAY only reaches sockets it connects. */
+    if (gw_net_set_nodelay(fd) != GW_OK) {
+        gw_log_debug("cannot tune socket: %s", strerror(errno));
+    }
     /* TCP keepalive is a backstop for the SSH-level liveness check. */
-    static const struct {
-        int level;
-        int name;
-        int value;
-    } opts[] = {
-        {IPPROTO_TCP, TCP_NODELAY, 1},   {SOL_SOCKET, SO_KEEPALIVE, 1},
-        {IPPROTO_TCP, TCP_KEEPIDLE, 60}, {IPPROTO_TCP, TCP_KEEPINTVL, 15},
-        {IPPROTO_TCP, TCP_KEEPCNT, 4},
-    };
-
-    for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
-        if (set_int_opt(fd, opts[i].level, opts[i].name, opts[i].value) != 0) {
-            gw_log_debug("cannot tune socket: %s", strerror(errno));
-        }
+    if (gw_net_set_keepalive(fd, 60, 15, 4) != GW_OK) {
+        gw_log_debug("cannot tune socket: %s", strerror(errno));
     }
 }
 
