@@ -195,8 +195,8 @@ static int authenticate(ssh_session s, const struct gw_backend_spec *spec,
 /* The SSH handshake. A backend that accepts the TCP connection but does
  * not answer within the timeout (a hung sshd, a tarpit) is a timeout, not
  * a protocol failure. */
-static int handshake(ssh_session s, const struct gw_backend_spec *spec,
-                     struct gw_backend_result *res)
+static int run_handshake(ssh_session s, const struct gw_backend_spec *spec,
+                         struct gw_backend_result *res)
 {
     int64_t start = gw_now_ms();
 
@@ -236,7 +236,7 @@ int gw_backend_connect(const struct gw_backend_spec *spec, ssh_session *out,
     if (rc != GW_OK) {
         goto out;
     }
-    rc = handshake(s, spec, res);
+    rc = run_handshake(s, spec, res);
     if (rc != GW_OK) {
         goto out;
     }

@@ -58,8 +58,8 @@ static void copy_request(ssh_message msg, struct tcpip_req *r)
     snprintf(r->shown, sizeof(r->shown), "%s:%u", clean, (unsigned)r->dport);
 }
 
-static int refuse(struct gw_conn *c, const struct tcpip_req *r,
-                  const char *reason)
+static int refuse_forward(struct gw_conn *c, const struct tcpip_req *r,
+                          const char *reason)
 {
     gw_log_info("direct-tcpip to %s refused: %s", r->shown, reason);
     gw_conn_event(c, "forward.denied", c->user, "dest=%s reason=\"%s\"",
@@ -110,14 +110,14 @@ static int check_destination(struct gw_conn *c, const struct tcpip_req *r,
     gw_daemon_store_put(c->daemon, st);
     if (rc != GW_OK) {
         gw_log_error("cannot list grants: %s", gw_err_msg());
-        return refuse(c, r, "grants unreadable");
+        return refuse_forward(c, r, "grants unreadable");
     }
     rc = gw_forward_check(grants, n, r->dest, r->dport, &g, how, &why);
     if (rc == GW_OK) {
         *grant = *g;
     }
     free(grants);
-    return rc == GW_OK ? 0 : refuse(c, r, why.reason);
+    return rc == GW_OK ? 0 : refuse_forward(c, r, why.reason);
 }
 
 static int open_direct(struct gw_conn *c, ssh_message msg,
@@ -136,7 +136,7 @@ static int open_direct(struct gw_conn *c, ssh_message msg,
     }
     ch = gw_chan_alloc(c, GW_KIND_SOCKET);
     if (ch == NULL) {
-        return refuse(c, r, "too many channels");
+        return refuse_forward(c, r, "too many channels");
     }
     /* Name resolution included: the address may be a name. */
     deadline = gw_now_ms() + c->cfg->backend_connect_timeout * 1000;
@@ -174,18 +174,18 @@ static int open_via_backend(struct gw_conn *c, ssh_message msg,
     int rc;
 
     if (c->tstate != GW_TARGET_UP || up == NULL || up->gone) {
-        return refuse(c, r, "target not connected");
+        return refuse_forward(c, r, "target not connected");
     }
     if ((up->allow & STORE_ALLOW_FORWARD) == 0) {
         gw_conn_event(c, "channel.denied", c->user,
                       "kind=direct-tcpip host=%s login=%s dest=%s "
                       "reason=\"not granted\"",
                       up->host.name, up->login, r->shown);
-        return refuse(c, r, "forward not granted");
+        return refuse_forward(c, r, "forward not granted");
     }
     ch = gw_chan_alloc(c, GW_KIND_DIRECT);
     if (ch == NULL) {
-        return refuse(c, r, "too many channels");
+        return refuse_forward(c, r, "too many channels");
     }
     ch->bch = ssh_channel_new(up->session);
     gw_upstream_block(up, true);
@@ -196,7 +196,7 @@ static int open_via_backend(struct gw_conn *c, ssh_message msg,
     if (rc != SSH_OK) {
         ssh_channel_free(ch->bch);
         gw_chan_unalloc(ch);
-        return refuse(c, r, "the backend refused");
+        return refuse_forward(c, r, "the backend refused");
     }
     ch->up = up;
     up->refs++;
