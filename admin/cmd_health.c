@@ -13,6 +13,7 @@
 #include "admin/internal.h"
 
 #include "admin/output.h"
+#include "backend/options.h"
 #include "core/strutil.h"
 #include "store/gwkeys.h"
 
@@ -90,22 +91,25 @@ static int parse_options(struct admin_ctx *ctx, struct health_target *t,
  * key (caller frees). */
 static int probe(const struct health_target *t, long timeout, ssh_key *key)
 {
+    /* fd -1: libssh connects, so "not answering" carries libssh's own
+     * reason. */
+    const struct gw_ssh_client_opts opts = {
+        .host = t->host,
+        .port = t->port,
+        .user = PROBE_USER,
+        .timeout_s = timeout,
+        .fd = -1,
+        .nodelay = false,
+        .ssh_dir = PROBE_SSHDIR,
+        .hostkeys = NULL,
+    };
     ssh_session s = ssh_new();
-    bool no = false;
     int rc = GW_OK;
 
     if (s == NULL) {
         return GW_ERR_NOMEM;
     }
-    if (ssh_options_set(s, SSH_OPTIONS_PROCESS_CONFIG, &no) != SSH_OK ||
-        ssh_options_set(s, SSH_OPTIONS_HOST, t->host) != SSH_OK ||
-        ssh_options_set(s, SSH_OPTIONS_PORT, &t->port) != SSH_OK ||
-        ssh_options_set(s, SSH_OPTIONS_USER, PROBE_USER) != SSH_OK ||
-        ssh_options_set(s, SSH_OPTIONS_SSH_DIR, PROBE_SSHDIR) != SSH_OK ||
-        ssh_options_set(s, SSH_OPTIONS_TIMEOUT, &timeout) != SSH_OK ||
-        ssh_options_set(s, SSH_OPTIONS_KNOWNHOSTS, "/dev/null") != SSH_OK ||
-        ssh_options_set(s, SSH_OPTIONS_GLOBAL_KNOWNHOSTS, "/dev/null") !=
-            SSH_OK) {
+    if (gw_ssh_client_configure(s, &opts) != GW_OK) {
         rc = gw_err_set(GW_ERR, "cannot set up an SSH session: %s",
                         ssh_get_error(s));
         goto out;

@@ -1,19 +1,15 @@
 #include "backend/client.h"
 
+#include "backend/options.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/net.h"
 #include "core/timeutil.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 const char *gw_backend_failure_name(enum gw_backend_failure failure)
@@ -44,103 +40,42 @@ static int fail(struct gw_backend_result *res, enum gw_backend_failure failure,
     return gw_err_set(status, "%s", res->message);
 }
 
-/* Wait for a non-blocking connect to finish within deadline_ms. */
-static int finish_connect(int fd, int64_t deadline_ms, int *err)
+/* The TCP connection, name resolution included, within the timeout. */
+static int connect_socket(const struct gw_backend_spec *spec,
+                          struct gw_backend_result *res, int *fd_out)
 {
-    struct pollfd pfd = {.fd = fd, .events = POLLOUT};
-    socklen_t len = sizeof(*err);
-
-    for (;;) {
-        int64_t left = deadline_ms - gw_now_ms();
-        if (left <= 0) {
-            *err = ETIMEDOUT;
-            return GW_ERR_TIMEOUT;
-        }
-        int n = poll(&pfd, 1, (int)left);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            *err = errno;
-            return GW_ERR_IO;
-        }
-        if (n == 0) {
-            *err = ETIMEDOUT;
-            return GW_ERR_TIMEOUT;
-        }
-        break;
-    }
-    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, err, &len) != 0) {
-        *err = errno;
-        return GW_ERR_IO;
-    }
-    return *err == 0 ? GW_OK : GW_ERR_IO;
-}
-
-/* One address: socket, non-blocking connect, wait. Returns the fd or -1. */
-static int try_address(const struct addrinfo *ai, int64_t deadline_ms, int *err)
-{
-    int fd =
-        socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
-               ai->ai_protocol);
-    int one = 1;
-
-    if (fd < 0) {
-        *err = errno;
-        return -1;
-    }
-    if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0 && errno != EINPROGRESS) {
-        *err = errno;
-        close(fd);
-        return -1;
-    }
-    if (finish_connect(fd, deadline_ms, err) != GW_OK) {
-        close(fd);
-        return -1;
-    }
-    /* Interactive keystrokes must not wait for Nagle. */
-    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    return fd;
-}
-
-static int tcp_connect(const struct gw_backend_spec *spec,
-                       struct gw_backend_result *res, int *fd_out)
-{
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_ADDRCONFIG};
-    struct addrinfo *list = NULL;
-    char port[8];
     int64_t deadline = gw_now_ms() + spec->timeout_s * 1000;
-    int err = 0;
-    int fd = -1;
+    struct gw_net_failure why;
     int rc;
 
-    snprintf(port, sizeof(port), "%u", (unsigned)spec->port);
-    rc = getaddrinfo(spec->address, port, &hints, &list);
-    if (rc != 0) {
-        return fail(res, GW_BACKEND_DNS, GW_ERR_NOTFOUND,
-                    "backend %s: cannot resolve %s: %s", spec->host_name,
-                    spec->address, gai_strerror(rc));
-    }
-    for (struct addrinfo *ai = list; ai != NULL && fd < 0; ai = ai->ai_next) {
-        fd = try_address(ai, deadline, &err);
-    }
-    freeaddrinfo(list);
-    if (fd >= 0) {
-        *fd_out = fd;
+    rc = gw_net_connect(spec->address, spec->port, deadline, fd_out, &why);
+    if (rc == GW_OK) {
+        /* Interactive keystrokes must not wait for Nagle. */
+        (void)gw_net_set_nodelay(*fd_out);
         return GW_OK;
     }
-    if (err == ETIMEDOUT) {
+    if (why.resolving && rc == GW_ERR_TIMEOUT) {
+        return fail(res, GW_BACKEND_DNS, rc,
+                    "backend %s: cannot resolve %s: no answer within %ld s",
+                    spec->host_name, spec->address, spec->timeout_s);
+    }
+    if (why.resolving) {
+        return fail(res, GW_BACKEND_DNS, rc,
+                    "backend %s: cannot resolve %s: %s", spec->host_name,
+                    spec->address, gw_net_failure_text(&why));
+    }
+    if (why.code == ETIMEDOUT) {
         return fail(res, GW_BACKEND_TIMEOUT, GW_ERR_TIMEOUT,
                     "backend %s (%s port %u): connection timed out after "
                     "%ld s",
                     spec->host_name, spec->address, (unsigned)spec->port,
                     spec->timeout_s);
     }
-    return fail(
-        res, err == ECONNREFUSED ? GW_BACKEND_REFUSED : GW_BACKEND_UNREACHABLE,
-        GW_ERR_IO, "backend %s (%s port %u): %s", spec->host_name,
-        spec->address, (unsigned)spec->port, strerror(err));
+    return fail(res,
+                why.code == ECONNREFUSED ? GW_BACKEND_REFUSED
+                                         : GW_BACKEND_UNREACHABLE,
+                GW_ERR_IO, "backend %s (%s port %u): %s", spec->host_name,
+                spec->address, (unsigned)spec->port, gw_net_failure_text(&why));
 }
 
 /* Prefer the pinned key's algorithm, so a backend with several host keys
@@ -156,35 +91,31 @@ static const char *hostkey_preference(const char *pin_type)
     return pin_type;
 }
 
-static int set_options(ssh_session s, const struct gw_backend_spec *spec,
-                       int fd, struct gw_backend_result *res)
+static int set_session_options(ssh_session s,
+                               const struct gw_backend_spec *spec, int fd,
+                               struct gw_backend_result *res)
 {
-    bool no = false;
-    int yes = 1;
-    long timeout = spec->timeout_s;
-    unsigned int port = spec->port;
-    const char *pref = hostkey_preference(spec->pin_type);
+    const struct gw_ssh_client_opts opts = {
+        .host = spec->address,
+        .port = spec->port,
+        .user = spec->login,
+        .timeout_s = spec->timeout_s,
+        .fd = fd,
+        .nodelay = true,
+        .ssh_dir = NULL,
+        .hostkeys = hostkey_preference(spec->pin_type),
+    };
+    int rc = gw_ssh_client_configure(s, &opts);
 
-    if (ssh_options_set(s, SSH_OPTIONS_PROCESS_CONFIG, &no) != SSH_OK ||
-        ssh_options_set(s, SSH_OPTIONS_HOST, spec->address) != SSH_OK ||
-        ssh_options_set(s, SSH_OPTIONS_PORT, &port) != SSH_OK ||
-        ssh_options_set(s, SSH_OPTIONS_FD, &fd) != SSH_OK ||
-        ssh_options_set(s, SSH_OPTIONS_TIMEOUT, &timeout) != SSH_OK ||
-        ssh_options_set(s, SSH_OPTIONS_NODELAY, &yes) != SSH_OK ||
-        ssh_options_set(s, SSH_OPTIONS_KNOWNHOSTS, "/dev/null") != SSH_OK ||
-        ssh_options_set(s, SSH_OPTIONS_GLOBAL_KNOWNHOSTS, "/dev/null") !=
-            SSH_OK ||
-        (pref != NULL &&
-         ssh_options_set(s, SSH_OPTIONS_HOSTKEYS, pref) != SSH_OK)) {
-        return fail(res, GW_BACKEND_PROTOCOL, GW_ERR,
-                    "backend %s: cannot set up the SSH session: %s",
-                    spec->host_name, ssh_get_error(s));
-    }
-    /* Debian's libssh refuses logins with shell metacharacters here. */
-    if (ssh_options_set(s, SSH_OPTIONS_USER, spec->login) != SSH_OK) {
+    if (rc == GW_ERR_INVALID) {
         return fail(res, GW_BACKEND_AUTH, GW_ERR_INVALID,
                     "backend %s: login '%s' is not acceptable", spec->host_name,
                     spec->login);
+    }
+    if (rc != GW_OK) {
+        return fail(res, GW_BACKEND_PROTOCOL, GW_ERR,
+                    "backend %s: cannot set up the SSH session: %s",
+                    spec->host_name, ssh_get_error(s));
     }
     return GW_OK;
 }
@@ -264,8 +195,8 @@ static int authenticate(ssh_session s, const struct gw_backend_spec *spec,
 /* The SSH handshake. A backend that accepts the TCP connection but does
  * not answer within the timeout (a hung sshd, a tarpit) is a timeout, not
  * a protocol failure. */
-static int handshake(ssh_session s, const struct gw_backend_spec *spec,
-                     struct gw_backend_result *res)
+static int run_handshake(ssh_session s, const struct gw_backend_spec *spec,
+                         struct gw_backend_result *res)
 {
     int64_t start = gw_now_ms();
 
@@ -292,7 +223,7 @@ int gw_backend_connect(const struct gw_backend_spec *spec, ssh_session *out,
     int rc;
 
     memset(res, 0, sizeof(*res));
-    rc = tcp_connect(spec, res, &fd);
+    rc = connect_socket(spec, res, &fd);
     if (rc != GW_OK) {
         goto out;
     }
@@ -301,11 +232,11 @@ int gw_backend_connect(const struct gw_backend_spec *spec, ssh_session *out,
         rc = fail(res, GW_BACKEND_PROTOCOL, GW_ERR_NOMEM, "out of memory");
         goto out;
     }
-    rc = set_options(s, spec, fd, res);
+    rc = set_session_options(s, spec, fd, res);
     if (rc != GW_OK) {
         goto out;
     }
-    rc = handshake(s, spec, res);
+    rc = run_handshake(s, spec, res);
     if (rc != GW_OK) {
         goto out;
     }

@@ -1,9 +1,10 @@
 /*
  * The gateway as an SSH client of a backend host: TCP connect with a
- * deadline, host key verification against the pin stored for the host (or
- * trust on first use), and authentication with the credential the gateway
- * holds. Client API of libssh only, so that sshgate-admin ("host check",
- * "host trust") uses exactly the code the daemon uses.
+ * deadline that covers name resolution too (core/net.h), host key
+ * verification against the pin stored for the host (or trust on first
+ * use), and authentication with the credential the gateway holds. Client
+ * API of libssh only, so that sshgate-admin ("host check", "host trust")
+ * uses exactly the code the daemon uses.
  *
  * Never reads ~/.ssh, /etc/ssh/ssh_config or an agent.
  */

@@ -6,10 +6,10 @@
  *    encryption stays end to end between the client and the backend. Only
  *    a granted host's SSH port, or a port covered by a "forward" grant of
  *    that host, is allowed: the gateway is never an open proxy. The TCP
- *    connect is a bounded blocking wait (backend_connect_timeout) inside
- *    the message callback, because libssh 0.10 needs the answer to a
- *    channel open before the callback returns; it stalls this connection
- *    only.
+ *    connect, name resolution included, is a bounded blocking wait
+ *    (backend_connect_timeout) inside the message callback, because
+ *    libssh 0.10 needs the answer to a channel open before the callback
+ *    returns; it stalls this connection only.
  *
  *  - inside a terminated session ("alice+web1" with ssh -L): the backend
  *    opens the connection (ssh_channel_open_forward on its session, so the
@@ -22,6 +22,7 @@
 #include "core/err.h"
 #include "core/strutil.h"
 #include "core/log.h"
+#include "core/net.h"
 #include "core/timeutil.h"
 #include "gateway/conn/conn.h"
 #include "gateway/chan/pair.h"
@@ -30,14 +31,9 @@
 #include "gateway/conn/upstream.h"
 
 #include <errno.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 /* A direct-tcpip request, copied out of the message. */
@@ -63,8 +59,8 @@ static void copy_request(ssh_message msg, struct tcpip_req *r)
     snprintf(r->shown, sizeof(r->shown), "%s:%u", clean, (unsigned)r->dport);
 }
 
-static int refuse(struct gw_conn *c, const struct tcpip_req *r,
-                  const char *reason)
+static int refuse_forward(struct gw_conn *c, const struct tcpip_req *r,
+                          const char *reason)
 {
     gw_log_info("direct-tcpip to %s refused: %s", r->shown, reason);
     gw_conn_event(c, "forward.denied", c->user, "dest=%s reason=\"%s\"",
@@ -74,82 +70,15 @@ static int refuse(struct gw_conn *c, const struct tcpip_req *r,
 
 /* ---- the gateway's own TCP connection ---------------------------------- */
 
-static int wait_connected(int fd, int64_t deadline_ms)
+/* The text of a failed connect, and in *name its reason in the event. */
+static const char *connect_failure(const struct gw_net_failure *why,
+                                   const char **name)
 {
-    struct pollfd p = {.fd = fd, .events = POLLOUT};
-    socklen_t len = sizeof(int);
-    int err = 0;
-
-    for (;;) {
-        int64_t left = deadline_ms - gw_now_ms();
-        int n = left > 0 ? poll(&p, 1, (int)left) : 0;
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            return n == 0 ? ETIMEDOUT : errno;
-        }
-        break;
-    }
-    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) {
-        return errno;
-    }
-    return err;
-}
-
-/* Non-blocking socket connected to address:port within timeout_s, or -1
- * with *err (an errno value, or EAI_* negated for name resolution). */
-static int tcp_connect(const char *address, uint16_t port, long timeout_s,
-                       int *err)
-{
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM};
-    struct addrinfo *list = NULL;
-    int64_t deadline = gw_now_ms() + timeout_s * 1000;
-    char service[8];
-    int fd = -1;
-    int rc;
-
-    snprintf(service, sizeof(service), "%u", (unsigned)port);
-    rc = getaddrinfo(address, service, &hints, &list);
-    if (rc != 0) {
-        *err = -rc;
-        return -1;
-    }
-    for (struct addrinfo *ai = list; ai != NULL && fd < 0; ai = ai->ai_next) {
-        fd = socket(ai->ai_family,
-                    ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                    ai->ai_protocol);
-        if (fd < 0) {
-            *err = errno;
-            continue;
-        }
-        *err = connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 ? 0 : errno;
-        if (*err == EINPROGRESS) {
-            *err = wait_connected(fd, deadline);
-        }
-        if (*err != 0) {
-            close(fd);
-            fd = -1;
-        }
-    }
-    freeaddrinfo(list);
-    if (fd >= 0) {
-        int one = 1;
-        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    }
-    return fd;
-}
-
-static const char *connect_failure(int err, const char **name)
-{
-    if (err < 0) {
-        *name = "dns";
-        return gai_strerror(-err);
-    }
-    *name = err == ECONNREFUSED ? "refused"
-            : err == ETIMEDOUT  ? "timeout"
-                                : "unreachable";
-    return strerror(err);
+    *name = why->resolving              ? "dns"
+            : why->code == ECONNREFUSED ? "refused"
+            : why->code == ETIMEDOUT    ? "timeout"
+                                        : "unreachable";
+    return gw_net_failure_text(why);
 }
 
 /* Accept the client's channel and attach the relay's callbacks. */
@@ -182,14 +111,14 @@ static int check_destination(struct gw_conn *c, const struct tcpip_req *r,
     gw_daemon_store_put(c->daemon, st);
     if (rc != GW_OK) {
         gw_log_error("cannot list grants: %s", gw_err_msg());
-        return refuse(c, r, "grants unreadable");
+        return refuse_forward(c, r, "grants unreadable");
     }
     rc = gw_forward_check(grants, n, r->dest, r->dport, &g, how, &why);
     if (rc == GW_OK) {
         *grant = *g;
     }
     free(grants);
-    return rc == GW_OK ? 0 : refuse(c, r, why.reason);
+    return rc == GW_OK ? 0 : refuse_forward(c, r, why.reason);
 }
 
 static int open_direct(struct gw_conn *c, ssh_message msg,
@@ -199,20 +128,21 @@ static int open_direct(struct gw_conn *c, ssh_message msg,
     enum gw_forward_how how = GW_FORWARD_JUMP;
     struct gw_chan *ch = NULL;
     const char *failure = NULL;
-    int err = 0;
-    int fd;
+    struct gw_net_failure why;
+    int64_t deadline = 0;
+    int fd = -1;
 
     if (check_destination(c, r, &g, &how) != 0) {
         return 1;
     }
     ch = gw_chan_alloc(c, GW_KIND_SOCKET);
     if (ch == NULL) {
-        return refuse(c, r, "too many channels");
+        return refuse_forward(c, r, "too many channels");
     }
-    fd =
-        tcp_connect(g.address, r->dport, c->cfg->backend_connect_timeout, &err);
-    if (fd < 0) {
-        const char *text = connect_failure(err, &failure);
+    /* Name resolution included: the address may be a name. */
+    deadline = gw_now_ms() + c->cfg->backend_connect_timeout * 1000;
+    if (gw_net_connect(g.address, r->dport, deadline, &fd, &why) != GW_OK) {
+        const char *text = connect_failure(&why, &failure);
         gw_log_info("direct-tcpip to %s (%s): %s", r->shown, g.host, text);
         gw_conn_event(c, "backend.failure", c->user,
                       "host=%s reason=%s dest=%s via=direct-tcpip "
@@ -221,6 +151,7 @@ static int open_direct(struct gw_conn *c, ssh_message msg,
         gw_chan_unalloc(ch);
         return 1;
     }
+    (void)gw_net_set_nodelay(fd);
     ch->relay.sock.fd = fd;
     ch->dest = strdup(g.host); /* for the events; NULL leaves it out */
     if (accept_channel(ch, msg) != GW_OK) {
@@ -244,18 +175,18 @@ static int open_via_backend(struct gw_conn *c, ssh_message msg,
     int rc;
 
     if (c->tstate != GW_TARGET_UP || up == NULL || up->gone) {
-        return refuse(c, r, "target not connected");
+        return refuse_forward(c, r, "target not connected");
     }
     if ((up->allow & STORE_ALLOW_FORWARD) == 0) {
         gw_conn_event(c, "channel.denied", c->user,
                       "kind=direct-tcpip host=%s login=%s dest=%s "
                       "reason=\"not granted\"",
                       up->host.name, up->login, r->shown);
-        return refuse(c, r, "forward not granted");
+        return refuse_forward(c, r, "forward not granted");
     }
     ch = gw_chan_alloc(c, GW_KIND_DIRECT);
     if (ch == NULL) {
-        return refuse(c, r, "too many channels");
+        return refuse_forward(c, r, "too many channels");
     }
     ch->bch = ssh_channel_new(up->session);
     gw_upstream_block(up, true);
@@ -266,7 +197,7 @@ static int open_via_backend(struct gw_conn *c, ssh_message msg,
     if (rc != SSH_OK) {
         ssh_channel_free(ch->bch);
         gw_chan_unalloc(ch);
-        return refuse(c, r, "the backend refused");
+        return refuse_forward(c, r, "the backend refused");
     }
     ch->up = up;
     up->refs++;

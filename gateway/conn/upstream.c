@@ -2,18 +2,16 @@
 
 #include "core/err.h"
 #include "core/log.h"
+#include "core/net.h"
 #include "backend/client.h"
 #include "backend/hostrecord.h"
 #include "gateway/conn/conn.h"
 #include "gateway/chan/agent.h"
 #include "gateway/chan/remote_fwd.h"
 
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
 static int free_slot(struct gw_conn *c)
 {
@@ -30,15 +28,11 @@ static int free_slot(struct gw_conn *c)
  * settings. */
 static void set_keepalive(struct gw_conn *c, int fd)
 {
-    int one = 1;
     int idle =
         (int)(c->cfg->keepalive_interval > 0 ? c->cfg->keepalive_interval : 15);
     int count = (int)c->cfg->keepalive_count_max;
 
-    (void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
-    (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
-    (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &idle, sizeof(idle));
-    (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof(count));
+    (void)gw_net_set_keepalive(fd, idle, idle, count);
 }
 
 /* Connect and record; the caller owns *out (a blocking session). */

@@ -2,6 +2,7 @@
 
 #include "core/err.h"
 #include "core/log.h"
+#include "core/net.h"
 #include "core/pool.h"
 #include "core/timeutil.h"
 #include "gateway/audit/auditq.h"
@@ -13,7 +14,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -180,14 +180,14 @@ int gw_listener_open(const struct gw_config *cfg, struct gw_listener **out)
 
 /* ---- refusing --------------------------------------------------------- */
 
-static void linger_close(struct gw_listener *l, size_t i)
+static void close_lingering(struct gw_listener *l, size_t i)
 {
     close(l->lingers[i].fd);
     l->lingers[i] = l->lingers[--l->nlinger];
 }
 
 /* Read and drop whatever the client sent. True when it has gone. */
-static bool drain(int fd)
+static bool drain_client_input(int fd)
 {
     char buf[1024];
 
@@ -209,8 +209,9 @@ static bool drain(int fd)
  * it with unread input would send a reset, which can make the client lose
  * the disconnect message before it reads it.
  */
-static void refuse(struct gw_listener *l, int fd, const char *version,
-                   const struct refusal *why, int64_t now_ms)
+static void refuse_and_linger(struct gw_listener *l, int fd,
+                              const char *version, const struct refusal *why,
+                              int64_t now_ms)
 {
     uint8_t msg[GW_REFUSAL_MAX];
     size_t len = 0;
@@ -222,7 +223,7 @@ static void refuse(struct gw_listener *l, int fd, const char *version,
         (void)sent; /* a fresh socket's buffer takes it; if not, too bad */
     }
     (void)shutdown(fd, SHUT_WR);
-    if (drain(fd) || l->nlinger == LINGER_MAX) {
+    if (drain_client_input(fd) || l->nlinger == LINGER_MAX) {
         close(fd);
         return;
     }
@@ -242,7 +243,7 @@ static void refuse_logged(struct gw_listener *l, int fd,
     snprintf(detail, sizeof(detail), "reason=%s message=\"%s\"", why->reason,
              why->text);
     gw_auditq_add(l->daemon->auditq, "conn.refused", NULL, peer, detail);
-    refuse(l, fd, cfg->server_version, why, now_ms);
+    refuse_and_linger(l, fd, cfg->server_version, why, now_ms);
 }
 
 /* ---- admission -------------------------------------------------------- */
@@ -308,21 +309,13 @@ static int admit(struct gw_listener *l, const struct gw_config *cfg,
 
 static void tune_socket(int fd)
 {
+    /* libssh's SSH_OPTIONS_NODELAY only reaches sockets it connects. */
+    if (gw_net_set_nodelay(fd) != GW_OK) {
+        gw_log_debug("cannot tune socket: %s", strerror(errno));
+    }
     /* TCP keepalive is a backstop for the SSH-level liveness check. */
-    static const struct {
-        int level;
-        int name;
-        int value;
-    } opts[] = {
-        {IPPROTO_TCP, TCP_NODELAY, 1},   {SOL_SOCKET, SO_KEEPALIVE, 1},
-        {IPPROTO_TCP, TCP_KEEPIDLE, 60}, {IPPROTO_TCP, TCP_KEEPINTVL, 15},
-        {IPPROTO_TCP, TCP_KEEPCNT, 4},
-    };
-
-    for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
-        if (set_int_opt(fd, opts[i].level, opts[i].name, opts[i].value) != 0) {
-            gw_log_debug("cannot tune socket: %s", strerror(errno));
-        }
+    if (gw_net_set_keepalive(fd, 60, 15, 4) != GW_OK) {
+        gw_log_debug("cannot tune socket: %s", strerror(errno));
     }
 }
 
@@ -453,15 +446,15 @@ static void swap_bind(struct gw_listener *l)
 static void service_lingers(struct gw_listener *l, const struct pollfd *pfds,
                             size_t first, size_t n, int64_t now_ms)
 {
-    /* Walk backwards: linger_close moves the last entry into the hole. */
+    /* Walk backwards: close_lingering moves the last entry into the hole. */
     for (size_t k = n; k > 0; k--) {
         size_t i = k - 1;
         bool gone = false;
         if (pfds[first + i].revents != 0) {
-            gone = drain(l->lingers[i].fd);
+            gone = drain_client_input(l->lingers[i].fd);
         }
         if (gone || now_ms >= l->lingers[i].deadline_ms) {
-            linger_close(l, i);
+            close_lingering(l, i);
         }
     }
 }
@@ -526,7 +519,7 @@ static void *listener_main(void *arg)
         listener_round(l, pfds);
     }
     while (l->nlinger > 0) {
-        linger_close(l, l->nlinger - 1);
+        close_lingering(l, l->nlinger - 1);
     }
     return NULL;
 }
