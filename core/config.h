@@ -67,7 +67,7 @@ struct gw_config {
     bool recording;
     bool record_input;
     int64_t recording_queue_size; /* bytes of chunks waiting for the DB */
-    int log_level; /* enum gw_log_level */
+    int log_level;                /* enum gw_log_level */
     char *server_version;
     long shutdown_grace; /* seconds */
     int64_t worker_stack_size;
