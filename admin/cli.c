@@ -9,6 +9,7 @@
 #include "core/crypto.h"
 #include "store/db.h"
 #include "store/events.h"
+#include "store/open.h"
 
 #include <pwd.h>
 #include <stdarg.h>

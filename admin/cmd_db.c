@@ -6,6 +6,7 @@
 
 #include "admin/output.h"
 #include "store/db.h"
+#include "store/check.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -9,6 +9,7 @@
 #include "admin/output.h"
 #include "store/db.h"
 #include "store/gwkeys.h"
+#include "store/open.h"
 
 #include <errno.h>
 #include <stdlib.h>

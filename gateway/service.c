@@ -17,6 +17,7 @@
 #include "gateway/daemon/sshlog.h"
 #include "store/db.h"
 #include "store/sessions.h"
+#include "store/open.h"
 
 #include <errno.h>
 #include <libssh/libssh.h>

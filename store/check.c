@@ -3,6 +3,8 @@
  * Above db.c and events.c, which it calls, so that db.c never calls up
  * into events.c (which calls down into db.c).
  */
+#include "store/check.h"
+
 #include "store/events.h"
 #include "store/internal.h"
 

@@ -1,4 +1,5 @@
 #include "store/internal.h"
+#include "store/open.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -4,6 +4,7 @@
 
 #include "core/err.h"
 #include "store/db.h"
+#include "store/open.h"
 
 #include <sqlite3.h>
 #include <stdbool.h>

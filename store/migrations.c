@@ -6,6 +6,8 @@
  *
  * Never edit a released step: add a new one.
  */
+#include "store/migrations.h"
+
 #include "store/internal.h"
 
 #include <stdbool.h>

@@ -3,6 +3,8 @@
  * (migrations.c). Above both, so that db.c calls nothing in store/ and
  * migrations.c only calls down into db.c.
  */
+#include "store/open.h"
+
 #include "store/internal.h"
 
 int store_open(const char *path, int flags, struct store **out)

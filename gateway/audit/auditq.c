@@ -4,6 +4,7 @@
 #include "core/log.h"
 #include "store/db.h"
 #include "store/events.h"
+#include "store/open.h"
 
 #include <pthread.h>
 #include <stdbool.h>

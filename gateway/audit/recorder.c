@@ -8,6 +8,7 @@
 #include "store/db.h"
 #include "store/events.h"
 #include "store/recordings.h"
+#include "store/open.h"
 
 #include <pthread.h>
 #include <stdbool.h>

@@ -3,6 +3,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "store/db.h"
+#include "store/open.h"
 
 #include <signal.h>
 #include <stdlib.h>

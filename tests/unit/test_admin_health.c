@@ -23,6 +23,7 @@
 #include "core/sshkey.h"
 #include "store/db.h"
 #include "store/gwkeys.h"
+#include "store/open.h"
 
 #include "admin_fixture.h"
 

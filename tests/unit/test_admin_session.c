@@ -16,6 +16,7 @@
 #include "store/recordings.h"
 #include "store/sessions.h"
 #include "store/transfers.h"
+#include "store/open.h"
 
 #include "admin_fixture.h"
 

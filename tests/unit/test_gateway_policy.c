@@ -17,6 +17,7 @@
 #include "store/grants.h"
 #include "store/hosts.h"
 #include "store/users.h"
+#include "store/open.h"
 
 #define PAST "2000-01-01T00:00:00.000Z"
 

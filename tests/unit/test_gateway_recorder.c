@@ -21,6 +21,7 @@
 #include "store/events.h"
 #include "store/recordings.h"
 #include "store/sessions.h"
+#include "store/open.h"
 
 struct fixture {
     char dir[64];

@@ -26,6 +26,9 @@
 #include "store/settings.h"
 #include "store/transfers.h"
 #include "store/users.h"
+#include "store/open.h"
+#include "store/check.h"
+#include "store/migrations.h"
 
 /* The store's API carries keys as plain data (core/sshkey_types.h). */
 #ifdef _LIBSSH_H
