@@ -2,7 +2,7 @@
  * What a user gets when she logs in without a target: built-in commands
  * (`ssh alice@gw hosts`) and, on a terminal, a small menu of her hosts.
  * Pure text in, text out (no SSH here), so it is unit-tested directly;
- * gateway/session.c moves the bytes.
+ * gateway/chan/local.c moves the bytes.
  */
 #ifndef SSHGATE_GATEWAY_CHAN_BUILTIN_H
 #define SSHGATE_GATEWAY_CHAN_BUILTIN_H

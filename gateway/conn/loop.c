@@ -149,7 +149,7 @@ static size_t poll_set_build(struct gw_conn *c)
 
 /*
  * Wait for any session or socket of the connection, then let each ready
- * session process its input in its own event (gateway/upstream.h says why
+ * session process its input in its own event (gateway/conn/upstream.h says why
  * each session has one). Before authentication there is no poll set yet:
  * the plain event poll of the client session.
  */

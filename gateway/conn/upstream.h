@@ -4,9 +4,11 @@
  * its channels, ControlMaster included) and the hosts chosen in the menu
  * (closed with their last channel).
  *
- * Connected with gateway/backend.c from the connection loop, never from a
- * callback: host key pin or first use, the host's credential, the
- * backend_connect_timeout deadline. Then non-blocking, in its own
+ * Connected with backend/client.c (host key pin or first use, the host's
+ * credential, the backend_connect_timeout deadline), normally from the
+ * connection loop; the paths that must ask a backend inside a libssh
+ * callback are listed, with their deadline, in docs/architecture.md ("The
+ * documented exceptions libssh 0.10 forces"). Then non-blocking, in its own
  * ssh_event: a blocking call on a session polls that session's whole
  * event, and in libssh 0.10 a socket error of one session seen in
  * another's poll marks the *other* session as failed (session.c

@@ -31,7 +31,7 @@ enum gw_phase {
 
 /*
  * How the main thread wakes a connection's thread: this signal, blocked in
- * every thread except while a connection waits in ppoll (gateway/conn.c),
+ * every thread except while a connection waits in ppoll (gateway/conn/loop.c),
  * so a wake sent at any moment ends the next or current wait and is never
  * lost. A signal instead of an eventfd per connection: at 10,000
  * connections the descriptors are the scarcer resource (one less each).
@@ -66,7 +66,7 @@ struct gw_daemon {
     struct gw_limits *limits;
     struct gw_pool *pool;
     struct gw_auditq *auditq;
-    struct gw_recq *recq; /* terminal recordings (gateway/recorder.h) */
+    struct gw_recq *recq; /* terminal recordings (gateway/audit/recorder.h) */
     atomic_int phase;
     atomic_uint_fast64_t next_conn_id;
     pthread_mutex_t lock; /* guards cfg and conns */

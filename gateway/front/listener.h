@@ -4,7 +4,7 @@
  * limit before any crypto work, and hands admitted sockets to the worker
  * pool as libssh sessions. It never blocks: a connection it will not serve
  * gets the SSH version line and an unencrypted SSH_MSG_DISCONNECT with a
- * reason (gateway/refuse.h), written from this thread, and is then closed
+ * reason (gateway/front/refuse.h), written from this thread, and is then closed
  * once the client has gone or after a short linger.
  */
 #ifndef SSHGATE_GATEWAY_FRONT_LISTENER_H
