@@ -111,6 +111,8 @@ static const struct cfg_key keys[] = {
      0, true},
     {"blocked_clients", parse_cidrs, free_cidrs, FIELD(blocked_clients), "", 0,
      0, true},
+    NUM("refusal_summary_interval", parse_secs, refusal_summary_interval, "10",
+        0, 3600, true),
     NUM("login_grace_time", parse_secs, login_grace_time, "60", 1, 3600, true),
     NUM("idle_timeout", parse_secs, idle_timeout, "0", 0, 30L * 86400, true),
     NUM("keepalive_interval", parse_secs, keepalive_interval, "15", 0, 3600,

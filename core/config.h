@@ -43,6 +43,8 @@ struct gw_config {
     long max_unauth_per_source;
     struct gw_cidr_list allowed_clients;
     struct gw_cidr_list blocked_clients;
+    /* seconds; 0 = an event and a log line per refusal */
+    long refusal_summary_interval;
     long login_grace_time;   /* seconds */
     long idle_timeout;       /* seconds, 0 = off */
     long keepalive_interval; /* seconds, 0 = off */

@@ -9,6 +9,7 @@
 #include "gateway/conn/conn.h"
 #include "gateway/daemon/limits.h"
 #include "gateway/front/refuse.h"
+#include "gateway/front/refusal_log.h"
 #include "gateway/daemon/sshlog.h"
 
 #include <errno.h>
@@ -54,6 +55,7 @@ struct gw_listener {
     size_t nlinger;
     int64_t paused_until_ms;
     int64_t next_sweep_ms;
+    struct gw_refusal_log *rlog; /* what refusals leave in log and audit */
 };
 
 /* Why a connection is refused: what the client reads and what the audit
@@ -233,16 +235,11 @@ static void refuse_and_linger(struct gw_listener *l, int fd,
 }
 
 static void refuse_logged(struct gw_listener *l, int fd,
-                          const struct gw_config *cfg, const char *peer,
-                          const struct refusal *why, int64_t now_ms)
+                          const struct gw_config *cfg,
+                          const struct gw_addr *peer, const struct refusal *why,
+                          int64_t now_ms)
 {
-    char detail[160];
-
-    gw_log_info("refused connection from %s: %s (%s)", peer, why->text,
-                why->reason);
-    snprintf(detail, sizeof(detail), "reason=%s message=\"%s\"", why->reason,
-             why->text);
-    gw_auditq_add(l->daemon->auditq, "conn.refused", NULL, peer, detail);
+    gw_refusal_log_refused(l->rlog, peer, why->reason, why->text, now_ms);
     refuse_and_linger(l, fd, cfg->server_version, why, now_ms);
 }
 
@@ -336,7 +333,8 @@ static int hand_off(struct gw_listener *l, struct gw_config *cfg, int fd,
         return GW_AGAIN;
     }
     if (ssh_bind_accept_fd(l->bind, session, fd) != SSH_OK) {
-        gw_log_error("cannot set up a session: %s", ssh_get_error(l->bind));
+        gw_refusal_log_error(l->rlog, "cannot set up a session",
+                             ssh_get_error(l->bind), now_ms);
         owned = ssh_get_fd(session) == fd;
         ssh_free(session);
         if (owned) {
@@ -351,7 +349,8 @@ static int hand_off(struct gw_listener *l, struct gw_config *cfg, int fd,
         return GW_OK;
     }
     if (gw_pool_submit(l->daemon->pool, gw_conn_run, conn) != GW_OK) {
-        gw_log_error("no worker thread for a new connection");
+        gw_refusal_log_error(l->rlog, "cannot hand a connection over",
+                             "no worker thread", now_ms);
         gw_conn_discard(conn); /* closes fd, releases the slot */
     }
     return GW_OK;
@@ -373,14 +372,14 @@ static void accept_one(struct gw_listener *l, int fd,
     }
     gw_addr_format(&peer, peer_text);
     if (admit(l, cfg, &peer, now_ms, &why) != GW_OK) {
-        refuse_logged(l, fd, cfg, peer_text, &why, now_ms);
+        refuse_logged(l, fd, cfg, &peer, &why, now_ms);
         goto out;
     }
     tune_socket(fd);
     gw_log_verbose("connection from %s", peer_text);
     if (hand_off(l, cfg, fd, &peer, now_ms) != GW_OK) {
         gw_limits_release(l->daemon->limits, &peer);
-        refuse_logged(l, fd, cfg, peer_text, &refused_busy, now_ms);
+        refuse_logged(l, fd, cfg, &peer, &refused_busy, now_ms);
     }
 out:
     gw_config_unref(cfg);
@@ -402,9 +401,10 @@ static void accept_burst(struct gw_listener *l, int lfd, int64_t now_ms)
              * client off the queue and close it at once, so that it
              * sees the connection end instead of hanging until its own
              * timeout. */
-            gw_log_error("cannot accept: %s: closing new connections until "
-                         "some end",
-                         strerror(errno));
+            gw_refusal_log_error(l->rlog,
+                                 "cannot accept, closing new connections "
+                                 "until some end",
+                                 strerror(errno), now_ms);
             close(l->spare_fd);
             fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
             if (fd >= 0) {
@@ -415,11 +415,13 @@ static void accept_burst(struct gw_listener *l, int lfd, int64_t now_ms)
         } else if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
                    errno == ENOMEM) {
             /* The socket stays readable; pause instead of spinning. */
-            gw_log_error("cannot accept: %s", strerror(errno));
+            gw_refusal_log_error(l->rlog, "cannot accept", strerror(errno),
+                                 now_ms);
             l->paused_until_ms = now_ms + PAUSE_MS;
         } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
                    errno != ECONNABORTED) {
-            gw_log_error("accept failed: %s", strerror(errno));
+            gw_refusal_log_error(l->rlog, "accept failed", strerror(errno),
+                                 now_ms);
         }
         return;
     }
@@ -482,8 +484,12 @@ static void listener_round(struct gw_listener *l, struct pollfd *pfds)
     int64_t now_ms = gw_now_ms();
     size_t n = fill_pollfds(l, pfds, now_ms);
     size_t nlinger = l->nlinger;
+    struct gw_config *cfg = gw_daemon_config(l->daemon);
     eventfd_t ignored;
 
+    /* Every round, so that a reload applies to the next refusal. */
+    gw_refusal_log_tick(l->rlog, cfg->refusal_summary_interval, now_ms);
+    gw_config_unref(cfg);
     for (size_t i = 0; i < n; i++) {
         pfds[i].revents = 0;
     }
@@ -518,6 +524,7 @@ static void *listener_main(void *arg)
     while (!atomic_load(&l->stop)) {
         listener_round(l, pfds);
     }
+    gw_refusal_log_flush_all(l->rlog, gw_now_ms()); /* before auditq stops */
     while (l->nlinger > 0) {
         close_lingering(l, l->nlinger - 1);
     }
@@ -528,7 +535,8 @@ int gw_listener_start(struct gw_listener *l, struct gw_daemon *d, ssh_bind bind)
 {
     l->daemon = d;
     l->bind = bind;
-    if (pthread_create(&l->thread, NULL, listener_main, l) != 0) {
+    if (gw_refusal_log_new(d->auditq, &l->rlog) != GW_OK ||
+        pthread_create(&l->thread, NULL, listener_main, l) != 0) {
         l->bind = NULL;
         ssh_bind_free(bind);
         return gw_err_set(GW_ERR, "cannot start the listener thread");
@@ -579,6 +587,7 @@ void gw_listener_free(struct gw_listener *l)
     }
     ssh_bind_free(l->bind);
     ssh_bind_free(l->next_bind);
+    gw_refusal_log_free(l->rlog);
     pthread_mutex_destroy(&l->lock);
     free(l);
 }

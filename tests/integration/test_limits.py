@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""Connection admission: allowed/blocked client lists, the connection cap,
-the unauthenticated-connection caps, and login_grace_time."""
+"""Connection admission: allowed/blocked client lists, refusal floods
+summarised, the connection cap, the unauthenticated-connection caps, and
+login_grace_time."""
 
 import os
+import re
 import signal
 import socket
 import time
@@ -50,6 +52,93 @@ class ClientLists(h.TestCase):
         self.assert_alice_hosts(self.alice_login(gw))
         self.settle_events()
         self.assertEqual(self.admin.events(kind="conn.refused"), [])
+
+
+class RefusalFlood(h.TestCase):
+    """A client refused in a loop: the first refusal of each interval is
+    logged and recorded, the rest are summarised with a count
+    (refusal_summary_interval), so the audit log and the log stay short."""
+
+    SUMMARY_LINE = (r"refused (\d+) more connections from 127\.0\.0\.1 "
+                    r"\(blocked_clients\) in the last \d+ s")
+    REFUSAL_LINES = (r"refused connection from 127\.0\.0\.1:\d+"
+                     r"|refused \d+ more connections from 127\.0\.0\.1 ")
+
+    def _flood(self, gw, n):
+        """n connections one after the other, each read until the gateway
+        has refused it and closed; returns the seconds it took."""
+        t0 = time.monotonic()
+        for i in range(n):
+            with socket.create_connection(("127.0.0.1", gw.port), timeout=h.t(10)) as s:
+                data, closed = h.read_until_closed(s, h.t(10))
+            self.assertIsNotNone(closed, f"connection {i} was not closed")
+            self.assertIn(b"not allowed to connect", data, f"connection {i}: {data!r}")
+        return time.monotonic() - t0
+
+    def _refusals(self):
+        """conn.refused rows of 127.0.0.1, oldest first, as (row, count):
+        a row without count= stands for one refusal."""
+        rows = [e for e in self.admin.events(kind="conn.refused")
+                if str(e["client"]) == "127.0.0.1"
+                or str(e["client"]).startswith("127.0.0.1:")]
+        return [(e, int(h.detail_fields(e["detail"]).get("count", "1"))) for e in rows]
+
+    def _counted(self, n):
+        refusals = self._refusals()
+        return refusals if sum(c for _, c in refusals) >= n else None
+
+    def test_flood_is_summarised(self):
+        n, interval = 300, 2
+        gw = self.gateway(blocked_clients="127.0.0.1/32", refusal_summary_interval=interval)
+        took = self._flood(gw, n)
+        refusals = self.eventually(lambda: self._counted(n), timeout=interval + 10,
+                                   msg=f"conn.refused rows counting {n} refusals")
+        self.settle_events()
+        refusals = self._refusals()
+        counts = [c for _, c in refusals]
+        self.assertEqual(sum(counts), n, refusals)
+        # per interval the first refusal and one summary; the flood took
+        # `took` seconds, a flush may come a second late
+        most = 2 * (int(took / interval) + 2)
+        self.assertLessEqual(len(refusals), most, f"flood of {took:.1f} s: {refusals}")
+        self.assertLess(len(refusals), n // 10, refusals)
+        first, last = h.detail_fields(refusals[0][0]["detail"]), refusals[-1][0]
+        self.assertEqual(first.get("reason"), "blocked_clients", refusals[0])
+        self.assertNotIn("count", first, refusals[0])
+        self.assertRegex(str(refusals[0][0]["client"]), r"^127\.0\.0\.1:\d+$")
+        fields = h.detail_fields(last["detail"])
+        self.assertEqual(fields.get("reason"), "blocked_clients", last)
+        self.assertGreater(int(fields.get("count", "0")), 1, last)
+        self.assertEqual(str(last["client"]), "127.0.0.1", last)
+        # the log: as few lines, and the same total
+        log = gw.log()
+        lines = re.findall(self.REFUSAL_LINES, log)
+        self.assertLessEqual(len(lines), most, "\n".join(lines))
+        summed = [int(m) for m in re.findall(self.SUMMARY_LINE, log)]
+        self.assertTrue(summed, gw.log_tail())
+        self.assertEqual(sum(summed) + len(lines) - len(summed), n, "\n".join(lines))
+
+    def test_interval_zero_records_each_refusal(self):
+        n = 20
+        gw = self.gateway(blocked_clients="127.0.0.1/32", refusal_summary_interval=0)
+        self._flood(gw, n)
+        refusals = self.eventually(lambda: self._counted(n), timeout=10,
+                                   msg=f"{n} conn.refused rows")
+        self.settle_events()
+        refusals = self._refusals()
+        self.assertEqual([c for _, c in refusals], [1] * n, refusals)
+        self.assertEqual(len(re.findall(self.REFUSAL_LINES, gw.log())), n)
+
+    def test_pending_count_written_at_shutdown(self):
+        n = 40
+        gw = self.gateway(blocked_clients="127.0.0.1/32", refusal_summary_interval=600)
+        self._flood(gw, n)
+        time.sleep(1.5)  # a few listener rounds: nothing is due yet
+        self.assertEqual(len(re.findall(self.REFUSAL_LINES, gw.log())), 1, gw.log_tail())
+        gw.stop()
+        refusals = self._refusals()
+        self.assertEqual([c for _, c in refusals], [1, n - 1], refusals)
+        self.assertRegex(gw.log(), self.SUMMARY_LINE)
 
 
 class Ipv6(h.TestCase):

@@ -83,6 +83,7 @@ static void test_defaults(void **state)
     assert_int_equal(cfg->max_unauth_connections, 100);
     assert_int_equal(cfg->max_unauth_per_source, 10);
     assert_int_equal(cfg->allowed_clients.n, 0);
+    assert_int_equal(cfg->refusal_summary_interval, 10);
     assert_int_equal(cfg->login_grace_time, 60);
     assert_int_equal(cfg->idle_timeout, 0);
     assert_int_equal(cfg->keepalive_interval, 15);
@@ -143,6 +144,7 @@ static void test_file_values(void **state)
                               "worker_stack_size = 1M\n"
                               "auth_methods = publickey\n"
                               "allowed_clients = 10.0.0.0/8, ::1\n"
+                              "refusal_summary_interval = 1m\n"
                               "compression = yes\n"
                               "recording = off\n"
                               "target_separator = %\n"
@@ -162,6 +164,7 @@ static void test_file_values(void **state)
     assert_true(cfg->worker_stack_size == 1024 * 1024);
     assert_int_equal(cfg->auth_methods, GW_AUTH_PUBLICKEY);
     assert_int_equal(cfg->allowed_clients.n, 2);
+    assert_int_equal(cfg->refusal_summary_interval, 60);
     assert_true(cfg->compression);
     assert_false(cfg->recording);
     assert_int_equal(cfg->target_separator, '%');
@@ -186,12 +189,13 @@ static void test_file_errors(void **state)
                                "allowed_clients = 10.0.0.1/8\n"
                                "target_separator = @\n"
                                "server_version = has space\n"
-                               "auth_methods = publickey,telepathy\n");
+                               "auth_methods = publickey,telepathy\n"
+                               "refusal_summary_interval = 2h\n");
 
     (void)state;
     assert_int_equal(gw_config_load(path, NULL, 0, NULL, collect, &r, &cfg),
                      GW_ERR_INVALID);
-    assert_int_equal(r.n, 9);
+    assert_int_equal(r.n, 10);
     snprintf(prefix, sizeof(prefix), "%s:1: max_connections", path);
     assert_non_null(strstr(r.lines[0], prefix));
     assert_non_null(strstr(r.lines[1], ":2: unknown key 'no_such_key'"));
@@ -202,7 +206,8 @@ static void test_file_errors(void **state)
     assert_non_null(strstr(r.lines[6], ":8: target_separator"));
     assert_non_null(strstr(r.lines[7], ":9: server_version"));
     assert_non_null(strstr(r.lines[8], "telepathy"));
-    for (int i = 0; i < 9; i++) {
+    assert_non_null(strstr(r.lines[9], ":11: refusal_summary_interval"));
+    for (int i = 0; i < 10; i++) {
         assert_null(strchr(r.lines[i], '\n'));
     }
 }
