@@ -45,6 +45,60 @@ void gw_time_iso(time_t t, char out[GW_TIME_LEN])
     format_utc(t, 0, out);
 }
 
+int64_t gw_time_wall_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void gw_time_iso_ms(int64_t ms, char out[GW_TIME_LEN])
+{
+    int64_t sec = ms / 1000;
+    int64_t rem = ms % 1000;
+
+    /* Division truncates toward zero: a time before 1970 still has its
+     * milliseconds counted forward from the second before. */
+    if (rem < 0) {
+        rem += 1000;
+        sec -= 1;
+    }
+    format_utc((time_t)sec, (long)rem, out);
+}
+
+int gw_time_iso_parse_ms(const char *iso, int64_t *ms)
+{
+    struct tm tm;
+    const char *rest = NULL;
+    long msec = 0;
+    time_t t;
+
+    memset(&tm, 0, sizeof(tm));
+    rest = strptime(iso, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (rest == NULL) {
+        return GW_ERR_INVALID;
+    }
+    if (rest[0] == '.') {
+        for (int i = 1; i <= 3; i++) {
+            if (rest[i] < '0' || rest[i] > '9') {
+                return GW_ERR_INVALID;
+            }
+            msec = msec * 10 + (rest[i] - '0');
+        }
+        rest += 4;
+    }
+    if (strcmp(rest, "Z") != 0) {
+        return GW_ERR_INVALID;
+    }
+    t = timegm(&tm);
+    if (t == (time_t)-1 && tm.tm_year != 69) {
+        return GW_ERR_INVALID;
+    }
+    *ms = (int64_t)t * 1000 + msec;
+    return GW_OK;
+}
+
 static int parse_relative(const char *s, long *seconds)
 {
     char *end = NULL;

@@ -17,6 +17,19 @@ void gw_time_now_iso(char out[GW_TIME_LEN]);
 /* A UTC epoch time as "YYYY-MM-DDTHH:MM:SS.000Z". */
 void gw_time_iso(time_t t, char out[GW_TIME_LEN]);
 
+/* Milliseconds since the epoch on the wall clock: when a record happened,
+ * for records written later (gw_now_ms is for deadlines). */
+int64_t gw_time_wall_ms(void);
+
+/* Wall clock milliseconds since the epoch as "YYYY-MM-DDTHH:MM:SS.mmmZ",
+ * the form the database stores. */
+void gw_time_iso_ms(int64_t ms, char out[GW_TIME_LEN]);
+
+/* The reverse of gw_time_iso_ms: exactly "YYYY-MM-DDTHH:MM:SS.mmmZ" (or
+ * without ".mmm") to milliseconds since the epoch. GW_OK or
+ * GW_ERR_INVALID. */
+int gw_time_iso_parse_ms(const char *iso, int64_t *ms);
+
 /* Direction for relative times: "7d" means 7 days ago or 7 days ahead. */
 enum gw_time_dir { GW_TIME_PAST = -1, GW_TIME_FUTURE = 1 };
 

@@ -12,28 +12,10 @@
 static const char genesis_hash[GW_SHA256_HEX_LEN] =
     "0000000000000000000000000000000000000000000000000000000000000000";
 
-/* Length-prefixed field, so no choice of contents can collide with another
- * split of the same bytes; NULL is distinct from "". */
-static int put_field(struct gw_sha256 *h, const char *value)
-{
-    char prefix[32];
-    int n;
-
-    if (value == NULL) {
-        return gw_sha256_update(h, "~;", 2);
-    }
-    n = snprintf(prefix, sizeof(prefix), "%zu:", strlen(value));
-    if (gw_sha256_update(h, prefix, (size_t)n) != GW_OK ||
-        gw_sha256_update(h, value, strlen(value)) != GW_OK) {
-        return GW_ERR_CRYPTO;
-    }
-    return gw_sha256_update(h, ";", 1);
-}
-
 /* hash = sha256(prev_hash || id, created_at, kind, user, client, detail) */
-static int event_hash(int64_t id, const char *created_at, const char *kind,
-                      const char *user, const char *client, const char *detail,
-                      const char *prev_hash, char out[GW_SHA256_HEX_LEN])
+int st_event_hash(int64_t id, const char *created_at, const char *kind,
+                  const char *user, const char *client, const char *detail,
+                  const char *prev_hash, char out[GW_SHA256_HEX_LEN])
 {
     struct gw_sha256 *h = NULL;
     char idtext[24];
@@ -45,9 +27,11 @@ static int event_hash(int64_t id, const char *created_at, const char *kind,
         return rc;
     }
     if (gw_sha256_update(h, prev_hash, strlen(prev_hash)) != GW_OK ||
-        put_field(h, idtext) != GW_OK || put_field(h, created_at) != GW_OK ||
-        put_field(h, kind) != GW_OK || put_field(h, user) != GW_OK ||
-        put_field(h, client) != GW_OK || put_field(h, detail) != GW_OK) {
+        st_hash_field(h, idtext) != GW_OK ||
+        st_hash_field(h, created_at) != GW_OK ||
+        st_hash_field(h, kind) != GW_OK || st_hash_field(h, user) != GW_OK ||
+        st_hash_field(h, client) != GW_OK ||
+        st_hash_field(h, detail) != GW_OK) {
         rc = GW_ERR_CRYPTO;
     } else {
         rc = gw_sha256_final_hex(h, out);
@@ -85,8 +69,9 @@ static void bounded_copy(char *dst, size_t cap, const char *src)
     (void)gw_strlcpy(dst, src, cap);
 }
 
-static int insert_event(struct store *st, const char *kind, const char *user,
-                        const char *client, const char *detail)
+static int insert_event(struct store *st, int64_t at_ms, const char *kind,
+                        const char *user, const char *client,
+                        const char *detail)
 {
     sqlite3_stmt *stmt = NULL;
     char now[GW_TIME_LEN];
@@ -102,7 +87,7 @@ static int insert_event(struct store *st, const char *kind, const char *user,
     bounded_copy(client_c, sizeof(client_c), client);
     u = user != NULL ? user_c : NULL;
     c = client != NULL ? client_c : NULL;
-    gw_time_now_iso(now);
+    st_time_text(at_ms, now);
     rc = last_hash(st, prev);
     if (rc != GW_OK) {
         return rc;
@@ -127,8 +112,8 @@ static int insert_event(struct store *st, const char *kind, const char *user,
         return rc;
     }
     id = sqlite3_last_insert_rowid(st->db);
-    rc = event_hash(id, now, kind, u, c, detail != NULL ? detail : "", prev,
-                    hash);
+    rc = st_event_hash(id, now, kind, u, c, detail != NULL ? detail : "", prev,
+                       hash);
     if (rc != GW_OK) {
         return rc;
     }
@@ -144,6 +129,12 @@ static int insert_event(struct store *st, const char *kind, const char *user,
 int store_event_add(struct store *st, const char *kind, const char *user,
                     const char *client, const char *detail)
 {
+    return store_event_add_at(st, 0, kind, user, client, detail);
+}
+
+int store_event_add_at(struct store *st, int64_t at_ms, const char *kind,
+                       const char *user, const char *client, const char *detail)
+{
     bool own_tx = sqlite3_get_autocommit(st->db) != 0;
     int rc;
 
@@ -154,7 +145,7 @@ int store_event_add(struct store *st, const char *kind, const char *user,
             return rc;
         }
     }
-    rc = insert_event(st, kind, user, client, detail);
+    rc = insert_event(st, at_ms, kind, user, client, detail);
     if (own_tx) {
         if (rc == GW_OK) {
             rc = store_commit(st);
@@ -176,6 +167,19 @@ int store_event_addf(struct store *st, const char *kind, const char *user,
     vsnprintf(detail, sizeof(detail), fmt, ap);
     va_end(ap);
     return store_event_add(st, kind, user, client, detail);
+}
+
+int store_event_addf_at(struct store *st, int64_t at_ms, const char *kind,
+                        const char *user, const char *client, const char *fmt,
+                        ...)
+{
+    char detail[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof(detail), fmt, ap);
+    va_end(ap);
+    return store_event_add_at(st, at_ms, kind, user, client, detail);
 }
 
 static int read_event(sqlite3_stmt *stmt, struct store_event *e)
@@ -280,8 +284,8 @@ static int check_row(sqlite3_stmt *stmt, int64_t expect_id,
         return GW_ERR_INVALID;
     }
     if (col[1] == NULL || col[2] == NULL || col[5] == NULL || col[7] == NULL ||
-        event_hash(id, col[1], col[2], col[3], col[4], col[5], col[6],
-                   computed) != GW_OK ||
+        st_event_hash(id, col[1], col[2], col[3], col[4], col[5], col[6],
+                      computed) != GW_OK ||
         strcmp(computed, col[7]) != 0) {
         snprintf(why, whylen, "row content does not match its hash");
         return GW_ERR_INVALID;

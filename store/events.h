@@ -39,10 +39,23 @@ struct store_event {
 int store_event_add(struct store *st, const char *kind, const char *user,
                     const char *client, const char *detail);
 
-/* printf-style detail. */
+/*
+ * store_event_add for a record written after the fact (an asynchronous
+ * writer, a spool replayed after an outage): created_at is at_ms, wall
+ * clock milliseconds since the epoch, when it happened; 0 means now. The
+ * chain follows the order of writing (ids), so created_at may go back.
+ */
+int store_event_add_at(struct store *st, int64_t at_ms, const char *kind,
+                       const char *user, const char *client,
+                       const char *detail);
+
+/* printf-style detail (cut at 1023 bytes). */
 int store_event_addf(struct store *st, const char *kind, const char *user,
                      const char *client, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
+int store_event_addf_at(struct store *st, int64_t at_ms, const char *kind,
+                        const char *user, const char *client, const char *fmt,
+                        ...) __attribute__((format(printf, 6, 7)));
 
 struct store_event_filter {
     const char *since; /* canonical ISO time or NULL */

@@ -2,7 +2,9 @@
 #ifndef SSHGATE_STORE_INTERNAL_H
 #define SSHGATE_STORE_INTERNAL_H
 
+#include "core/crypto.h"
 #include "core/err.h"
+#include "core/timeutil.h"
 #include "store/db.h"
 #include "store/open.h"
 
@@ -141,5 +143,59 @@ int st_row_text(sqlite3_stmt *stmt, void *out);
 
 /* Run the numbered migrations up to the latest version. */
 int st_migrate(struct store *st);
+
+/* ---- events.c ---------------------------------------------------------- */
+
+/* An event's hash: sha256(prev_hash || id, created_at, kind, user, client,
+ * detail), each field as st_hash_field writes it. */
+int st_event_hash(int64_t id, const char *created_at, const char *kind,
+                  const char *user, const char *client, const char *detail,
+                  const char *prev_hash, char out[GW_SHA256_HEX_LEN]);
+
+/* ---- chain.c: what binds the audit tables into the event chain -------- */
+
+struct gw_sha256;
+
+/* The time text of a record: at_ms (wall clock ms since the epoch), or the
+ * current time when at_ms is 0. */
+void st_time_text(int64_t at_ms, char out[GW_TIME_LEN]);
+
+/* One field of a digest: "<length>:<bytes>;", or "~;" for NULL, so that
+ * no choice of contents can pass for another split of the same bytes. */
+int st_hash_field(struct gw_sha256 *h, const char *value);
+int st_hash_field_n(struct gw_sha256 *h, const char *value, size_t len);
+/* Column col of the current row as a field (integers as decimal text). */
+int st_hash_column(struct gw_sha256 *h, sqlite3_stmt *stmt, int col);
+
+/* row=: the digest of every column of sessions row id as it stands. */
+int st_session_row_digest(struct store *st, int64_t id,
+                          char out[GW_SHA256_HEX_LEN]);
+
+/* transfers=: the chain over the session's file_transfers rows in id
+ * order, from a start that names the session (the digest of none). */
+int st_transfers_digest(struct store *st, int64_t session_id,
+                        char out[GW_SHA256_HEX_LEN]);
+
+/* The start of a recording's chunk chain (and the digest of a recording
+ * without chunks): its id, session, header and creation time. */
+int st_recording_base(int64_t rec_id, int64_t session_id, const char *header,
+                      const char *created_at, char out[GW_SHA256_HEX_LEN]);
+
+/* A chunk's digest: sha256(prev || seq, data). out may be prev. */
+int st_chunk_digest(const char *prev, int64_t seq, const char *data, size_t len,
+                    char out[GW_SHA256_HEX_LEN]);
+
+/* recording=: the digest of the session's recording now (its last
+ * chunk's, or its base without chunks), and its id. GW_ERR_NOTFOUND
+ * without a message when the session has no recording. */
+int st_recording_tail(struct store *st, int64_t session_id, int64_t *rec_id,
+                      char out[GW_SHA256_HEX_LEN]);
+
+enum st_amend { ST_AMEND_RECORDING, ST_AMEND_TRANSFERS };
+
+/* A recording or file transfer of session_id was stored: when the session
+ * has ended already, bind the new digest with a session.amend event (in
+ * the caller's transaction). GW_OK when there is nothing to bind. */
+int st_session_amend(struct store *st, int64_t session_id, enum st_amend what);
 
 #endif

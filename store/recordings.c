@@ -5,11 +5,40 @@
 #include <stdlib.h>
 #include <string.h>
 
-int store_recording_start(struct store *st, int64_t session_id,
-                          const char *header, int64_t *id)
+/* Count a chunk of len bytes (or none) and keep the digest of the chain
+ * so far, so that the next append reads one row. */
+static int set_tail(struct store *st, int64_t id, int64_t chunks, int64_t len,
+                    const char *digest)
 {
     sqlite3_stmt *stmt = NULL;
+    int rc = st_prepare(st,
+                        "UPDATE recordings SET chunks = chunks + ?2, bytes = "
+                        "bytes + ?3, digest = ?4 WHERE id = ?1",
+                        &stmt);
+
+    if (rc != GW_OK) {
+        return rc;
+    }
+    sqlite3_bind_int64(stmt, 1, id);
+    sqlite3_bind_int64(stmt, 2, chunks);
+    sqlite3_bind_int64(stmt, 3, len);
+    st_bind_text(stmt, 4, digest);
+    return st_exec_stmt(st, stmt, "counting recording chunk");
+}
+
+struct start_args {
+    int64_t session_id;
+    const char *header;
+    int64_t *id;
+};
+
+static int start_tx(struct store *st, void *arg)
+{
+    struct start_args *a = arg;
+    sqlite3_stmt *stmt = NULL;
     char now[GW_TIME_LEN];
+    char base[GW_SHA256_HEX_LEN];
+    int64_t id = 0;
     int rc;
 
     gw_time_now_iso(now);
@@ -20,19 +49,40 @@ int store_recording_start(struct store *st, int64_t session_id,
     if (rc != GW_OK) {
         return rc;
     }
-    sqlite3_bind_int64(stmt, 1, session_id);
-    st_bind_text(stmt, 2, header);
+    sqlite3_bind_int64(stmt, 1, a->session_id);
+    st_bind_text(stmt, 2, a->header);
     st_bind_text(stmt, 3, now);
-    rc = st_insert(st, stmt, "starting recording", id);
+    rc = st_insert(st, stmt, "starting recording", &id);
     if (rc == GW_ERR_EXISTS) {
         rc = gw_err_set(rc, "session %lld is recorded already",
-                        (long long)session_id);
+                        (long long)a->session_id);
+    }
+    if (rc == GW_OK) {
+        /* The chain of chunks starts from the recording itself. */
+        rc = st_recording_base(id, a->session_id, a->header, now, base);
+    }
+    if (rc == GW_OK) {
+        rc = set_tail(st, id, 0, 0, base);
+    }
+    if (rc == GW_OK) {
+        rc = st_session_amend(st, a->session_id, ST_AMEND_RECORDING);
+    }
+    if (rc == GW_OK && a->id != NULL) {
+        *a->id = id;
     }
     return rc;
 }
 
+int store_recording_start(struct store *st, int64_t session_id,
+                          const char *header, int64_t *id)
+{
+    struct start_args a = {session_id, header, id};
+
+    return st_transaction(st, start_tx, &a);
+}
+
 static int insert_chunk(struct store *st, int64_t id, int64_t seq,
-                        const char *data, size_t len)
+                        const char *data, size_t len, const char *digest)
 {
     sqlite3_stmt *stmt = NULL;
     char now[GW_TIME_LEN];
@@ -41,7 +91,7 @@ static int insert_chunk(struct store *st, int64_t id, int64_t seq,
     gw_time_now_iso(now);
     rc = st_prepare(st,
                     "INSERT INTO recording_chunks (recording_id, seq, data, "
-                    "created_at) VALUES (?1, ?2, ?3, ?4)",
+                    "created_at, digest) VALUES (?1, ?2, ?3, ?4, ?5)",
                     &stmt);
     if (rc != GW_OK) {
         return rc;
@@ -50,6 +100,7 @@ static int insert_chunk(struct store *st, int64_t id, int64_t seq,
     sqlite3_bind_int64(stmt, 2, seq);
     sqlite3_bind_text(stmt, 3, data, (int)len, SQLITE_TRANSIENT);
     st_bind_text(stmt, 4, now);
+    st_bind_text(stmt, 5, digest);
     return st_insert(st, stmt, "storing recording chunk", NULL);
 }
 
@@ -60,27 +111,41 @@ struct append_args {
     size_t len;
 };
 
-/* The chunk and the recording's counters change together. */
+/*
+ * The chunk, its digest (chained to the chunk stored before it, in the
+ * order of writing) and the recording's counters and running digest
+ * change together.
+ */
 static int append_tx(struct store *st, void *arg)
 {
     struct append_args *a = arg;
-    sqlite3_stmt *stmt = NULL;
+    char digest[GW_SHA256_HEX_LEN];
+    int64_t session_id = 0;
+    int64_t rec_id = 0;
     int rc;
 
-    rc = insert_chunk(st, a->id, a->seq, a->data, a->len);
-    if (rc != GW_OK) {
-        return rc;
+    rc = st_get_one(st, "SELECT session_id FROM recordings WHERE id = ?1",
+                    ST_PARAMS(ST_INT64(a->id)), st_row_int64, &session_id,
+                    "reading recording");
+    if (rc == GW_ERR_NOTFOUND) {
+        return gw_err_set(rc, "no recording %lld", (long long)a->id);
     }
-    rc = st_prepare(st,
-                    "UPDATE recordings SET chunks = chunks + 1, bytes = "
-                    "bytes + ?2 WHERE id = ?1",
-                    &stmt);
-    if (rc != GW_OK) {
-        return rc;
+    if (rc == GW_OK) {
+        rc = st_recording_tail(st, session_id, &rec_id, digest);
     }
-    sqlite3_bind_int64(stmt, 1, a->id);
-    sqlite3_bind_int64(stmt, 2, (sqlite3_int64)a->len);
-    return st_exec_stmt(st, stmt, "counting recording chunk");
+    if (rc == GW_OK) {
+        rc = st_chunk_digest(digest, a->seq, a->data, a->len, digest);
+    }
+    if (rc == GW_OK) {
+        rc = insert_chunk(st, a->id, a->seq, a->data, a->len, digest);
+    }
+    if (rc == GW_OK) {
+        rc = set_tail(st, a->id, 1, (int64_t)a->len, digest);
+    }
+    if (rc == GW_OK) {
+        rc = st_session_amend(st, session_id, ST_AMEND_RECORDING);
+    }
+    return rc;
 }
 
 int store_recording_append(struct store *st, int64_t id, int64_t seq,

@@ -2,6 +2,13 @@
  * Terminal recordings in asciicast v2: the header line, then the event
  * lines in numbered chunks, so that a long session is written in small
  * transactions and replayed in order.
+ *
+ * Each chunk stores a digest chained to the chunk written before it (the
+ * first to the recording's id, session, header and creation time); the
+ * session's session.end event carries the digest of the last, which
+ * binds the recording into the event hash chain. A recording started or
+ * a chunk stored after the session's end is bound by a session.amend
+ * event written in the same transaction.
  */
 #ifndef SSHGATE_STORE_RECORDINGS_H
 #define SSHGATE_STORE_RECORDINGS_H

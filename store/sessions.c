@@ -3,6 +3,7 @@
 #include "core/strutil.h"
 #include "store/events.h"
 #include "store/internal.h"
+#include "store/recordings.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,7 +35,7 @@ static int start_tx(struct store *st, void *arg)
     char extra[3072];
     int rc;
 
-    gw_time_now_iso(now);
+    st_time_text(s->at_ms, now);
     rc = st_prepare(st,
                     "INSERT INTO sessions (node, conn_uid, channel, username, "
                     "client_addr, host, login, kind, command, pty, "
@@ -56,6 +57,10 @@ static int start_tx(struct store *st, void *arg)
     sqlite3_bind_int(stmt, 10, s->pty ? 1 : 0);
     st_bind_text(stmt, 11, now);
     rc = st_insert(st, stmt, "starting session", a->id);
+    if (rc == GW_ERR_EXISTS) {
+        rc = gw_err_set(rc, "channel %d of connection %s has a session already",
+                        s->channel, s->conn_uid);
+    }
     if (rc != GW_OK) {
         return rc;
     }
@@ -67,8 +72,8 @@ static int start_tx(struct store *st, void *arg)
     } else {
         snprintf(extra, sizeof(extra), "%s", s->detail);
     }
-    return store_event_addf(
-        st, "session.start", s->user, s->client,
+    return store_event_addf_at(
+        st, s->at_ms, "session.start", s->user, s->client,
         "session=%lld conn=%s channel=%d kind=%s host=%s login=%s pty=%s%s%s",
         (long long)*a->id, s->conn_uid, s->channel, s->kind, or_dash(s->host),
         or_dash(s->login), s->pty ? "yes" : "no", extra[0] != '\0' ? " " : "",
@@ -121,25 +126,58 @@ static int get_session_who(struct store *st, int64_t id, struct session_who *w)
     return rc;
 }
 
+/* The digests session.end binds into the chain (store/chain.c). */
+struct end_digests {
+    char row[GW_SHA256_HEX_LEN];
+    char recording[GW_SHA256_HEX_LEN]; /* "none" without a recording */
+    char transfers[GW_SHA256_HEX_LEN];
+};
+
+static int end_digests(struct store *st, int64_t id, struct end_digests *d)
+{
+    int64_t rec_id = 0;
+    int rc = st_session_row_digest(st, id, d->row);
+
+    if (rc == GW_OK) {
+        rc = st_transfers_digest(st, id, d->transfers);
+    }
+    if (rc == GW_OK) {
+        rc = st_recording_tail(st, id, &rec_id, d->recording);
+        if (rc == GW_ERR_NOTFOUND) {
+            snprintf(d->recording, sizeof(d->recording), "none");
+            rc = GW_OK;
+        }
+    }
+    return rc;
+}
+
 static int end_event(struct store *st, const struct end_args *a,
                      const struct session_who *w)
 {
     const struct store_session_end *e = a->e;
+    struct end_digests d;
     char status[16] = "-";
     char reason[256];
+    int rc = end_digests(st, a->id, &d);
 
+    if (rc != GW_OK) {
+        return rc;
+    }
     if (e->has_exit_status) {
         snprintf(status, sizeof(status), "%d", e->exit_status);
     }
     gw_sanitize(or_dash(e->reason), reason, sizeof(reason));
-    return store_event_addf(st, "session.end", w->user, w->client,
-                            "session=%lld kind=%s bytes_up=%llu "
-                            "bytes_down=%llu exit_status=%s exit_signal=%s "
-                            "reason=\"%s\"",
-                            (long long)a->id, w->kind,
-                            (unsigned long long)e->bytes_up,
-                            (unsigned long long)e->bytes_down, status,
-                            or_dash(e->exit_signal), reason);
+    /* The digests come right after session= and kind=, before any value
+     * from outside (exit_signal is the backend's word): the first key of a
+     * name is the one verification reads. */
+    return store_event_addf_at(
+        st, e->at_ms, "session.end", w->user, w->client,
+        "session=%lld kind=%s row=%s recording=%s transfers=%s "
+        "bytes_up=%llu bytes_down=%llu exit_status=%s exit_signal=%s "
+        "reason=\"%s\"",
+        (long long)a->id, w->kind, d.row, d.recording, d.transfers,
+        (unsigned long long)e->bytes_up, (unsigned long long)e->bytes_down,
+        status, or_dash(e->exit_signal), reason);
 }
 
 static int end_tx(struct store *st, void *arg)
@@ -159,7 +197,7 @@ static int end_tx(struct store *st, void *arg)
         return gw_err_set(GW_ERR_EXISTS, "session %lld has ended already",
                           (long long)a->id);
     }
-    gw_time_now_iso(now);
+    st_time_text(e->at_ms, now);
     rc = st_prepare(st,
                     "UPDATE sessions SET ended_at = ?2, bytes_up = ?3, "
                     "bytes_down = ?4, exit_status = ?5, exit_signal = ?6, "
@@ -232,10 +270,76 @@ static int open_sessions(struct store *st, const char *node, int64_t **ids,
     return st_collect(st, stmt, &rows, ids, n);
 }
 
-int store_session_close_orphans(struct store *st, const char *node,
-                                const char *reason, int *closed)
+struct orphan_args {
+    int64_t id;
+    const char *reason;
+    int64_t ended_ms;
+};
+
+/* The end of an orphan: the last sign of life, never before its start. */
+static int64_t orphan_end_ms(const struct store_session *s, int64_t ended_ms)
 {
-    struct store_session_end e = {.reason = reason};
+    int64_t started_ms = 0;
+
+    if (ended_ms != 0 &&
+        gw_time_iso_parse_ms(s->started_at, &started_ms) == GW_OK &&
+        started_ms > ended_ms) {
+        return started_ms;
+    }
+    return ended_ms;
+}
+
+/* A crash cut the recording: say so before the end binds it. */
+static int orphan_recording(struct store *st, const struct store_session *s,
+                            int64_t at_ms)
+{
+    static const char why[] = "cut by a crash";
+    int64_t rec_id = 0;
+    int rc = st_get_one(st, "SELECT id FROM recordings WHERE session_id = ?1",
+                        ST_PARAMS(ST_INT64(s->id)), st_row_int64, &rec_id,
+                        "reading recording");
+
+    if (rc == GW_ERR_NOTFOUND) {
+        return GW_OK;
+    }
+    if (rc == GW_OK) {
+        rc = store_recording_degraded(st, rec_id, why);
+    }
+    if (rc == GW_OK) {
+        rc = store_event_addf_at(st, at_ms, "recording.degraded", s->user,
+                                 s->client, "session=%lld reason=\"%s\"",
+                                 (long long)s->id, why);
+    }
+    return rc;
+}
+
+static int orphan_tx(struct store *st, void *arg)
+{
+    const struct orphan_args *o = arg;
+    struct store_session_end e = {.reason = o->reason};
+    struct end_args a = {o->id, &e};
+    struct store_session s;
+    int rc = store_session_get(st, o->id, &s);
+
+    if (rc != GW_OK) {
+        return rc;
+    }
+    /* Keep the bytes counted so far by periodic flushes. */
+    e.bytes_up = s.bytes_up;
+    e.bytes_down = s.bytes_down;
+    e.at_ms = orphan_end_ms(&s, o->ended_ms);
+    rc = orphan_recording(st, &s, e.at_ms);
+    store_session_clear(&s);
+    if (rc == GW_OK) {
+        rc = end_tx(st, &a);
+    }
+    return rc;
+}
+
+int store_session_close_orphans_at(struct store *st, const char *node,
+                                   const char *reason, int64_t ended_ms,
+                                   int *closed)
+{
     int64_t *ids = NULL;
     size_t n = 0;
     int rc;
@@ -243,21 +347,36 @@ int store_session_close_orphans(struct store *st, const char *node,
     *closed = 0;
     rc = open_sessions(st, node, &ids, &n);
     for (size_t i = 0; rc == GW_OK && i < n; i++) {
-        struct store_session s;
-        rc = store_session_get(st, ids[i], &s);
-        if (rc != GW_OK) {
-            break;
-        }
-        /* Keep the bytes counted so far by periodic flushes. */
-        e.bytes_up = s.bytes_up;
-        e.bytes_down = s.bytes_down;
-        store_session_clear(&s);
-        rc = store_session_end(st, ids[i], &e);
+        struct orphan_args o = {ids[i], reason, ended_ms};
+        rc = st_transaction(st, orphan_tx, &o);
         if (rc == GW_OK) {
             (*closed)++;
         }
     }
     free(ids);
+    return rc;
+}
+
+int store_session_close_orphans(struct store *st, const char *node,
+                                const char *reason, int *closed)
+{
+    return store_session_close_orphans_at(st, node, reason, 0, closed);
+}
+
+int store_session_find(struct store *st, const char *conn_uid, int channel,
+                       int64_t *id)
+{
+    int rc = st_get_one(st,
+                        "SELECT id FROM sessions WHERE conn_uid = ?1 AND "
+                        "channel = ?2 ORDER BY id DESC LIMIT 1",
+                        ST_PARAMS(ST_TEXT(conn_uid), ST_INT64(channel)),
+                        st_row_int64, id, "finding session");
+
+    if (rc == GW_ERR_NOTFOUND) {
+        rc = gw_err_set(GW_ERR_NOTFOUND,
+                        "no session of channel %d of connection %s", channel,
+                        conn_uid);
+    }
     return rc;
 }
 

@@ -38,6 +38,9 @@ struct store_session_start {
      * where needed (command="...", dest=, via=, bound=, ...); NULL for
      * just command="..." */
     const char *detail;
+    /* When it started, wall clock ms since the epoch (a record written
+     * late); 0 for now. Also the time of the session.start event. */
+    int64_t at_ms;
 };
 
 /* What is known when it ends. */
@@ -48,6 +51,9 @@ struct store_session_end {
     int exit_status;
     const char *exit_signal; /* "TERM", NULL if none */
     const char *reason;      /* "client closed", "killed by admin", ... */
+    /* When it ended, wall clock ms since the epoch (a record written
+     * late); 0 for now. Also the time of the session.end event. */
+    int64_t at_ms;
 };
 
 struct store_session {
@@ -78,8 +84,15 @@ struct store_session {
 int store_session_start(struct store *st, const struct store_session_start *s,
                         int64_t *id);
 
-/* Complete the row (once: an ended row is left alone and GW_ERR_EXISTS is
- * returned) and write "session.end", in one transaction. */
+/*
+ * Complete the row (once: an ended row is left alone and GW_ERR_EXISTS is
+ * returned) and write "session.end", in one transaction. The event binds
+ * the session into the hash chain: row= (the digest of the ended row),
+ * recording= (of its recording's chunks so far, or "none") and
+ * transfers= (of its file_transfers rows), so write those first.
+ * Anything of the session stored later is bound by a "session.amend"
+ * event (store/recordings.h, store/transfers.h).
+ */
 int store_session_end(struct store *st, int64_t id,
                       const struct store_session_end *e);
 
@@ -91,10 +104,31 @@ int store_session_add_bytes(struct store *st, int64_t id, uint64_t up,
 /*
  * Close every session of node still open (the daemon died without ending
  * them) with reason, each with its "session.end" event. *closed counts
- * them.
+ * them. The same as store_session_close_orphans_at with ended_ms 0.
  */
 int store_session_close_orphans(struct store *st, const char *node,
                                 const char *reason, int *closed);
+
+/*
+ * Close node's open sessions as store_session_close_orphans does, ended at
+ * ended_ms (wall clock ms since the epoch: the node's last heartbeat, the
+ * last moment it is known to have run; 0 for now) or at the session's
+ * start if that was later. Their recordings are marked degraded "cut by a
+ * crash" (with a recording.degraded event) before the end binds them.
+ * Each session closes in a transaction of its own.
+ */
+int store_session_close_orphans_at(struct store *st, const char *node,
+                                   const char *reason, int64_t ended_ms,
+                                   int *closed);
+
+/*
+ * The session of channel `channel` of connection conn_uid: its natural
+ * key, for a writer that knows the connection but not the row id (a
+ * replayed spool). GW_OK with *id; GW_ERR_NOTFOUND when there is none.
+ * Should a database from before schema 3 hold two such rows, the newest.
+ */
+int store_session_find(struct store *st, const char *conn_uid, int channel,
+                       int64_t *id);
 
 struct store_session_filter {
     const char *user;

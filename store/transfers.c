@@ -5,13 +5,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-int store_transfer_add(struct store *st, const struct store_transfer *t)
+struct add_args {
+    const struct store_transfer *t;
+};
+
+static int add_tx(struct store *st, void *arg)
 {
+    const struct store_transfer *t = ((struct add_args *)arg)->t;
     sqlite3_stmt *stmt = NULL;
     char now[GW_TIME_LEN];
     int rc;
 
-    gw_time_now_iso(now);
+    st_time_text(t->at_ms, now);
     rc = st_prepare(st,
                     "INSERT INTO file_transfers (session_id, operation, "
                     "path, path2, bytes_read, bytes_written, sha256, status, "
@@ -30,7 +35,20 @@ int store_transfer_add(struct store *st, const struct store_transfer *t)
     st_bind_text(stmt, 7, t->sha256[0] != '\0' ? t->sha256 : NULL);
     st_bind_text(stmt, 8, t->status);
     st_bind_text(stmt, 9, now);
-    return st_insert(st, stmt, "recording a file transfer", NULL);
+    rc = st_insert(st, stmt, "recording a file transfer", NULL);
+    if (rc == GW_OK) {
+        rc = st_session_amend(st, t->session_id, ST_AMEND_TRANSFERS);
+    }
+    return rc;
+}
+
+int store_transfer_add(struct store *st, const struct store_transfer *t)
+{
+    /* A transfer of an ended session and its session.amend event commit
+     * together; for a session still open it is one insert as before. */
+    struct add_args a = {t};
+
+    return st_transaction(st, add_tx, &a);
 }
 
 static int read_transfer_row(sqlite3_stmt *stmt, void *elem)

@@ -21,9 +21,17 @@ struct store_transfer {
     char sha256[65]; /* "" unless the whole file passed */
     char status[32]; /* "ok", "no such file", "incomplete", ... */
     char created_at[GW_TIME_LEN];
+    /* Input only: when it happened, wall clock ms since the epoch (a
+     * record written late); 0 for now. Becomes created_at. */
+    int64_t at_ms;
 };
 
-/* Record one transfer (id and created_at are ignored on input). */
+/*
+ * Record one transfer (id and created_at are ignored on input). The
+ * session's session.end event binds its transfers into the hash chain
+ * (transfers=); one stored after the end is bound by a session.amend
+ * event in the same transaction.
+ */
 int store_transfer_add(struct store *st, const struct store_transfer *t);
 
 /* Transfers of a session, in order. */

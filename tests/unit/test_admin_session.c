@@ -29,10 +29,10 @@ static void add_sessions(struct fx *fx, int64_t *ended, int64_t *open)
     static const char chunk2[] = "[0.3, \"o\", \"world\\r\\n\"]\n";
     struct store_session_start a = {"gw1",         "c-1",  0,        "alice",
                                     "127.0.0.1:5", "web1", "deploy", "exec",
-                                    "ls",          false,  NULL};
+                                    "ls",          false,  NULL,     0};
     struct store_session_start b = {"gw1",         "c-2", 0,    "bob",
                                     "127.0.0.1:6", "db1", "pg", "shell",
-                                    NULL,          true,  NULL};
+                                    NULL,          true,  NULL, 0};
     struct store_session_end end = {.bytes_up = 3,
                                     .bytes_down = 40,
                                     .has_exit_status = true,

@@ -75,13 +75,46 @@ static void test_iso_sorts(void **state)
     assert_true(gw_now_ms() > 0);
 }
 
+static void test_iso_ms(void **state)
+{
+    char out[GW_TIME_LEN];
+    char now[GW_TIME_LEN];
+    int64_t ms = 0;
+    (void)state;
+    /* The same form the tables use, milliseconds included. */
+    gw_time_iso_ms(INT64_C(1795720465123), out);
+    assert_string_equal(out, "2026-11-26T19:14:25.123Z");
+    gw_time_iso_ms(7, out);
+    assert_string_equal(out, "1970-01-01T00:00:00.007Z");
+    gw_time_iso_ms(-1, out);
+    assert_string_equal(out, "1969-12-31T23:59:59.999Z");
+    assert_int_equal(gw_time_iso_parse_ms("2026-11-26T19:14:25.123Z", &ms),
+                     GW_OK);
+    assert_int_equal(ms, INT64_C(1795720465123));
+    assert_int_equal(gw_time_iso_parse_ms("1970-01-01T00:16:40Z", &ms), GW_OK);
+    assert_int_equal(ms, 1000000);
+    /* A round trip through the text keeps every millisecond. */
+    ms = gw_time_wall_ms();
+    gw_time_iso_ms(ms, out);
+    int64_t back = 0;
+    assert_int_equal(gw_time_iso_parse_ms(out, &back), GW_OK);
+    assert_int_equal(back, ms);
+    gw_time_now_iso(now);
+    assert_true(strncmp(out, now, 16) <= 0);
+    assert_int_equal(gw_time_iso_parse_ms("2026-11-26T19:14:25.12Z", &ms),
+                     GW_ERR_INVALID);
+    assert_int_equal(gw_time_iso_parse_ms("2026-11-26T19:14:25.123", &ms),
+                     GW_ERR_INVALID);
+    assert_int_equal(gw_time_iso_parse_ms("2026-11-26", &ms), GW_ERR_INVALID);
+    assert_int_equal(gw_time_iso_parse_ms("x", &ms), GW_ERR_INVALID);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_absolute),
-        cmocka_unit_test(test_relative),
-        cmocka_unit_test(test_rejected),
-        cmocka_unit_test(test_iso_sorts),
+        cmocka_unit_test(test_absolute), cmocka_unit_test(test_relative),
+        cmocka_unit_test(test_rejected), cmocka_unit_test(test_iso_sorts),
+        cmocka_unit_test(test_iso_ms),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

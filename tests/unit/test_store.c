@@ -738,9 +738,10 @@ static int64_t start_session(struct fixture *f, const char *node,
                              const char *user, const char *host,
                              const char *kind)
 {
+    static int channel; /* (conn_uid, channel) names one session */
     struct store_session_start s = {.node = node,
                                     .conn_uid = "c-1",
-                                    .channel = 0,
+                                    .channel = ++channel,
                                     .user = user,
                                     .client = "127.0.0.1:40000",
                                     .host = host,
