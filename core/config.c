@@ -81,6 +81,8 @@ static int parse_sep(const struct cfg_key *k, const char *v, void *out);
 static int parse_version(const struct cfg_key *k, const char *v, void *out);
 static int parse_patterns(const struct cfg_key *k, const char *v, void *out);
 static int parse_user(const struct cfg_key *k, const char *v, void *out);
+static int parse_audit_failure(const struct cfg_key *k, const char *v,
+                               void *out);
 static void free_string(void *field);
 static void free_cidrs(void *field);
 static void free_listen(void *field);
@@ -146,6 +148,15 @@ static const struct cfg_key keys[] = {
     NUM("record_input", parse_bool, record_input, "no", 0, 0, true),
     NUM("recording_queue_size", parse_size, recording_queue_size, "16M",
         INT64_C(16) * 1024, INT64_C(1) << 30, false),
+    NUM("audit_failure", parse_audit_failure, audit_failure_continue, "refuse",
+        0, 0, true),
+    NUM("audit_failure_grace", parse_secs, audit_failure_grace, "30", 0, 3600,
+        true),
+    STR("audit_spool", parse_path, audit_spool, "", false),
+    NUM("audit_spool_size", parse_size, audit_spool_size, "256M",
+        INT64_C(1) << 20, INT64_C(1) << 40, false),
+    NUM("audit_queue_size", parse_size, audit_queue_size, "64M",
+        INT64_C(1) << 20, INT64_C(4) << 30, false),
     NUM("log_level", parse_level, log_level, "info", 0, 0, true),
     STR("server_version", parse_version, server_version, "sshgate", true),
     NUM("shutdown_grace", parse_secs, shutdown_grace, "30", 0, 3600, true),
@@ -273,6 +284,18 @@ static int parse_bool(const struct cfg_key *k, const char *v, void *out)
         }
     }
     return gw_err_set(GW_ERR_INVALID, "'%s' is not yes/no (or on/off)", v);
+}
+
+/* "refuse" (false) or "continue" (true): what an audit outage costs. */
+static int parse_audit_failure(const struct cfg_key *k, const char *v,
+                               void *out)
+{
+    (void)k;
+    if (strcmp(v, "refuse") == 0 || strcmp(v, "continue") == 0) {
+        *(bool *)out = strcmp(v, "continue") == 0;
+        return GW_OK;
+    }
+    return gw_err_set(GW_ERR_INVALID, "'%s' is not refuse or continue", v);
 }
 
 static int dup_value(const char *v, void *out)

@@ -69,6 +69,11 @@ struct gw_config {
     bool recording;
     bool record_input;
     int64_t recording_queue_size; /* bytes of chunks waiting for the DB */
+    bool audit_failure_continue;  /* audit_failure = continue */
+    long audit_failure_grace;     /* seconds of outage before refusing */
+    char *audit_spool;            /* path, "" = "<db>.spool" */
+    int64_t audit_spool_size;     /* bytes the spool may grow to */
+    int64_t audit_queue_size;     /* bytes of records waiting in memory */
     int log_level;                /* enum gw_log_level */
     char *server_version;
     long shutdown_grace; /* seconds */

@@ -6,8 +6,8 @@
 #include "core/pool.h"
 #include "core/timeutil.h"
 #include "gateway/front/algos.h"
-#include "gateway/audit/auditq.h"
-#include "gateway/audit/recorder.h"
+#include "gateway/audit/session_row.h"
+#include "gateway/audit/writer.h"
 #include "gateway/conn/conn.h"
 #include "gateway/daemon/daemon.h"
 #include "gateway/front/hostkeys.h"
@@ -33,11 +33,11 @@
 /* How often the kill requests of "sshgate-admin session kill" are read. */
 #define KILL_POLL_MS       500
 #define LIMITS_MAX_SOURCES 100000
-#define AUDITQ_MAX         4096
 /* The client socket and one to a backend or destination. */
 #define FDS_PER_CONNECTION 2
-/* A locked database at shutdown gets this long to take the recordings. */
-#define RECQ_DRAIN_MS  10000
+/* A locked database at shutdown gets this long before the audit records
+ * still queued go to the spool. */
+#define AUDIT_DRAIN_MS 10000
 #define WORKER_IDLE_MS 60000
 #define POOL_STOP_MS   15000
 
@@ -145,6 +145,43 @@ static size_t worker_stack(const struct gw_config *cfg)
     return size;
 }
 
+/* The spool's path: audit_spool, or next to the database. */
+static char *spool_path(const struct gw_config *cfg)
+{
+    char *path = NULL;
+
+    if (cfg->audit_spool[0] != '\0') {
+        return strdup(cfg->audit_spool);
+    }
+    return asprintf(&path, "%s.spool", cfg->db) < 0 ? NULL : path;
+}
+
+static int start_audit(struct gw_daemon *d, const struct gw_config *cfg)
+{
+    struct gw_audit_writer_config ac;
+    char *spool = spool_path(cfg);
+    int rc;
+
+    if (spool == NULL) {
+        return GW_ERR_NOMEM;
+    }
+    memset(&ac, 0, sizeof(ac));
+    ac.db_path = d->db_path;
+    ac.spool_path = spool;
+    ac.spool_max = (uint64_t)cfg->audit_spool_size;
+    ac.queue_max = (size_t)cfg->audit_queue_size;
+    ac.chunk_queue_max = (size_t)cfg->recording_queue_size;
+    ac.fail_open = cfg->audit_failure_continue;
+    ac.grace_ms = (int64_t)cfg->audit_failure_grace * 1000;
+    ac.node = gw_node_name();
+    ac.started_ms = gw_time_wall_ms();
+    ac.close_orphans = true;
+    ac.run_prefix = gw_node_run_prefix();
+    rc = gw_audit_writer_start(&ac, &d->audit);
+    free(spool);
+    return rc;
+}
+
 static int start_workers(struct gw_service *rt, const struct gw_config *cfg)
 {
     struct gw_daemon *d = &rt->daemon;
@@ -153,11 +190,7 @@ static int start_workers(struct gw_service *rt, const struct gw_config *cfg)
 
     rc = gw_limits_new(LIMITS_MAX_SOURCES, &d->limits);
     if (rc == GW_OK) {
-        rc = gw_auditq_start(d->db_path, AUDITQ_MAX, &d->auditq);
-    }
-    if (rc == GW_OK) {
-        rc = gw_recq_start(d->db_path, (size_t)cfg->recording_queue_size,
-                           &d->recq);
+        rc = start_audit(d, cfg);
     }
     if (rc != GW_OK) {
         return rc;
@@ -167,22 +200,6 @@ static int start_workers(struct gw_service *rt, const struct gw_config *cfg)
     po.stack_size = worker_stack(cfg);
     po.idle_ms = WORKER_IDLE_MS;
     return gw_pool_new(&po, &d->pool);
-}
-
-/* Sessions the previous run of this node left open (killed, crashed)
- * get their end now; a failure is logged, never fatal. */
-static void close_orphans(struct store *st)
-{
-    int n = 0;
-
-    if (store_session_close_orphans(st, gw_node_name(), "gateway restart",
-                                    &n) != GW_OK) {
-        gw_log_error("cannot close the sessions of the last run: %s",
-                     gw_err_msg());
-    } else if (n > 0) {
-        gw_log_info("closed %d session%s left open by the last run", n,
-                    n == 1 ? "" : "s");
-    }
 }
 
 static int start(struct gw_service *rt, struct gw_config *cfg)
@@ -200,7 +217,6 @@ static int start(struct gw_service *rt, struct gw_config *cfg)
         rc = gw_service_check_keys(cfg, &rt->st, &bind);
     }
     if (rc == GW_OK) {
-        close_orphans(rt->st);
         rc = gw_daemon_init(&rt->daemon, cfg);
         rt->daemon_ready = rc == GW_OK;
     }
@@ -258,6 +274,9 @@ static void reload(struct gw_service *rt)
     gw_log_set_level(cfg->log_level);
     gw_sshlog_thread_init();
     gw_pool_set_max(rt->daemon.pool, (size_t)cfg->max_connections);
+    gw_audit_writer_configure(rt->daemon.audit, cfg->audit_failure_continue,
+                              (int64_t)cfg->audit_failure_grace * 1000,
+                              (size_t)cfg->recording_queue_size);
     gw_listener_set_bind(rt->listener, bind);
     gw_daemon_publish(&rt->daemon, cfg); /* takes our reference */
     gw_config_unref(old);
@@ -317,8 +336,7 @@ static void cleanup(struct gw_service *rt, bool threads_done)
     }
     gw_listener_free(rt->listener);
     gw_pool_free(rt->daemon.pool);
-    gw_auditq_stop(rt->daemon.auditq);
-    gw_recq_stop(rt->daemon.recq, RECQ_DRAIN_MS);
+    gw_audit_writer_stop(rt->daemon.audit, AUDIT_DRAIN_MS);
     gw_limits_free(rt->daemon.limits);
     if (rt->daemon_ready) {
         gw_daemon_cleanup(&rt->daemon);
@@ -332,26 +350,40 @@ static void cleanup(struct gw_service *rt, bool threads_done)
 
 /* One pending kill: to the connection that runs the session, or ended
  * here when no connection of this run has it (its row was left open). */
+/* A kill request for session id: to the connection that runs it, or, for
+ * a row whose connection is gone, its end straight to the audit writer. */
 static void post_kill(struct gw_service *rt, int64_t id)
 {
     struct store_session s;
-    struct store_session_end e = {.reason = "killed by admin"};
+    struct gw_audit_record r;
+    struct gw_kill kill = {.id = id};
 
     memset(&s, 0, sizeof(s));
     if (store_session_get(rt->st, id, &s) != GW_OK) {
         gw_log_error("session kill %lld: %s", (long long)id, gw_err_msg());
-        (void)store_session_kill_done(rt->st, id);
+        gw_session_row_kill_gone(rt->daemon.audit, id);
         return;
     }
+    kill.channel = s.channel;
     if (s.ended_at[0] == '\0' &&
-        gw_daemon_post_kill(&rt->daemon, s.conn_uid, id)) {
+        gw_daemon_post_kill(&rt->daemon, s.conn_uid, &kill)) {
         goto out; /* the connection marks it done */
     }
-    if (s.ended_at[0] == '\0' && store_session_end(rt->st, id, &e) != GW_OK) {
-        gw_log_error("session kill %lld: %s", (long long)id, gw_err_msg());
+    if (s.ended_at[0] != '\0') {
+        gw_session_row_kill_gone(rt->daemon.audit, id);
+        goto out;
     }
-    if (store_session_kill_done(rt->st, id) != GW_OK) {
-        gw_log_error("session kill %lld: %s", (long long)id, gw_err_msg());
+    /* Open in the store, but no connection of ours runs it any more. */
+    gw_audit_record_init(&r, GW_AUDIT_SESSION_END);
+    r.conn_uid = strdup(s.conn_uid);
+    r.channel = s.channel;
+    r.reason = strdup("killed by admin");
+    r.kill_done = true;
+    if (r.conn_uid == NULL || r.reason == NULL ||
+        gw_audit_submit(rt->daemon.audit, &r) != GW_OK) {
+        gw_audit_record_clear(&r);
+        gw_log_error("session kill %lld: the audit queue is full",
+                     (long long)id);
     }
 out:
     store_session_clear(&s);

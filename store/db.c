@@ -67,7 +67,10 @@ int st_fail(struct store *st, int sqlite_rc, const char *what)
         return gw_err_set(GW_ERR_DB, "%s is not an sshgate database", st->path);
     }
     if (primary == SQLITE_READONLY || primary == SQLITE_CANTOPEN ||
-        primary == SQLITE_PERM) {
+        primary == SQLITE_PERM || primary == SQLITE_FULL ||
+        primary == SQLITE_IOERR) {
+        /* A full disk or a failing one is an outage the audit writer
+         * waits out (spooling), like a lock, not a verdict on the data. */
         return gw_err_set(GW_ERR_IO, "%s: cannot write the database (%s)",
                           st->path, sqlite3_errmsg(st->db));
     }
@@ -395,21 +398,57 @@ int st_transaction(struct store *st, int (*fn)(struct store *, void *),
     return rc;
 }
 
+/*
+ * Transactions nest: the outermost store_begin is BEGIN IMMEDIATE, an
+ * inner one a savepoint. The audit writer commits many records in one
+ * transaction (group commit) through the same functions that write one
+ * record in a transaction of its own; an inner failure rolls back only
+ * that record's savepoint, and the writer decides about the whole.
+ */
 int store_begin(struct store *st)
 {
-    return exec_simple(st, "BEGIN IMMEDIATE");
+    int rc;
+
+    if (st->tx_depth > 0 && sqlite3_get_autocommit(st->db)) {
+        st->tx_depth = 0; /* SQLite ended it (an I/O error rolls back) */
+    }
+    rc = exec_simple(st, st->tx_depth == 0 ? "BEGIN IMMEDIATE"
+                                           : "SAVEPOINT st_nested");
+    if (rc == GW_OK) {
+        st->tx_depth++;
+    }
+    return rc;
 }
 
 int store_commit(struct store *st)
 {
-    return exec_simple(st, "COMMIT");
+    int rc;
+
+    if (st->tx_depth > 1) {
+        st->tx_depth--;
+        return exec_simple(st, "RELEASE st_nested");
+    }
+    rc = exec_simple(st, "COMMIT");
+    if (rc == GW_OK || sqlite3_get_autocommit(st->db)) {
+        st->tx_depth = 0;
+    }
+    return rc;
 }
 
 void store_rollback(struct store *st)
 {
-    if (!sqlite3_get_autocommit(st->db)) {
-        (void)exec_simple(st, "ROLLBACK");
+    if (sqlite3_get_autocommit(st->db)) {
+        st->tx_depth = 0;
+        return;
     }
+    if (st->tx_depth > 1) {
+        st->tx_depth--;
+        (void)exec_simple(st, "ROLLBACK TO st_nested");
+        (void)exec_simple(st, "RELEASE st_nested");
+        return;
+    }
+    (void)exec_simple(st, "ROLLBACK");
+    st->tx_depth = 0;
 }
 
 int store_backup(struct store *st, const char *dest)

@@ -29,6 +29,7 @@ struct store {
     char *path;
     struct st_cached cache[ST_CACHE_MAX];
     int ncache;
+    int tx_depth; /* store_begin nesting: 1 is the transaction itself */
 };
 
 /*

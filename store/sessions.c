@@ -274,6 +274,8 @@ struct orphan_args {
     int64_t id;
     const char *reason;
     int64_t ended_ms;
+    const char *keep_prefix; /* conn_uids of the running daemon */
+    bool *kept;
 };
 
 /* The end of an orphan: the last sign of life, never before its start. */
@@ -324,6 +326,12 @@ static int orphan_tx(struct store *st, void *arg)
     if (rc != GW_OK) {
         return rc;
     }
+    if (o->keep_prefix != NULL && o->keep_prefix[0] != '\0' &&
+        strncmp(s.conn_uid, o->keep_prefix, strlen(o->keep_prefix)) == 0) {
+        *o->kept = true; /* the running daemon's own: not an orphan */
+        store_session_clear(&s);
+        return GW_OK;
+    }
     /* Keep the bytes counted so far by periodic flushes. */
     e.bytes_up = s.bytes_up;
     e.bytes_down = s.bytes_down;
@@ -337,8 +345,8 @@ static int orphan_tx(struct store *st, void *arg)
 }
 
 int store_session_close_orphans_at(struct store *st, const char *node,
-                                   const char *reason, int64_t ended_ms,
-                                   int *closed)
+                                   const char *keep_prefix, const char *reason,
+                                   int64_t ended_ms, int *closed)
 {
     int64_t *ids = NULL;
     size_t n = 0;
@@ -347,9 +355,10 @@ int store_session_close_orphans_at(struct store *st, const char *node,
     *closed = 0;
     rc = open_sessions(st, node, &ids, &n);
     for (size_t i = 0; rc == GW_OK && i < n; i++) {
-        struct orphan_args o = {ids[i], reason, ended_ms};
+        bool kept = false;
+        struct orphan_args o = {ids[i], reason, ended_ms, keep_prefix, &kept};
         rc = st_transaction(st, orphan_tx, &o);
-        if (rc == GW_OK) {
+        if (rc == GW_OK && !kept) {
             (*closed)++;
         }
     }
@@ -360,7 +369,7 @@ int store_session_close_orphans_at(struct store *st, const char *node,
 int store_session_close_orphans(struct store *st, const char *node,
                                 const char *reason, int *closed)
 {
-    return store_session_close_orphans_at(st, node, reason, 0, closed);
+    return store_session_close_orphans_at(st, node, NULL, reason, 0, closed);
 }
 
 int store_session_find(struct store *st, const char *conn_uid, int channel,

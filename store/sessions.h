@@ -113,13 +113,15 @@ int store_session_close_orphans(struct store *st, const char *node,
  * Close node's open sessions as store_session_close_orphans does, ended at
  * ended_ms (wall clock ms since the epoch: the node's last heartbeat, the
  * last moment it is known to have run; 0 for now) or at the session's
- * start if that was later. Their recordings are marked degraded "cut by a
- * crash" (with a recording.degraded event) before the end binds them.
- * Each session closes in a transaction of its own.
+ * start if that was later. Sessions whose conn_uid starts with
+ * keep_prefix (the running daemon's own; NULL or "": none) are left
+ * alone. Their recordings are marked degraded "cut by a crash" (with a
+ * recording.degraded event) before the end binds them. Each session
+ * closes in a transaction of its own.
  */
 int store_session_close_orphans_at(struct store *st, const char *node,
-                                   const char *reason, int64_t ended_ms,
-                                   int *closed);
+                                   const char *keep_prefix, const char *reason,
+                                   int64_t ended_ms, int *closed);
 
 /*
  * The session of channel `channel` of connection conn_uid: its natural

@@ -6,9 +6,7 @@
 #include "core/strutil.h"
 #include "core/timeutil.h"
 #include "gateway/audit/recorder.h"
-#include "gateway/daemon/daemon.h"
-#include "store/sessions.h"
-#include "store/transfers.h"
+#include "gateway/audit/writer.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,12 +15,44 @@
 /* How often an open channel's byte counters go to its sessions row. */
 #define ROW_FLUSH_MS 10000
 
-void gw_session_row_init(struct gw_session_row *row, struct gw_daemon *d,
+void gw_session_row_init(struct gw_session_row *row,
+                         struct gw_audit_writer *writer, const char *conn_uid,
                          unsigned chan_id)
 {
     memset(row, 0, sizeof(*row));
-    row->daemon = d;
+    row->writer = writer;
+    row->conn_uid = conn_uid;
     row->chan_id = chan_id;
+}
+
+/* A record of kind about this row's session; false when there is no
+ * memory for it (the caller counts it as lost). */
+static bool row_record(const struct gw_session_row *row,
+                       enum gw_audit_kind kind, struct gw_audit_record *out)
+{
+    gw_audit_record_init(out, kind);
+    out->conn_uid = strdup(row->conn_uid);
+    out->channel = row->chan_id;
+    if (out->conn_uid == NULL) {
+        gw_audit_record_clear(out);
+        return false;
+    }
+    return true;
+}
+
+/* Hand r to the writer; the relay never waits for it. */
+static void send_record(struct gw_session_row *row, struct gw_audit_record *r)
+{
+    if (gw_audit_submit(row->writer, r) != GW_OK) {
+        gw_log_error("channel %u: the audit queue is full: a %s record is "
+                     "lost",
+                     row->chan_id, gw_audit_kind_name(r->kind));
+    }
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s != NULL ? strdup(s) : NULL;
 }
 
 void gw_session_row_owe(struct gw_session_row *row, const char *detail)
@@ -40,33 +70,28 @@ void gw_session_row_owe(struct gw_session_row *row, const char *detail)
 static void on_sftp_record(const struct gw_sftp_record *rec, void *userdata)
 {
     struct gw_session_row *row = userdata;
-    struct store_transfer t;
+    struct gw_audit_record r;
 
-    memset(&t, 0, sizeof(t));
-    t.session_id = row->id;
-    snprintf(t.operation, sizeof(t.operation), "%s", rec->op);
-    /* store_transfer owns its strings (char *): copies, not casts. */
-    t.path = strdup(rec->path);
-    t.path2 = strdup(rec->path2);
-    t.bytes_read = rec->bytes_read;
-    t.bytes_written = rec->bytes_written;
-    if (rec->whole_file) {
-        snprintf(t.sha256, sizeof(t.sha256), "%s", rec->sha256);
-    }
-    snprintf(t.status, sizeof(t.status), "%s", rec->status_text);
-    if (t.path == NULL || t.path2 == NULL) {
+    if (!row_record(row, GW_AUDIT_TRANSFER, &r)) {
         gw_log_error("channel %u: out of memory for an sftp record",
                      row->chan_id);
-    } else {
-        struct store *st = gw_daemon_store_get(row->daemon);
-        if (st == NULL || store_transfer_add(st, &t) != GW_OK) {
-            gw_log_error("channel %u: cannot record an sftp %s: %s",
-                         row->chan_id, rec->op, gw_err_msg());
-        }
-        gw_daemon_store_put(row->daemon, st);
+        return;
     }
-    free(t.path);
-    free(t.path2);
+    r.operation = strdup(rec->op);
+    r.path = strdup(rec->path);
+    r.path2 = strdup(rec->path2);
+    r.bytes_read = rec->bytes_read;
+    r.bytes_written = rec->bytes_written;
+    r.sha256 = rec->whole_file ? strdup(rec->sha256) : NULL;
+    r.status = strdup(rec->status_text);
+    if (r.operation == NULL || r.path == NULL || r.path2 == NULL ||
+        r.status == NULL || (rec->whole_file && r.sha256 == NULL)) {
+        gw_log_error("channel %u: out of memory for an sftp record",
+                     row->chan_id);
+        gw_audit_record_clear(&r);
+        return;
+    }
+    send_record(row, &r);
 }
 
 /* Say once when the sftp audit stops being complete. */
@@ -141,23 +166,24 @@ static void rec_begin(struct gw_session_row *row,
     struct gw_rec_info info;
     char title[3 * GW_NAME_MAX + 16];
 
-    if (row->id <= 0 || !f->record || f->recq == NULL) {
+    if (!row->started || !f->record) {
         return;
     }
     snprintf(title, sizeof(title), "%s as %s@%s", f->user,
              f->login != NULL ? f->login : "?",
              f->host != NULL ? f->host : "?");
     memset(&info, 0, sizeof(info));
-    info.session_id = row->id;
+    info.conn_uid = row->conn_uid;
+    info.channel = (int)row->chan_id;
+    info.chunk_bytes = f->rec_chunk_bytes;
     info.cols = f->cols;
     info.rows = f->rows;
     info.term = f->term != NULL && f->term[0] != '\0' ? f->term : NULL;
     info.title = title;
     info.user = f->user;
     info.client = f->client;
-    if (gw_rec_open(f->recq, &info, &row->rec) != GW_OK) {
-        gw_log_error("channel %u: session %lld not recorded: out of memory",
-                     row->chan_id, (long long)row->id);
+    if (gw_rec_open(row->writer, &info, &row->rec) != GW_OK) {
+        gw_log_error("channel %u: not recorded: out of memory", row->chan_id);
         row->rec = NULL;
         return;
     }
@@ -167,7 +193,7 @@ static void rec_begin(struct gw_session_row *row,
 static void sftp_begin(struct gw_session_row *row,
                        const struct gw_session_facts *f)
 {
-    if (row->id <= 0 || !f->sftp) {
+    if (!row->started || !f->sftp) {
         return;
     }
     if (gw_sftp_audit_new(on_sftp_record, row, &row->sftp) != GW_OK) {
@@ -195,67 +221,58 @@ static void sftp_end(struct gw_session_row *row)
 void gw_session_row_begin(struct gw_session_row *row,
                           const struct gw_session_facts *f)
 {
-    struct store_session_start s = {0};
-    struct store *st;
+    struct gw_audit_record r;
 
     if (!row->owed) {
         return;
     }
     row->owed = false;
-    s.node = f->node;
-    s.conn_uid = f->conn_uid;
-    s.channel = (int)row->chan_id;
-    s.user = f->user;
-    s.client = f->client;
-    s.host = f->host;
-    s.login = f->login;
-    s.kind = f->kind;
-    s.pty = f->pty;
-    s.command = f->command;
-    s.detail = row->start_detail != NULL ? row->start_detail : "";
-    st = gw_daemon_store_get(row->daemon);
-    if (st == NULL || store_session_start(st, &s, &row->id) != GW_OK) {
-        gw_log_error("channel %u: cannot record the session: %s", row->chan_id,
-                     st == NULL ? "no database" : gw_err_msg());
-        row->id = 0;
+    if (!row_record(row, GW_AUDIT_SESSION_START, &r)) {
+        gw_log_error("channel %u: out of memory for its session row",
+                     row->chan_id);
+        return;
     }
-    gw_daemon_store_put(row->daemon, st);
-    free(row->start_detail);
+    r.node = dup_or_null(f->node);
+    r.user = dup_or_null(f->user);
+    r.client = dup_or_null(f->client);
+    r.host = dup_or_null(f->host);
+    r.login = dup_or_null(f->login);
+    r.session_kind = dup_or_null(f->kind);
+    r.command = dup_or_null(f->command);
+    r.pty = f->pty;
+    r.detail = row->start_detail; /* taken over */
     row->start_detail = NULL;
+    send_record(row, &r);
+    row->started = true;
     row->flushed_ms = gw_now_ms();
     sftp_begin(row, f);
     rec_begin(row, f);
 }
 
-/* The bytes moved since the last flush, to the row (store_session_end
- * writes the exact totals at the end, whatever was flushed). */
+/* The bytes moved since the last flush, to the row (the end writes the
+ * exact totals, whatever was flushed). */
 static void flush_bytes(struct gw_session_row *row, uint64_t up_total,
                         uint64_t down_total)
 {
-    uint64_t up = up_total - row->flushed_up;
-    uint64_t down = down_total - row->flushed_down;
     int64_t now = gw_now_ms();
-    struct store *st;
-    int rc;
+    struct gw_audit_record r;
 
-    if (row->id <= 0 || now - row->flushed_ms < ROW_FLUSH_MS) {
+    if (!row->started || now - row->flushed_ms < ROW_FLUSH_MS) {
         return;
     }
     row->flushed_ms = now;
-    if (up == 0 && down == 0) {
+    if (up_total == row->flushed_up && down_total == row->flushed_down) {
         return;
     }
-    st = gw_daemon_store_get(row->daemon);
-    rc =
-        st != NULL ? store_session_add_bytes(st, row->id, up, down) : GW_ERR_DB;
-    gw_daemon_store_put(row->daemon, st);
-    if (rc != GW_OK) {
-        gw_log_error("channel %u: cannot record the byte counts: %s",
-                     row->chan_id, gw_err_msg());
-        return;
+    if (!row_record(row, GW_AUDIT_SESSION_BYTES, &r)) {
+        return; /* the next flush carries these bytes too */
     }
-    row->flushed_up = up_total;
-    row->flushed_down = down_total;
+    r.bytes_up = up_total - row->flushed_up;
+    r.bytes_down = down_total - row->flushed_down;
+    if (gw_audit_submit(row->writer, &r) == GW_OK) {
+        row->flushed_up = up_total;
+        row->flushed_down = down_total;
+    }
 }
 
 void gw_session_row_tick(struct gw_session_row *row, uint64_t up, uint64_t down)
@@ -270,34 +287,29 @@ void gw_session_row_end(struct gw_session_row *row,
                         const struct gw_session_facts *facts,
                         const struct gw_session_outcome *o)
 {
-    struct store_session_end e = {0};
-    struct store *st;
+    struct gw_audit_record r;
 
     gw_session_row_begin(row, facts); /* died before its first pump */
     sftp_end(row);
     gw_rec_close(row->rec);
     row->rec = NULL;
-    if (row->id <= 0) {
+    if (!row->started) {
         return;
     }
-    e.bytes_up = o->bytes_up;
-    e.bytes_down = o->bytes_down;
-    e.has_exit_status = o->has_exit_status;
-    e.exit_status = o->exit_status;
-    e.exit_signal = o->exit_signal;
-    e.reason = o->reason;
-    st = gw_daemon_store_get(row->daemon);
-    if (st == NULL || store_session_end(st, row->id, &e) != GW_OK) {
-        gw_log_error("channel %u: cannot record the session end: %s",
-                     row->chan_id, gw_err_msg());
+    row->started = false;
+    if (!row_record(row, GW_AUDIT_SESSION_END, &r)) {
+        gw_log_error("channel %u: out of memory for the end of its row",
+                     row->chan_id);
+        return;
     }
-    if (st != NULL && row->killed &&
-        store_session_kill_done(st, row->id) != GW_OK) {
-        gw_log_error("channel %u: cannot mark the kill done: %s", row->chan_id,
-                     gw_err_msg());
-    }
-    gw_daemon_store_put(row->daemon, st);
-    row->id = 0;
+    r.bytes_up = o->bytes_up;
+    r.bytes_down = o->bytes_down;
+    r.has_exit_status = o->has_exit_status;
+    r.exit_status = o->exit_status;
+    r.exit_signal = dup_or_null(o->exit_signal);
+    r.reason = dup_or_null(o->reason);
+    r.kill_done = row->killed;
+    send_record(row, &r);
 }
 
 void gw_session_row_release(struct gw_session_row *row)
@@ -310,13 +322,15 @@ void gw_session_row_release(struct gw_session_row *row)
     row->rec = NULL;
 }
 
-void gw_session_row_kill_gone(struct gw_daemon *d, int64_t id)
+void gw_session_row_kill_gone(struct gw_audit_writer *writer, int64_t id)
 {
-    struct store *st = gw_daemon_store_get(d);
+    struct gw_audit_record r;
 
-    if (st != NULL && store_session_kill_done(st, id) != GW_OK) {
-        gw_log_error("cannot mark the kill of session %lld done: %s",
-                     (long long)id, gw_err_msg());
+    gw_audit_record_init(&r, GW_AUDIT_KILL_DONE);
+    r.number = id;
+    if (gw_audit_submit(writer, &r) != GW_OK) {
+        gw_log_error("the audit queue is full: the kill of session %lld is "
+                     "not marked done",
+                     (long long)id);
     }
-    gw_daemon_store_put(d, st);
 }

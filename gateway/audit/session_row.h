@@ -6,11 +6,13 @@
  * recorder.h).
  *
  * The channel code owns a struct gw_session_row per channel and calls in
- * from the pump, never from a libssh callback: the row is written by the
- * first gw_session_row_begin after gw_session_row_owe. This module knows
- * nothing of channels: what it records comes in a struct
- * gw_session_facts that the channel fills, so the calls go one way
- * (gateway/chan -> gateway/audit).
+ * from the pump, never from a libssh callback: the row's start goes out
+ * with the first gw_session_row_begin after gw_session_row_owe. Nothing
+ * here waits for the store: every record goes to the audit writer
+ * (gateway/audit/writer.h), naming its session by the connection's uid
+ * and the channel number. This module knows nothing of channels: what it
+ * records comes in a struct gw_session_facts that the channel fills, so
+ * the calls go one way (gateway/chan -> gateway/audit).
  */
 #ifndef SSHGATE_GATEWAY_AUDIT_SESSION_ROW_H
 #define SSHGATE_GATEWAY_AUDIT_SESSION_ROW_H
@@ -19,18 +21,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct gw_daemon;
+struct gw_audit_writer;
 struct gw_rec;
-struct gw_recq;
 struct gw_sftp_audit;
 
 struct gw_session_row {
-    struct gw_daemon *daemon;
-    unsigned chan_id;    /* for log lines */
-    bool owed;           /* started: the row is written by the next begin */
-    int64_t id;          /* the sessions row; 0: none */
-    char *start_detail;  /* for session.start, until the row is written */
-    uint64_t flushed_up; /* byte counts the row holds already */
+    struct gw_audit_writer *writer;
+    const char *conn_uid; /* the connection's, which outlives the row */
+    unsigned chan_id;     /* the channel number: the row's key with uid */
+    bool owed;            /* started: the row goes out with the next begin */
+    bool started;         /* its start went to the writer */
+    char *start_detail;   /* for session.start, until the row goes out */
+    uint64_t flushed_up;  /* byte counts the row holds already */
     uint64_t flushed_down;
     int64_t flushed_ms;
     bool killed; /* "session kill": the request is done with the row */
@@ -54,7 +56,7 @@ struct gw_session_facts {
     /* A terminal recording, when record is set (recording = on, a pty). */
     bool record;
     bool record_input;
-    struct gw_recq *recq;
+    size_t rec_chunk_bytes; /* 0: the recorder's default */
     int cols;
     int rows;
     const char *term;
@@ -70,20 +72,22 @@ struct gw_session_outcome {
     const char *reason;      /* the row's end_reason */
 };
 
-void gw_session_row_init(struct gw_session_row *row, struct gw_daemon *d,
+void gw_session_row_init(struct gw_session_row *row,
+                         struct gw_audit_writer *writer, const char *conn_uid,
                          unsigned chan_id);
 
 /* The channel started: its row is owed, with detail (key=value pairs) in
  * its session.start event. */
 void gw_session_row_owe(struct gw_session_row *row, const char *detail);
 
-/* Write the owed row (and start the sftp audit and the recording) with
- * facts. A failed write is logged; the relay goes on without its row. */
+/* Send the owed row's start (and start the sftp audit and the recording)
+ * with facts. A record the writer cannot take is counted there; the relay
+ * goes on. */
 void gw_session_row_begin(struct gw_session_row *row,
                           const struct gw_session_facts *facts);
 
-/* Flush the byte counts to the row when ROW_FLUSH_MS have passed, and let
- * the recording write what it has gathered. */
+/* Send the byte counts to the row when ROW_FLUSH_MS have passed, and let
+ * the recording hand over what it has gathered. */
 void gw_session_row_tick(struct gw_session_row *row, uint64_t up,
                          uint64_t down);
 
@@ -112,6 +116,6 @@ void gw_session_row_release(struct gw_session_row *row);
 
 /* A "session kill" for a row no channel of this connection holds any
  * more: mark the request done. */
-void gw_session_row_kill_gone(struct gw_daemon *d, int64_t id);
+void gw_session_row_kill_gone(struct gw_audit_writer *writer, int64_t id);
 
 #endif

@@ -48,7 +48,7 @@ struct gw_chan *gw_chan_alloc(struct gw_conn *c, enum gw_chan_kind kind)
     ch->id = ++c->chan_ids;
     ch->kind = kind;
     ch->relay.sock.fd = -1;
-    gw_session_row_init(&ch->row, c->daemon, ch->id);
+    gw_session_row_init(&ch->row, c->daemon->audit, c->uid, ch->id);
     c->chans[slot] = ch;
     return ch;
 }
@@ -162,20 +162,21 @@ short gw_chan_sock_events(const struct gw_chan *ch)
 
 /* ---- endings ---------------------------------------------------------- */
 
-void gw_chan_kill(struct gw_conn *c, int64_t id)
+void gw_chan_kill(struct gw_conn *c, const struct gw_kill *kill)
 {
     for (size_t i = 0; i < c->max_chans; i++) {
         struct gw_chan *ch = c->chans[i];
-        if (ch != NULL && ch->row.id == id && ch->state == GW_CHAN_RELAY) {
+        if (ch != NULL && (int)ch->id == kill->channel && ch->row.started &&
+            ch->state == GW_CHAN_RELAY) {
             gw_log_info("channel %u: session %lld killed by admin", ch->id,
-                        (long long)id);
+                        (long long)kill->id);
             gw_pair_break(ch, GW_END_KILLED);
             ch->row.killed = true;
             return;
         }
     }
     /* Ended meanwhile (or not this connection's): nothing left to do. */
-    gw_session_row_kill_gone(c->daemon, id);
+    gw_session_row_kill_gone(c->daemon->audit, kill->id);
 }
 
 void gw_chan_backend_lost(struct gw_conn *c, struct gw_upstream *up)

@@ -28,6 +28,7 @@
 #include "gateway/audit/session_row.h"
 #include "gateway/chan/builtin.h"
 #include "gateway/chan/relay.h"
+#include "gateway/daemon/daemon.h"
 #include "gateway/daemon/ending.h"
 
 #include <libssh/callbacks.h>
@@ -96,7 +97,8 @@ struct gw_chan {
     ssh_channel bch;                        /* the backend's side */
     struct ssh_channel_callbacks_struct bcb;
     struct gw_relay relay;
-    bool announced; /* started: the row's end is owed */
+    bool announced;     /* started: the row's end is owed */
+    bool audit_refused; /* opened while audit_failure = refuse held off */
     enum gw_ending ending;
     char closer; /* 'c' or 'b': which side closed the channel first */
     /* The audit row (gateway/audit/session_row.h): owed from
@@ -150,10 +152,10 @@ void gw_chan_backend_lost(struct gw_conn *c, struct gw_upstream *up);
  * the slots. */
 void gw_chan_detach_all(struct gw_conn *c);
 
-/* "session kill" of the pair whose sessions row is id: it ends with
- * reason "killed by admin"; the request is marked done with its row (at
- * once when no pair of c has that row any more). */
-void gw_chan_kill(struct gw_conn *c, int64_t id);
+/* "session kill" of the pair on channel kill->channel (its sessions row
+ * kill->id): it ends with reason "killed by admin"; the request is marked
+ * done with its row's end (at once when no pair of c has it any more). */
+void gw_chan_kill(struct gw_conn *c, const struct gw_kill *kill);
 
 /* The poll events a socket relay waits for now (0: none). */
 short gw_chan_sock_events(const struct gw_chan *ch);

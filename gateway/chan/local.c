@@ -4,6 +4,7 @@
 #include "core/strutil.h"
 #include "core/log.h"
 #include "gateway/conn/conn.h"
+#include "gateway/audit/writer.h"
 #include "gateway/chan/session.h"
 #include "gateway/conn/target_state.h"
 #include "gateway/conn/policy.h"
@@ -49,10 +50,12 @@ void gw_local_fail(struct gw_chan *ch, const char *msg)
     finish_with_status(ch, EXIT_FAILED);
 }
 
-/* A target was named but cannot be served: say why. */
+/* A target was named but cannot be served, or the audit store holds new
+ * channels off (audit_failure = refuse): say why. */
 static bool show_target_failure(struct gw_chan *ch)
 {
-    const char *line = gw_target_failure(ch->conn);
+    const char *line =
+        ch->audit_refused ? GW_AUDIT_REFUSAL : gw_target_failure(ch->conn);
 
     if (line == NULL) {
         return false;

@@ -201,7 +201,7 @@ static void describe(const struct gw_chan *ch, struct gw_session_facts *f,
               strcmp(ch->what, "sftp") == 0;
     f->record = ch->kind == GW_KIND_SESSION && ch->pty && c->cfg->recording;
     f->record_input = c->cfg->record_input;
-    f->recq = c->daemon->recq;
+    f->rec_chunk_bytes = (size_t)c->cfg->recording_queue_size / 4;
     f->cols = ch->cols;
     f->rows = ch->rows;
     f->term = ch->term;

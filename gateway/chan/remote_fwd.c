@@ -16,6 +16,7 @@
 #include "core/strutil.h"
 #include "core/log.h"
 #include "gateway/conn/conn.h"
+#include "gateway/audit/writer.h"
 #include "gateway/chan/pair.h"
 #include "gateway/chan/remote_fwd.h"
 #include "gateway/conn/policy.h"
@@ -117,6 +118,9 @@ int gw_rfwd_request(struct gw_conn *c, ssh_message msg)
     snprintf(shown, sizeof(shown), "%s:%d", clean, port);
     if (ssh_message_subtype(msg) == SSH_GLOBAL_REQUEST_CANCEL_TCPIP_FORWARD) {
         return cancel_forward(c, msg, address, port);
+    }
+    if (!gw_audit_accepting(c->daemon->audit)) {
+        return deny_rfwd(c, shown, "audit store unavailable");
     }
     if (c->tstate != GW_TARGET_UP || up == NULL || up->gone) {
         return deny_rfwd(c, shown,

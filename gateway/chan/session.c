@@ -13,6 +13,7 @@
 #include "core/strutil.h"
 #include "core/log.h"
 #include "gateway/conn/conn.h"
+#include "gateway/audit/writer.h"
 #include "gateway/chan/agent.h"
 #include "gateway/chan/pair.h"
 #include "gateway/chan/session.h"
@@ -351,8 +352,11 @@ ssh_channel gw_session_open(ssh_session session, void *userdata)
         return NULL;
     }
     ch->channel = ssh_channel_new(session);
+    /* audit_failure = refuse: the channel opens (libssh 0.10 cannot say
+     * why it refuses one), and its request is answered with the reason. */
+    ch->audit_refused = !gw_audit_accepting(c->daemon->audit);
     if (ch->channel == NULL ||
-        (c->tstate == GW_TARGET_UP &&
+        (c->tstate == GW_TARGET_UP && !ch->audit_refused &&
          gw_session_backend_open(ch, c->primary) != GW_OK)) {
         ssh_channel_free(ch->channel);
         gw_chan_unalloc(ch);

@@ -25,6 +25,7 @@
 #include "core/net.h"
 #include "core/timeutil.h"
 #include "gateway/conn/conn.h"
+#include "gateway/audit/writer.h"
 #include "gateway/chan/pair.h"
 #include "gateway/chan/tcpip.h"
 #include "gateway/conn/policy.h"
@@ -218,6 +219,9 @@ int gw_tcpip_open(struct gw_conn *c, ssh_message msg)
     struct tcpip_req r;
 
     copy_request(msg, &r);
+    if (!gw_audit_accepting(c->daemon->audit)) {
+        return refuse_forward(c, &r, "audit store unavailable");
+    }
     if (c->tstate == GW_TARGET_NONE) {
         return open_direct(c, msg, &r);
     }

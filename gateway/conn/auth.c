@@ -5,6 +5,7 @@
 #include "core/passwd.h"
 #include "core/sshkey.h"
 #include "core/timeutil.h"
+#include "gateway/audit/writer.h"
 #include "gateway/conn/conn.h"
 #include "store/keys.h"
 #include "store/users.h"
@@ -335,6 +336,18 @@ static int verdict(struct gw_conn *c, struct attempt *a)
     if (c->closing) {
         /* Past the attempt cap (or shutting down): refuse, nothing else. */
         gw_log_debug("%s request while closing", a->method);
+        return SSH_AUTH_DENIED;
+    }
+    if (a->reason == NULL && !gw_audit_accepting(c->daemon->audit)) {
+        /* audit_failure = refuse: a session nobody could audit does not
+         * start. The credentials were right: nothing counts as a failure,
+         * and the client reads why in the disconnect. */
+        gw_log_warn("login of %s refused: the audit store is unavailable",
+                    a->user.name);
+        gw_conn_event(c, "auth.refused", a->user.name,
+                      "method=%s reason=\"audit store unavailable\"",
+                      a->method);
+        gw_conn_close(c, GW_END_AUDIT_DOWN);
         return SSH_AUTH_DENIED;
     }
     if (a->reason == NULL) {

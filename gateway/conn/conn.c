@@ -3,6 +3,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/timeutil.h"
+#include "gateway/audit/writer.h"
 #include "gateway/conn/auth.h"
 #include "gateway/conn/dispatch.h"
 #include "gateway/conn/loop.h"
@@ -26,10 +27,12 @@
 static pthread_once_t node_once = PTHREAD_ONCE_INIT;
 static char node_name[64];
 static long long node_started;
+static char run_prefix[32]; /* "<node_started, hex>-" */
 
 static void node_init(void)
 {
     node_started = (long long)time(NULL);
+    snprintf(run_prefix, sizeof(run_prefix), "%llx-", node_started);
     if (gethostname(node_name, sizeof(node_name) - 1) != 0 ||
         node_name[0] == '\0') {
         snprintf(node_name, sizeof(node_name), "%s", "localhost");
@@ -41,6 +44,12 @@ const char *gw_node_name(void)
 {
     (void)pthread_once(&node_once, node_init);
     return node_name;
+}
+
+const char *gw_node_run_prefix(void)
+{
+    (void)pthread_once(&node_once, node_init);
+    return run_prefix;
 }
 
 int gw_conn_new(struct gw_daemon *d, ssh_session session,
@@ -56,7 +65,7 @@ int gw_conn_new(struct gw_daemon *d, ssh_session session,
     c->cfg = gw_config_ref(cfg);
     c->id = atomic_fetch_add(&d->next_conn_id, 1);
     (void)gw_node_name();
-    snprintf(c->uid, sizeof(c->uid), "%llx-%llu", node_started,
+    snprintf(c->uid, sizeof(c->uid), "%s%llu", run_prefix,
              (unsigned long long)c->id);
     c->peer = *peer;
     gw_addr_format(peer, c->peer_text);
@@ -122,19 +131,16 @@ void gw_conn_event(struct gw_conn *c, const char *kind, const char *user,
                    const char *fmt, ...)
 {
     char detail[4096];
-    struct store *st;
     va_list ap;
 
     va_start(ap, fmt);
     vsnprintf(detail, sizeof(detail), fmt, ap);
     va_end(ap);
-    st = gw_daemon_store_get(c->daemon);
-    if (st == NULL ||
-        store_event_add(st, kind, user, c->peer_text, detail) != GW_OK) {
-        gw_log_error("cannot record %s event: %s", kind,
-                     st == NULL ? "no database" : gw_err_msg());
+    /* Queued for the audit writer: the connection never waits for it. */
+    if (gw_audit_event(c->daemon->audit, kind, user, c->peer_text, "%s",
+                       detail) != GW_OK) {
+        gw_log_error("the audit queue is full: a %s event is lost", kind);
     }
-    gw_daemon_store_put(c->daemon, st);
 }
 
 /* ---- setup ------------------------------------------------------------ */

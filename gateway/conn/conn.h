@@ -141,6 +141,9 @@ void gw_conn_log_context(struct gw_conn *c);
  * first call (main calls it at start-up). */
 const char *gw_node_name(void);
 
+/* "<daemon start, hex>-": how every connection uid of this run begins. */
+const char *gw_node_run_prefix(void);
+
 /* Append an audit event with this connection's user and client. */
 void gw_conn_event(struct gw_conn *c, const char *kind, const char *user,
                    const char *fmt, ...) __attribute__((format(printf, 4, 5)));

@@ -231,11 +231,11 @@ static bool conn_forward(struct gw_conn *c)
  * thread, docs/admin.md "session kill"). */
 static void check_kills(struct gw_conn *c)
 {
-    int64_t ids[GW_KILLS_MAX];
-    size_t n = gw_daemon_take_kills(c->daemon, &c->link, ids, GW_KILLS_MAX);
+    struct gw_kill kills[GW_KILLS_MAX];
+    size_t n = gw_daemon_take_kills(c->daemon, &c->link, kills, GW_KILLS_MAX);
 
     for (size_t i = 0; i < n; i++) {
-        gw_chan_kill(c, ids[i]);
+        gw_chan_kill(c, &kills[i]);
     }
 }
 

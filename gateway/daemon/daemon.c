@@ -145,19 +145,20 @@ void gw_daemon_wake_all(struct gw_daemon *d)
     pthread_mutex_unlock(&d->lock);
 }
 
-static void queue_kill(struct gw_conn_link *l, int64_t id)
+static void queue_kill(struct gw_conn_link *l, const struct gw_kill *kill)
 {
     for (size_t i = 0; i < l->nkills; i++) {
-        if (l->kills[i] == id) {
+        if (l->kills[i].id == kill->id) {
             return; /* posted again while the connection is at it */
         }
     }
     if (l->nkills < GW_KILLS_MAX) {
-        l->kills[l->nkills++] = id;
+        l->kills[l->nkills++] = *kill;
     } /* else: posted again at the next poll */
 }
 
-bool gw_daemon_post_kill(struct gw_daemon *d, const char *uid, int64_t id)
+bool gw_daemon_post_kill(struct gw_daemon *d, const char *uid,
+                         const struct gw_kill *kill)
 {
     bool found = false;
 
@@ -165,7 +166,7 @@ bool gw_daemon_post_kill(struct gw_daemon *d, const char *uid, int64_t id)
     for (struct gw_conn_link *l = d->conns; l != NULL && !found; l = l->next) {
         if (l->uid != NULL && strcmp(l->uid, uid) == 0) {
             found = true;
-            queue_kill(l, id);
+            queue_kill(l, kill);
             wake(l);
         }
     }
@@ -174,13 +175,13 @@ bool gw_daemon_post_kill(struct gw_daemon *d, const char *uid, int64_t id)
 }
 
 size_t gw_daemon_take_kills(struct gw_daemon *d, struct gw_conn_link *link,
-                            int64_t *ids, size_t max)
+                            struct gw_kill *kills, size_t max)
 {
     size_t n = 0;
 
     pthread_mutex_lock(&d->lock);
     while (n < max && n < link->nkills) {
-        ids[n] = link->kills[n];
+        kills[n] = link->kills[n];
         n++;
     }
     link->nkills = 0;

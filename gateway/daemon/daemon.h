@@ -17,8 +17,7 @@
 #include <stdint.h>
 
 struct gw_pool;
-struct gw_auditq;
-struct gw_recq;
+struct gw_audit_writer;
 struct store;
 
 enum gw_phase {
@@ -28,6 +27,14 @@ enum gw_phase {
 };
 
 #define GW_KILLS_MAX 8
+
+/* A session the admin asked to end: its row, and the channel of the
+ * connection it runs on (the row's key with the connection's uid; the
+ * connection never waits to learn its rows' ids). */
+struct gw_kill {
+    int64_t id;
+    int channel;
+};
 
 /*
  * How the main thread wakes a connection's thread: this signal, blocked in
@@ -57,7 +64,7 @@ struct gw_conn_link {
     const char *uid;  /* the connection's id in the sessions table */
     /* Sessions the admin asked to end ("session kill"), for the
      * connection's thread to act on; under the daemon's lock. */
-    int64_t kills[GW_KILLS_MAX];
+    struct gw_kill kills[GW_KILLS_MAX];
     size_t nkills;
 };
 
@@ -65,8 +72,7 @@ struct gw_daemon {
     char *db_path; /* fixed for the daemon's life (db is not reloadable) */
     struct gw_limits *limits;
     struct gw_pool *pool;
-    struct gw_auditq *auditq;
-    struct gw_recq *recq; /* terminal recordings (gateway/audit/recorder.h) */
+    struct gw_audit_writer *audit; /* every audit record goes through it */
     atomic_int phase;
     atomic_uint_fast64_t next_conn_id;
     pthread_mutex_t lock; /* guards cfg and conns */
@@ -102,13 +108,15 @@ void gw_daemon_unregister(struct gw_daemon *d, struct gw_conn_link *link);
 /* Poke every registered connection (after a phase change). */
 void gw_daemon_wake_all(struct gw_daemon *d);
 
-/* Queue the kill of session id for the connection uid and wake it. False
- * when no live connection has that uid. */
-bool gw_daemon_post_kill(struct gw_daemon *d, const char *uid, int64_t id);
+/* Queue the kill of session kill->id on channel kill->channel of the
+ * connection uid and wake it. False when no live connection has that
+ * uid. */
+bool gw_daemon_post_kill(struct gw_daemon *d, const char *uid,
+                         const struct gw_kill *kill);
 
 /* Take up to max queued kills of link; how many. */
 size_t gw_daemon_take_kills(struct gw_daemon *d, struct gw_conn_link *link,
-                            int64_t *ids, size_t max);
+                            struct gw_kill *kills, size_t max);
 
 enum gw_phase gw_daemon_phase(struct gw_daemon *d);
 void gw_daemon_set_phase(struct gw_daemon *d, enum gw_phase phase);

@@ -26,6 +26,9 @@ static const struct ending_texts ending_table[] = {
     [GW_END_CHANNEL_IO] = {"channel i/o error", NULL},
     [GW_END_DEST_FAILED] = {"destination connection failed", NULL},
     [GW_END_BACKEND_LOST] = {"backend connection lost", NULL},
+    [GW_END_AUDIT_DOWN] = {"sshgate: audit store unavailable, refusing new "
+                           "sessions",
+                           "audit store unavailable"},
 };
 
 const char *gw_ending_text(enum gw_ending ending)

@@ -5,7 +5,7 @@
 #include "core/net.h"
 #include "core/pool.h"
 #include "core/timeutil.h"
-#include "gateway/audit/auditq.h"
+#include "gateway/audit/writer.h"
 #include "gateway/conn/conn.h"
 #include "gateway/daemon/limits.h"
 #include "gateway/front/refuse.h"
@@ -257,6 +257,8 @@ static const struct refusal refused_full = {GW_DISCONNECT_TOO_MANY_CONNECTIONS,
 static const struct refusal refused_busy = {GW_DISCONNECT_TOO_MANY_CONNECTIONS,
                                             "server busy, try again later",
                                             "no_worker"};
+static const struct refusal refused_audit = {GW_DISCONNECT_BY_APPLICATION,
+                                             GW_AUDIT_REFUSAL, "audit_failure"};
 
 static struct refusal limits_refusal(enum gw_admit verdict)
 {
@@ -292,6 +294,10 @@ static int admit(struct gw_listener *l, const struct gw_config *cfg,
     }
     if (!gw_pool_has_room(l->daemon->pool)) {
         *why = refused_full;
+        return GW_ERR_DENIED;
+    }
+    if (!gw_audit_accepting(l->daemon->audit)) {
+        *why = refused_audit; /* audit_failure = refuse */
         return GW_ERR_DENIED;
     }
     verdict = gw_limits_admit(l->daemon->limits, peer, &pol, now_ms);
@@ -524,7 +530,8 @@ static void *listener_main(void *arg)
     while (!atomic_load(&l->stop)) {
         listener_round(l, pfds);
     }
-    gw_refusal_log_flush_all(l->rlog, gw_now_ms()); /* before auditq stops */
+    gw_refusal_log_flush_all(l->rlog,
+                             gw_now_ms()); /* before the audit writer stops */
     while (l->nlinger > 0) {
         close_lingering(l, l->nlinger - 1);
     }
@@ -535,7 +542,7 @@ int gw_listener_start(struct gw_listener *l, struct gw_daemon *d, ssh_bind bind)
 {
     l->daemon = d;
     l->bind = bind;
-    if (gw_refusal_log_new(d->auditq, &l->rlog) != GW_OK ||
+    if (gw_refusal_log_new(d->audit, &l->rlog) != GW_OK ||
         pthread_create(&l->thread, NULL, listener_main, l) != 0) {
         l->bind = NULL;
         ssh_bind_free(bind);

@@ -16,13 +16,13 @@
 #define ERROR_KEYS 16
 
 struct gw_refusal_log {
-    struct gw_auditq *q;
+    struct gw_audit_writer *q;
     struct gw_floodsum *refusals; /* keyed by (address, reason) */
     struct gw_floodsum *errors;   /* keyed by (what, detail) */
     int64_t interval_ms;
 };
 
-int gw_refusal_log_new(struct gw_auditq *q, struct gw_refusal_log **out)
+int gw_refusal_log_new(struct gw_audit_writer *q, struct gw_refusal_log **out)
 {
     struct gw_refusal_log *rl = calloc(1, sizeof(*rl));
 
@@ -66,7 +66,7 @@ void gw_refusal_log_refused(struct gw_refusal_log *rl,
     gw_addr_format(peer, peer_text);
     gw_log_info("refused connection from %s: %s (%s)", peer_text, text, reason);
     snprintf(detail, sizeof(detail), "reason=%s message=\"%s\"", reason, text);
-    gw_auditq_add(rl->q, "conn.refused", NULL, peer_text, detail);
+    (void)gw_audit_event(rl->q, "conn.refused", NULL, peer_text, "%s", detail);
 }
 
 void gw_refusal_log_error(struct gw_refusal_log *rl, const char *what,
@@ -97,7 +97,7 @@ static void write_refusal_summary(void *ud, const struct gw_floodsum_summary *s)
                 reason, seconds(s->period_ms));
     snprintf(detail, sizeof(detail), "reason=%s count=%" PRIu64 " seconds=%lld",
              reason, s->count, seconds(s->period_ms));
-    gw_auditq_add(rl->q, "conn.refused", NULL, s->source, detail);
+    (void)gw_audit_event(rl->q, "conn.refused", NULL, s->source, "%s", detail);
 }
 
 static void write_error_summary(void *ud, const struct gw_floodsum_summary *s)

@@ -19,14 +19,14 @@
 #define SSHGATE_GATEWAY_FRONT_REFUSAL_LOG_H
 
 #include "core/cidr.h"
-#include "gateway/audit/auditq.h"
+#include "gateway/audit/writer.h"
 
 #include <stdint.h>
 
 struct gw_refusal_log;
 
 /* Events go to q, which must outlive the log. GW_OK or GW_ERR_NOMEM. */
-int gw_refusal_log_new(struct gw_auditq *q, struct gw_refusal_log **out);
+int gw_refusal_log_new(struct gw_audit_writer *q, struct gw_refusal_log **out);
 
 /* NULL is fine. Counts not flushed are lost: flush_all first. */
 void gw_refusal_log_free(struct gw_refusal_log *rl);

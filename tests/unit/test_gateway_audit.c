@@ -51,7 +51,7 @@ static void test_row_reason(void **state)
 static void test_ending_texts(void **state)
 {
     (void)state;
-    for (int e = GW_END_NONE; e <= GW_END_BACKEND_LOST; e++) {
+    for (int e = GW_END_NONE; e <= GW_END_AUDIT_DOWN; e++) {
         const char *text = gw_ending_text((enum gw_ending)e);
         assert_non_null(text);
         assert_true(text[0] != '\0');
@@ -85,7 +85,7 @@ static void test_kill_queue(void **state)
     struct gw_daemon d;
     struct gw_conn_link a;
     struct gw_conn_link b;
-    int64_t ids[GW_KILLS_MAX];
+    struct gw_kill ids[GW_KILLS_MAX];
     pthread_t waiter;
     sigset_t urg;
     int got = 0;
@@ -106,28 +106,31 @@ static void test_kill_queue(void **state)
     gw_daemon_register(&d, &a);
     gw_daemon_register(&d, &b);
 
-    assert_false(gw_daemon_post_kill(&d, "5f00-3", 7));
-    assert_true(gw_daemon_post_kill(&d, "5f00-2", 7));
-    assert_true(gw_daemon_post_kill(&d, "5f00-2", 7)); /* once queued */
-    assert_true(gw_daemon_post_kill(&d, "5f00-2", 9));
+    assert_false(gw_daemon_post_kill(&d, "5f00-3", &(struct gw_kill){7, 1}));
+    assert_true(gw_daemon_post_kill(&d, "5f00-2", &(struct gw_kill){7, 1}));
+    assert_true(gw_daemon_post_kill(&d, "5f00-2",
+                                    &(struct gw_kill){7, 1})); /* once queued */
+    assert_true(gw_daemon_post_kill(&d, "5f00-2", &(struct gw_kill){9, 4}));
     assert_int_equal(pthread_join(waiter, NULL), 0);
     assert_true(atomic_load(&waiter_woken)); /* not its 10 s timeout */
     assert_int_equal(gw_daemon_take_kills(&d, &a, ids, GW_KILLS_MAX), 0);
     assert_int_equal(gw_daemon_take_kills(&d, &b, ids, GW_KILLS_MAX), 2);
-    assert_int_equal(ids[0], 7);
-    assert_int_equal(ids[1], 9);
+    assert_int_equal(ids[0].id, 7);
+    assert_int_equal(ids[0].channel, 1);
+    assert_int_equal(ids[1].id, 9);
+    assert_int_equal(ids[1].channel, 4);
     assert_int_equal(gw_daemon_take_kills(&d, &b, ids, GW_KILLS_MAX), 0);
 
     /* bounded: the rest is posted again at the next poll */
     for (int64_t i = 1; i <= GW_KILLS_MAX + 3; i++) {
-        assert_true(gw_daemon_post_kill(&d, "5f00-1", i));
+        assert_true(gw_daemon_post_kill(&d, "5f00-1", &(struct gw_kill){i, 1}));
     }
     assert_int_equal(gw_daemon_take_kills(&d, &a, ids, GW_KILLS_MAX),
                      GW_KILLS_MAX);
 
     gw_daemon_unregister(&d, &a);
     gw_daemon_unregister(&d, &b);
-    assert_false(gw_daemon_post_kill(&d, "5f00-2", 7));
+    assert_false(gw_daemon_post_kill(&d, "5f00-2", &(struct gw_kill){7, 1}));
     /* a (this thread, the signal blocked) has its wake-up pending */
     sigemptyset(&urg);
     sigaddset(&urg, GW_WAKE_SIGNAL);

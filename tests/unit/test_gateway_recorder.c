@@ -1,5 +1,6 @@
-/* Unit tests for gateway/recorder: a recording reaches the database in
- * order, and a database that cannot keep up costs the recording (marked
+/* Unit tests for gateway/audit/recorder through the audit writer: a
+ * recording reaches the database in order, and a database that cannot
+ * keep up (with no spool to hold the chunks) costs the recording (marked
  * degraded, with an event), never the caller's time. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +18,7 @@
 #include "core/err.h"
 #include "core/timeutil.h"
 #include "gateway/audit/recorder.h"
+#include "gateway/audit/writer.h"
 #include "store/db.h"
 #include "store/events.h"
 #include "store/recordings.h"
@@ -74,9 +76,28 @@ static int collect(void *arg, const char *data, size_t len)
     return gw_buf_append(arg, data, len);
 }
 
-static struct gw_rec *open_rec(struct fixture *f, struct gw_recq *q)
+/* A writer on the fixture's database; no spool unless spool is set. */
+static struct gw_audit_writer *
+start_writer(struct fixture *f, size_t chunk_budget, const char *spool)
 {
-    struct gw_rec_info info = {.session_id = f->session_id,
+    struct gw_audit_writer_config c = {.db_path = f->path,
+                                       .spool_path = spool,
+                                       .spool_max = 1 << 20,
+                                       .queue_max = 8 << 20,
+                                       .chunk_queue_max = chunk_budget,
+                                       .grace_ms = 30000,
+                                       .node = "n1"};
+    struct gw_audit_writer *w = NULL;
+
+    assert_int_equal(gw_audit_writer_start(&c, &w), GW_OK);
+    return w;
+}
+
+static struct gw_rec *open_rec(struct gw_audit_writer *q)
+{
+    struct gw_rec_info info = {.conn_uid = "c-1",
+                               .channel = 1,
+                               .chunk_bytes = 4096,
                                .cols = 100,
                                .rows = 30,
                                .term = "xterm",
@@ -92,15 +113,14 @@ static struct gw_rec *open_rec(struct fixture *f, struct gw_recq *q)
 static void test_in_order(void **state)
 {
     struct fixture *f = *state;
-    struct gw_recq *q = NULL;
+    struct gw_audit_writer *q = start_writer(f, 1 << 20, NULL);
     struct gw_rec *r;
     struct store_recording rec;
     struct gw_buf all;
     char line[64];
     int n;
 
-    assert_int_equal(gw_recq_start(f->path, 1 << 20, &q), GW_OK);
-    r = open_rec(f, q);
+    r = open_rec(q);
     gw_rec_data(r, 'i', "ls\r", 3);
     for (int i = 0; i < 5000; i++) { /* several chunks */
         n = snprintf(line, sizeof(line), "line %d\r\n", i);
@@ -109,7 +129,7 @@ static void test_in_order(void **state)
     gw_rec_resize(r, 120, 40);
     gw_rec_data(r, 'o', "end\r\n", 5);
     gw_rec_close(r);
-    gw_recq_stop(q, 1000);
+    gw_audit_writer_stop(q, 1000);
 
     assert_int_equal(store_recording_get(f->st, f->session_id, &rec), GW_OK);
     assert_non_null(strstr(rec.header, "\"width\": 100"));
@@ -135,7 +155,7 @@ static void test_in_order(void **state)
 static void test_full_queue(void **state)
 {
     struct fixture *f = *state;
-    struct gw_recq *q = NULL;
+    struct gw_audit_writer *q = NULL;
     struct gw_rec *r;
     struct store_recording rec;
     sqlite3 *locker = NULL;
@@ -146,12 +166,13 @@ static void test_full_queue(void **state)
     struct store_event *evs = NULL;
     size_t nevs = 0;
 
-    /* Another writer holds the database: the recording writer waits. */
+    /* Another writer holds the database and there is no spool: the
+     * chunks wait in memory, within their budget. */
     assert_int_equal(sqlite3_open(f->path, &locker), SQLITE_OK);
     assert_int_equal(sqlite3_exec(locker, "BEGIN EXCLUSIVE", NULL, NULL, NULL),
                      SQLITE_OK);
-    assert_int_equal(gw_recq_start(f->path, 16 * 1024, &q), GW_OK);
-    r = open_rec(f, q);
+    q = start_writer(f, 16 * 1024, NULL);
+    r = open_rec(q);
     t0 = gw_now_ms();
     for (int i = 0; i < 4000; i++) { /* ~200 KiB: far beyond the queue */
         int n =
@@ -166,7 +187,7 @@ static void test_full_queue(void **state)
     sqlite3_close(locker);
     gw_rec_data(r, 'o', "after\r\n", 7);
     gw_rec_close(r);
-    gw_recq_stop(q, 10000);
+    gw_audit_writer_stop(q, 20000);
 
     assert_int_equal(store_recording_get(f->st, f->session_id, &rec), GW_OK);
     assert_non_null(strstr(rec.degraded, "queue full"));
