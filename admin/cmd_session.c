@@ -244,6 +244,12 @@ static void show_text(struct admin_ctx *ctx, const struct store_session *s,
     for (size_t i = 0; i < n; i++) {
         fprintf(ctx->out, "  %s %s ", t[i].created_at, t[i].operation);
         out_text(ctx->out, t[i].path);
+        /* --json has path2 as well: a rename, link or copy row without
+         * its second path would not say where the file went. */
+        if (t[i].path2 != NULL && t[i].path2[0] != '\0') {
+            fputs(" -> ", ctx->out);
+            out_text(ctx->out, t[i].path2);
+        }
         fprintf(ctx->out, " read=%llu written=%llu sha256=%s %s\n",
                 (unsigned long long)t[i].bytes_read,
                 (unsigned long long)t[i].bytes_written,

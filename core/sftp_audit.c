@@ -123,8 +123,13 @@ struct side {
     uint64_t next;    /* the offset that keeps the data sequential */
     uint64_t end;     /* highest offset + length */
     uint32_t pending; /* WRITEs awaiting their STATUS */
-    bool used;        /* a READ or WRITE was sent */
-    bool eof;         /* read: EOF came at next */
+    /* write: FSETSTATs setting a size that await their STATUS. */
+    uint32_t resizing;
+    bool used; /* a READ or WRITE was sent */
+    bool eof;  /* read: EOF came at next */
+    /* write: the file was not known to be empty at OPEN (no TRUNC), so
+     * bytes we never saw may lie past next until a truncate to next. */
+    bool tail;
     /* NULL once the whole content can no longer be known. */
     struct gw_sha256 *hash;
 };
@@ -140,6 +145,7 @@ struct file {
     struct gw_sftp_attrs attrs;
     uint64_t entries;
     int first_err; /* status of the first failed READ or WRITE, or 0 */
+    bool resized;  /* an FSETSTAT set its size: the file was written */
     struct side rd;
     struct side wr;
 };
@@ -527,18 +533,24 @@ static void side_start_hash(struct gw_sftp_audit *a, struct side *sd)
     }
 }
 
+/* The written data is the file's whole content: it went in order from 0,
+ * nothing older lies past it, and every WRITE and size change is answered. */
+static bool write_whole(const struct side *sd)
+{
+    return sd->hash != NULL && !sd->tail && sd->pending == 0 &&
+           sd->resizing == 0;
+}
+
 /* The side whose whole content passed through us, or NULL. A file that was
- * written (or created empty) reports its write side, else its read side. */
+ * written (a WRITE, or a size set through its handle) or that starts empty
+ * reports its write side, else its read side. */
 static struct side *file_whole_side(struct file *f)
 {
     if (f->is_dir) {
         return NULL;
     }
-    if (f->wr.used || f->wr.hash != NULL) {
-        if (f->wr.hash != NULL && f->wr.pending == 0) {
-            return &f->wr;
-        }
-        return NULL;
+    if (f->wr.used || f->resized || (f->wr.hash != NULL && !f->wr.tail)) {
+        return write_whole(&f->wr) ? &f->wr : NULL;
     }
     if (f->rd.hash != NULL && f->rd.eof) {
         return &f->rd;
@@ -563,14 +575,16 @@ static const char *flags_op(uint32_t pflags)
 static const char *file_op(const struct file *f)
 {
     bool fresh = (f->pflags & (GW_SFTP_FXF_CREAT | GW_SFTP_FXF_TRUNC)) != 0;
+    /* Setting the size through the handle changes the file like a WRITE. */
+    bool written = f->wr.used || f->resized;
 
     if (f->is_dir) {
         return "list";
     }
-    if (f->rd.used && f->wr.used) {
+    if (f->rd.used && written) {
         return "read+write";
     }
-    if (f->wr.used) {
+    if (written) {
         return "write";
     }
     if (f->rd.used) {
@@ -855,8 +869,12 @@ static void file_fill(struct gw_sftp_audit *a, struct file *f, struct req *rq,
 {
     uint32_t fl = rq->pflags;
     uint32_t excl = GW_SFTP_FXF_CREAT | GW_SFTP_FXF_EXCL;
-    /* Only a file that starts empty can have its content known whole. */
+    /* Only a file that starts empty can have its content known whole... */
     bool fresh = (fl & GW_SFTP_FXF_TRUNC) != 0 || (fl & excl) == excl;
+    /* ...or one truncated to what was written (scp of OpenSSH >= 9.1 opens
+     * without TRUNC and truncates at the end). Not with APPEND: the data
+     * lands after old content of a length we never see. */
+    bool tail = !fresh && (fl & GW_SFTP_FXF_APPEND) == 0;
 
     memcpy(f->handle, h->p, h->len);
     f->handle_len = h->len;
@@ -870,8 +888,9 @@ static void file_fill(struct gw_sftp_audit *a, struct file *f, struct req *rq,
     if (!f->is_dir && (fl & GW_SFTP_FXF_READ) != 0) {
         side_start_hash(a, &f->rd);
     }
-    if (!f->is_dir && (fl & GW_SFTP_FXF_WRITE) != 0 && fresh) {
+    if (!f->is_dir && (fl & GW_SFTP_FXF_WRITE) != 0 && (fresh || tail)) {
         side_start_hash(a, &f->wr);
+        f->wr.tail = tail;
     }
 }
 
@@ -1057,19 +1076,58 @@ static void pathop_lost(struct gw_sftp_audit *a, struct req *rq, int status)
     req_emit(a, rq, pathops[rq->op].op, status, "");
 }
 
-/* Truncating or extending an open file to anything but what was written
- * makes the written data no longer its whole content. */
+/*
+ * An FSETSTAT on an open file was answered (applied: status ok) or never
+ * will be; only one that sets the size matters to the content.
+ *
+ * A size equal to next, sent before the first WRITE (0) or after the last,
+ * leaves exactly the data written in order from 0: the writes before it
+ * cover [0, next) whichever the server ran first, and it cuts whatever
+ * older content lay past next. A WRITE sent while it was unanswered could
+ * run before it or after it; such a WRITE moved next (or changed nothing),
+ * so comparing with next now also covers that. Any other size cuts or
+ * extends the data, even when the status is an error: OpenSSH's
+ * sftp-server truncates first and may then fail on the mode or times.
+ */
+static void resize_done(struct file *f, const struct req *rq, bool applied)
+{
+    struct side *sd = &f->wr;
+
+    if ((rq->attrs.flags & GW_SFTP_ATTR_SIZE) == 0) {
+        return;
+    }
+    if (sd->resizing > 0) {
+        sd->resizing--;
+    }
+    if (applied) {
+        f->resized = true;
+    }
+    if (rq->attrs.size != sd->next) {
+        side_drop(sd);
+    } else if (applied) {
+        sd->tail = false;
+    }
+}
+
 static void fsetstat_status(struct gw_sftp_audit *a, struct req *rq,
                             const struct status_reply *st)
 {
     struct file *f = file_at(a, rq->slot, rq->gen);
 
-    if (f != NULL && st->code == FX_OK &&
-        (rq->attrs.flags & GW_SFTP_ATTR_SIZE) != 0 &&
-        rq->attrs.size != f->wr.next) {
-        side_drop(&f->wr);
+    if (f != NULL) {
+        resize_done(f, rq, st->code == FX_OK);
     }
     pathop_status(a, rq, st);
+}
+
+static void fsetstat_lost(struct gw_sftp_audit *a, struct req *rq, int status)
+{
+    struct file *f = file_at(a, rq->slot, rq->gen);
+
+    if (f != NULL) {
+        resize_done(f, rq, false);
+    }
+    pathop_lost(a, rq, status);
 }
 
 struct kind_ops {
@@ -1094,7 +1152,7 @@ static const struct kind_ops kinds[K_COUNT] = {
     [K_WRITE] = {write_status, NULL, NULL, NULL, write_lost},
     [K_READDIR] = {readdir_status, NULL, NULL, readdir_name, NULL},
     [K_PATHOP] = {pathop_status, NULL, NULL, NULL, pathop_lost},
-    [K_FSETSTAT] = {fsetstat_status, NULL, NULL, NULL, pathop_lost},
+    [K_FSETSTAT] = {fsetstat_status, NULL, NULL, NULL, fsetstat_lost},
 };
 
 static void req_lost(struct gw_sftp_audit *a, struct req *rq, int status)
@@ -1362,10 +1420,17 @@ static int on_fsetstat(struct gw_sftp_audit *a, struct pkt *pk)
     if (rc == GW_ERR_INVALID) {
         goto out;
     }
+    if (f != NULL && rc != GW_OK) {
+        /* Attributes past the prefix may set a size we cannot see. */
+        side_drop(&f->wr);
+    }
     rc = GW_OK;
     if (f != NULL) {
         rq.path = path_copy(a, f->path);
         rq.path_trunc = f->path_trunc;
+        if ((rq.attrs.flags & GW_SFTP_ATTR_SIZE) != 0) {
+            f->wr.resizing++; /* undone by resize_done, even if untracked */
+        }
     }
     req_submit(a, &rq);
 out:

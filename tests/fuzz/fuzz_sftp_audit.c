@@ -33,6 +33,13 @@ static void on_record(const struct gw_sftp_record *r, void *userdata)
     check(strlen(r->path2) <= GW_SFTP_PATH_MAX);
     check(hexlen == 0 || hexlen == 64);
     check(r->whole_file == (hexlen == 64));
+    /* A written file is whole only when its data went in order from 0 and
+     * every WRITE was acknowledged, whatever the truncates around it: what
+     * was acknowledged then ends where the data ends. */
+    if (r->whole_file &&
+        (strcmp(r->op, "write") == 0 || strcmp(r->op, "read+write") == 0)) {
+        check(r->bytes_written == r->write_end);
+    }
 }
 
 static void check_bounds(const struct gw_sftp_audit *a)

@@ -78,6 +78,68 @@ class Sessions(h.ForwardTestCase):
                          (len(data), digest, "ok"), f"{show}")
         self.assertIn(("remove", f"{remote}/up.bin"), ops)
 
+    def test_scp_upload_sha256(self):
+        # OpenSSH 9.2's scp (SFTP mode) opens the file WRITE|CREAT without
+        # TRUNC, writes it in order and then truncates it with an FSETSTAT
+        # to the size written: the row must still carry the file's sha256,
+        # for a new file and over a longer file that the truncate cuts
+        data = os.urandom(300000)
+        digest = hashlib.sha256(data).hexdigest()
+        src = self.dir / "scp-up.bin"
+        src.write_bytes(data)
+        remote = self.dir / "remote"
+        remote.mkdir()
+        (remote / "old.bin").write_bytes(os.urandom(500000))
+        seen = set()
+        for name in ("new.bin", "old.bin"):
+            r = h.scp(self.gw.port, [self.alice_key],
+                      [str(src), f"alice+web1@127.0.0.1:{remote}/{name}"])
+            self.assertRc(r, 0)
+            self.assertEqual((remote / name).read_bytes(), data)
+            # this upload's row, once ended (its file rows are written by then)
+            row = h.wait_for(lambda: next(
+                (x for x in self.sessions(kind="sftp")
+                 if x["id"] not in seen and x["ended_at"] is not None), None),
+                10, 0.2)
+            self.assertIsNotNone(row, f"no sftp row:\n{self.sessions()}")
+            seen.add(row["id"])
+            show = self.admin.json("session", "show", str(row["id"]))
+            writes = [t for t in show["file_transfers"]
+                      if t["operation"] == "write"]
+            self.assertEqual(len(writes), 1, f"{show}")
+            self.assertEqual(
+                (writes[0]["path"], writes[0]["bytes_written"],
+                 writes[0]["sha256"], writes[0]["status"]),
+                (f"{remote}/{name}", len(data), digest, "ok"), f"{show}")
+            # the truncate itself is a row of its own
+            self.assertIn(("fsetstat", f"{remote}/{name}"),
+                          [(t["operation"], t["path"])
+                           for t in show["file_transfers"]], f"{show}")
+            text = self.admin.ok("session", "show", str(row["id"])).out
+            self.assertIn(f"write {remote}/{name} read=0 written={len(data)} "
+                          f"sha256={digest} ok", text)
+
+    def test_scp_legacy_upload_row(self):
+        # scp -O speaks the old scp protocol over an exec channel: no sftp
+        # audit, so the row is an exec with its command and no file rows
+        data = os.urandom(120000)
+        src = self.dir / "scp-O.bin"
+        src.write_bytes(data)
+        remote = self.dir / "remote"
+        remote.mkdir()
+        r = h.scp(self.gw.port, [self.alice_key],
+                  [str(src), f"alice+web1@127.0.0.1:{remote}/up-O.bin"],
+                  legacy=True)
+        self.assertRc(r, 0)
+        self.assertEqual((remote / "up-O.bin").read_bytes(), data)
+        row = self.wait_session(kind="exec")
+        self.assertRegex(row["command"], rf"^scp .*-t .*{remote}/up-O\.bin$")
+        self.assertEqual(row["exit_status"], 0)
+        self.assertGreater(row["bytes_up"], len(data))
+        show = self.admin.json("session", "show", str(row["id"]))
+        self.assertEqual((show["transfers"], show["file_transfers"]), (0, []),
+                         f"{show}")
+
     def test_proxyjump_row(self):
         cfg = self.dir / "jump_config"
         cfg.write_text(

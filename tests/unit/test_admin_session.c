@@ -20,8 +20,9 @@
 
 #include "admin_fixture.h"
 
-/* Two sessions as the daemon writes them: alice's ended exec with a
- * transfer and a recording, bob's shell still open. */
+/* Two sessions as the daemon writes them: alice's ended exec with two
+ * transfers (a write, a rename with a control character in its target) and
+ * a recording, bob's shell still open. */
 static void add_sessions(struct fx *fx, int64_t *ended, int64_t *open)
 {
     static const char chunk1[] = "[0.1, \"o\", \"hello \"]\n"
@@ -40,6 +41,7 @@ static void add_sessions(struct fx *fx, int64_t *ended, int64_t *open)
                                     .reason = "client closed"};
     struct store_transfer t = {
         .operation = "write", .bytes_written = 5, .status = "ok"};
+    struct store_transfer mv = {.operation = "rename", .status = "ok"};
     struct store *st = NULL;
     int64_t rec = 0;
 
@@ -50,6 +52,10 @@ static void add_sessions(struct fx *fx, int64_t *ended, int64_t *open)
     t.session_id = *ended;
     t.path = "/srv/up.txt";
     assert_int_equal(store_transfer_add(st, &t), GW_OK);
+    mv.session_id = *ended;
+    mv.path = "/srv/up.txt";
+    mv.path2 = "/srv/done\x1b.txt";
+    assert_int_equal(store_transfer_add(st, &mv), GW_OK);
     assert_int_equal(store_recording_start(st, *ended,
                                            "{\"version\": 2, \"width\": 80, "
                                            "\"height\": 24}",
@@ -96,7 +102,11 @@ static void test_session_commands(void **state)
     assert_int_equal(json_integer_value(json_object_get(doc, "exit_status")),
                      0);
     assert_int_equal(json_array_size(json_object_get(doc, "file_transfers")),
-                     1);
+                     2);
+    assert_string_equal(
+        jstr(json_array_get(json_object_get(doc, "file_transfers"), 1),
+             "path2"),
+        "/srv/done\x1b.txt");
     assert_int_equal(json_integer_value(json_object_get(
                          json_object_get(doc, "recording"), "chunks")),
                      2);
@@ -105,6 +115,11 @@ static void test_session_commands(void **state)
     expect_ok(fx);
     expect_contains(fx->out, "/srv/up.txt");
     expect_contains(fx->out, "client closed");
+    /* both paths of the rename, escaped as every path is; none for the
+     * write, which has no second path */
+    expect_contains(fx->out, "file transfers (2):");
+    expect_contains(fx->out, " rename /srv/up.txt -> /srv/done?.txt read=0");
+    expect_contains(fx->out, " write /srv/up.txt read=0 written=5");
 
     run(fx, NULL, "session", "export", id, NULL);
     expect_ok(fx);

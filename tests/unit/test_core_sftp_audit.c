@@ -973,6 +973,490 @@ static void test_fsetstat(void **state)
     free(data);
 }
 
+/* ---- tests: uploads without TRUNC, truncated to what was written ------ */
+
+#define FL_SCP (GW_SFTP_FXF_WRITE | GW_SFTP_FXF_CREAT)
+
+/* FSETSTAT of the size only, as OpenSSH's do_upload (sftp_upload since
+ * 9.5) sends its truncate. */
+static void c_fsetstat_size(struct buf *b, uint32_t id, const char *handle,
+                            uint64_t size)
+{
+    size_t s = pkt_begin(b, T_FSETSTAT);
+
+    put_u32(b, id);
+    put_str(b, handle);
+    put_u32(b, GW_SFTP_ATTR_SIZE);
+    put_u64(b, size);
+    pkt_end(b, s);
+}
+
+/* WRITEs of data[off, off + n) in CHUNK pieces, two at a time; a pair
+ * may cross the acknowledgements of the one before it. */
+static void script_writes(struct script *sc, uint32_t *id, const char *handle,
+                          const uint8_t *data, size_t off, size_t n)
+{
+    size_t start = off;
+    size_t end = off + n;
+
+    while (off < end) {
+        struct buf *cw = seg(sc, C, off != start);
+        struct buf *sa = NULL;
+        uint32_t first = *id;
+        for (int k = 0; k < 2 && off < end; k++) {
+            size_t len = end - off < CHUNK ? end - off : CHUNK;
+            c_write(cw, (*id)++, handle, off, data + off, len);
+            off += len;
+        }
+        sa = seg(sc, S, false);
+        for (uint32_t w = first; w < *id; w++) {
+            s_status(sa, w, 0, "Success");
+        }
+    }
+}
+
+/*
+ * What scp of OpenSSH 9.2 (SFTP mode) sends, as captured from
+ * `scp -D sftp-server`: STAT, OPEN with WRITE|CREAT and no TRUNC, the
+ * WRITEs in order, then once every WRITE is acknowledged an FSETSTAT of
+ * the size to what was written, and with -p a second FSETSTAT of the mode
+ * and times. Its ids are as on the wire: the WRITEs start one past the
+ * id the FSETSTAT then takes, so the CLOSE reuses the first WRITE's id.
+ */
+static void script_scp(struct script *sc, const uint8_t *data, size_t n,
+                       bool preserve)
+{
+    uint32_t id = 5;
+    uint32_t next = 4;
+    struct buf *b = NULL;
+    size_t s = 0;
+
+    handshake(sc);
+    c_path1(seg(sc, C, false), T_STAT, 2, "/up/scp.bin");
+    s_status(seg(sc, S, false), 2, 2, "No such file");
+    c_open(seg(sc, C, false), 3, "/up/scp.bin", FL_SCP);
+    s_handle(seg(sc, S, false), 3, "h");
+    script_writes(sc, &id, "h", data, 0, n);
+    c_fsetstat_size(seg(sc, C, false), next, "h", n);
+    s_status(seg(sc, S, false), next++, 0, "Success");
+    if (preserve) {
+        b = seg(sc, C, false);
+        s = pkt_begin(b, T_FSETSTAT);
+        put_u32(b, next);
+        put_str(b, "h");
+        put_u32(b, GW_SFTP_ATTR_PERMISSIONS | GW_SFTP_ATTR_ACMODTIME);
+        put_u32(b, 0644);
+        put_u32(b, 1700000000);
+        put_u32(b, 1700000000);
+        pkt_end(b, s);
+        s_status(seg(sc, S, false), next++, 0, "Success");
+    }
+    c_handle_op(seg(sc, C, false), T_CLOSE, next, "h");
+    s_status(seg(sc, S, false), next, 0, "Success");
+}
+
+static void test_scp_upload_hashes(void **state)
+{
+    static const size_t sizes[] = {100000, 0, 1, CHUNK, 5 * CHUNK + 7};
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        for (int preserve = 0; preserve < 2; preserve++) {
+            struct script sc = {0};
+            struct run r;
+            uint8_t *data = make_content(sizes[i], 21);
+            char hex[GW_SHA256_HEX_LEN];
+            const struct rec *w = NULL;
+
+            sha_hex(data, sizes[i], hex);
+            script_scp(&sc, data, sizes[i], preserve != 0);
+            run_script(&sc, FEED_WHOLE, 1, &r);
+            /* fsetstat (size), [fsetstat (mode, times)], then the file */
+            assert_int_equal(r.cap.n, preserve ? 3 : 2);
+            assert_string_equal(r.cap.recs[0].op, "fsetstat");
+            assert_int_equal(r.cap.recs[0].attrs.size, sizes[i]);
+            w = &r.cap.recs[r.cap.n - 1];
+            assert_string_equal(w->op, "write");
+            assert_string_equal(w->path, "/up/scp.bin");
+            assert_int_equal(w->pflags, FL_SCP);
+            assert_int_equal(w->bytes_written, sizes[i]);
+            assert_int_equal(w->write_end, sizes[i]);
+            assert_string_equal(w->sha256, hex);
+            assert_true(w->whole_file);
+            assert_int_equal(w->status, 0);
+            assert_false(r.degraded);
+            assert_int_equal(r.stats.pending, 0);
+            assert_int_equal(r.stats.open, 0);
+            run_free(&r);
+            assert_chunking_invariant(&sc);
+            script_free(&sc);
+            free(data);
+        }
+    }
+}
+
+/* An open without TRUNC, then the steps of one case. */
+static void script_inplace_open(struct script *sc, uint32_t pflags)
+{
+    handshake(sc);
+    c_open(seg(sc, C, false), 1, "/f", pflags);
+    s_handle(seg(sc, S, false), 1, "h");
+}
+
+static void script_close(struct script *sc, uint32_t id)
+{
+    c_handle_op(seg(sc, C, false), T_CLOSE, id, "h");
+    s_status(seg(sc, S, false), id, 0, "");
+}
+
+/* The row of /f (the last one not of a *setstat) and whether it has the
+ * hash of data. */
+static void expect_file_hash(const struct script *sc, const uint8_t *data,
+                             size_t n, bool hashed)
+{
+    struct run r;
+    char hex[GW_SHA256_HEX_LEN];
+    const struct rec *w = NULL;
+
+    sha_hex(data, n, hex);
+    run_script(sc, FEED_WHOLE, 1, &r);
+    for (size_t i = 0; i < r.cap.n; i++) {
+        if (strstr(r.cap.recs[i].op, "setstat") == NULL) {
+            w = &r.cap.recs[i];
+        }
+    }
+    assert_non_null(w);
+    assert_string_equal(w->path, "/f");
+    assert_string_equal(w->sha256, hashed ? hex : "");
+    assert_int_equal(w->whole_file, hashed);
+    run_free(&r);
+    assert_chunking_invariant(sc);
+}
+
+/* Truncated to 0 before the first WRITE, acknowledged, then written in
+ * order: the file started empty after all. Also with a second truncate to
+ * the end and more data after it. */
+static void test_truncate_before_write_hashes(void **state)
+{
+    size_t n = 3 * CHUNK + 100;
+    uint8_t *data = make_content(2 * n, 4);
+
+    (void)state;
+    for (int more = 0; more < 2; more++) {
+        struct script sc = {0};
+        uint32_t id = 3;
+        script_inplace_open(&sc, FL_WRITE);
+        c_fsetstat_size(seg(&sc, C, false), 2, "h", 0);
+        s_status(seg(&sc, S, false), 2, 0, "");
+        script_writes(&sc, &id, "h", data, 0, n);
+        if (more) {
+            c_fsetstat_size(seg(&sc, C, false), id, "h", n);
+            s_status(seg(&sc, S, false), id++, 0, "");
+            script_writes(&sc, &id, "h", data, n, n);
+        }
+        script_close(&sc, id);
+        expect_file_hash(&sc, data, more ? 2 * n : n, true);
+        script_free(&sc);
+    }
+    free(data);
+}
+
+/* The truncate to the end may also be sent with WRITEs still unanswered:
+ * whichever the server runs first, the file ends up holding the data. */
+static void test_truncate_after_pipelined_writes_hashes(void **state)
+{
+    struct script sc = {0};
+    size_t n = 2 * CHUNK;
+    uint8_t *data = make_content(n, 5);
+    struct buf *b = NULL;
+
+    (void)state;
+    script_inplace_open(&sc, FL_SCP);
+    b = seg(&sc, C, false);
+    c_write(b, 2, "h", 0, data, CHUNK);
+    c_write(b, 3, "h", CHUNK, data + CHUNK, CHUNK);
+    c_fsetstat_size(b, 4, "h", n);
+    b = seg(&sc, S, false);
+    s_status(b, 2, 0, "");
+    s_status(b, 3, 0, "");
+    s_status(b, 4, 0, "");
+    script_close(&sc, 5);
+    expect_file_hash(&sc, data, n, true);
+    script_free(&sc);
+    free(data);
+}
+
+/* Truncates that leave the content unknown: to a size other than what was
+ * written in order (shorter, longer, to 0 after the data), or none. */
+static void test_truncate_to_other_size_has_no_hash(void **state)
+{
+    size_t n = 2 * CHUNK + 5;
+    const uint64_t sizes[] = {n - 1, n + 1, 0, 1};
+    uint8_t *data = make_content(n, 6);
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        struct script sc = {0};
+        uint32_t id = 2;
+        script_inplace_open(&sc, FL_SCP);
+        script_writes(&sc, &id, "h", data, 0, n);
+        c_fsetstat_size(seg(&sc, C, false), id, "h", sizes[i]);
+        s_status(seg(&sc, S, false), id++, 0, "");
+        script_close(&sc, id);
+        expect_file_hash(&sc, data, n, false);
+        script_free(&sc);
+    }
+    /* and a truncate to the end followed by a rewrite before it */
+    {
+        struct script sc = {0};
+        uint32_t id = 2;
+        script_inplace_open(&sc, FL_SCP);
+        script_writes(&sc, &id, "h", data, 0, n);
+        c_fsetstat_size(seg(&sc, C, false), id, "h", n);
+        s_status(seg(&sc, S, false), id++, 0, "");
+        c_write(seg(&sc, C, false), id, "h", 0, data, 10);
+        s_status(seg(&sc, S, false), id++, 0, "");
+        script_close(&sc, id);
+        expect_file_hash(&sc, data, n, false);
+        script_free(&sc);
+    }
+    free(data);
+}
+
+/* WRITEs out of order, with a hole, or failed, then a truncate to the
+ * end: the truncate cannot make up for them. */
+static void test_truncate_after_bad_writes_has_no_hash(void **state)
+{
+    uint8_t *data = make_content(3 * CHUNK, 7);
+
+    (void)state;
+    for (int kind = 0; kind < 3; kind++) {
+        struct script sc = {0};
+        struct buf *b = NULL;
+        script_inplace_open(&sc, FL_SCP);
+        b = seg(&sc, C, false);
+        if (kind == 0) { /* out of order */
+            c_write(b, 2, "h", CHUNK, data + CHUNK, CHUNK);
+            c_write(b, 3, "h", 0, data, CHUNK);
+            c_write(b, 4, "h", 2 * CHUNK, data + 2 * CHUNK, CHUNK);
+        } else if (kind == 1) { /* a hole at [CHUNK, 2 * CHUNK) */
+            c_write(b, 2, "h", 0, data, CHUNK);
+            c_write(b, 3, "h", 2 * CHUNK, data + 2 * CHUNK, CHUNK);
+            c_write(b, 4, "h", 3 * CHUNK, data, 0);
+        } else { /* in order, the second one failing */
+            c_write(b, 2, "h", 0, data, CHUNK);
+            c_write(b, 3, "h", CHUNK, data + CHUNK, CHUNK);
+            c_write(b, 4, "h", 2 * CHUNK, data + 2 * CHUNK, CHUNK);
+        }
+        b = seg(&sc, S, false);
+        s_status(b, 2, 0, "");
+        s_status(b, 3, kind == 2 ? 4 : 0, "");
+        s_status(b, 4, 0, "");
+        c_fsetstat_size(seg(&sc, C, false), 5, "h", 3 * CHUNK);
+        s_status(seg(&sc, S, false), 5, 0, "");
+        script_close(&sc, 6);
+        expect_file_hash(&sc, data, 3 * CHUNK, false);
+        script_free(&sc);
+    }
+    free(data);
+}
+
+/* The truncate must be acknowledged ok, and answered before any WRITE
+ * that follows it is sent: a server may run the two in either order. */
+static void test_truncate_unconfirmed_has_no_hash(void **state)
+{
+    size_t n = CHUNK + 1;
+    uint8_t *data = make_content(n, 8);
+
+    (void)state;
+    /* truncate to 0 refused (4 failure), then the data in order */
+    for (int refused = 0; refused < 2; refused++) {
+        struct script sc = {0};
+        uint32_t id = 3;
+        struct buf *b = NULL;
+        script_inplace_open(&sc, FL_SCP);
+        if (refused) {
+            c_fsetstat_size(seg(&sc, C, false), 2, "h", 0);
+            s_status(seg(&sc, S, false), 2, 4, "Failure");
+            script_writes(&sc, &id, "h", data, 0, n);
+        } else {
+            /* WRITEs sent before the truncate to 0 is answered */
+            b = seg(&sc, C, false);
+            c_fsetstat_size(b, 2, "h", 0);
+            c_write(b, 3, "h", 0, data, n);
+            b = seg(&sc, S, false);
+            s_status(b, 2, 0, "");
+            s_status(b, 3, 0, "");
+            id = 4;
+        }
+        script_close(&sc, id);
+        expect_file_hash(&sc, data, n, false);
+        script_free(&sc);
+    }
+    /* a size change refused on a file opened with TRUNC: the server may
+     * have truncated before failing on the mode (OpenSSH's does) */
+    {
+        struct script sc = {0};
+        uint32_t id = 2;
+        struct buf *b = NULL;
+        size_t s = 0;
+        script_inplace_open(&sc, FL_PUT);
+        script_writes(&sc, &id, "h", data, 0, n);
+        b = seg(&sc, C, false);
+        s = pkt_begin(b, T_FSETSTAT);
+        put_u32(b, id);
+        put_str(b, "h");
+        put_u32(b, GW_SFTP_ATTR_SIZE | GW_SFTP_ATTR_PERMISSIONS);
+        put_u64(b, 10);
+        put_u32(b, 0600);
+        pkt_end(b, s);
+        s_status(seg(&sc, S, false), id++, 3, "Permission denied");
+        script_close(&sc, id);
+        expect_file_hash(&sc, data, n, false);
+        script_free(&sc);
+    }
+    /* closed while a size change is unanswered (a server may answer out
+     * of order): whether the file was cut is not known at the CLOSE */
+    {
+        struct script sc = {0};
+        uint32_t id = 2;
+        struct buf *b = NULL;
+        script_inplace_open(&sc, FL_PUT);
+        script_writes(&sc, &id, "h", data, 0, n);
+        b = seg(&sc, C, false);
+        c_fsetstat_size(b, id, "h", 10);
+        c_handle_op(b, T_CLOSE, id + 1, "h");
+        b = seg(&sc, S, false);
+        s_status(b, id + 1, 0, "");
+        s_status(b, id, 0, "");
+        expect_file_hash(&sc, data, n, false);
+        script_free(&sc);
+    }
+    /* truncate to the end refused */
+    {
+        struct script sc = {0};
+        uint32_t id = 2;
+        script_inplace_open(&sc, FL_SCP);
+        script_writes(&sc, &id, "h", data, 0, n);
+        c_fsetstat_size(seg(&sc, C, false), id, "h", n);
+        s_status(seg(&sc, S, false), id++, 3, "Permission denied");
+        script_close(&sc, id);
+        expect_file_hash(&sc, data, n, false);
+        script_free(&sc);
+    }
+    free(data);
+}
+
+/* The channel ends with the truncate unanswered: the row is incomplete and
+ * without a hash. */
+static void test_truncate_lost_has_no_hash(void **state)
+{
+    struct script sc = {0};
+    struct run r;
+    size_t n = 1000;
+    uint8_t *data = make_content(n, 9);
+    uint32_t id = 2;
+
+    (void)state;
+    script_inplace_open(&sc, FL_SCP);
+    script_writes(&sc, &id, "h", data, 0, n);
+    c_fsetstat_size(seg(&sc, C, false), id, "h", n);
+    run_script(&sc, FEED_WHOLE, 1, &r);
+    assert_int_equal(r.cap.n, 2);
+    assert_string_equal(r.cap.recs[0].op, "fsetstat");
+    assert_int_equal(r.cap.recs[0].status, GW_SFTP_STATUS_INCOMPLETE);
+    assert_string_equal(r.cap.recs[1].op, "write");
+    assert_int_equal(r.cap.recs[1].status, GW_SFTP_STATUS_INCOMPLETE);
+    assert_int_equal(r.cap.recs[1].bytes_written, n);
+    assert_string_equal(r.cap.recs[1].sha256, "");
+    run_free(&r);
+    assert_chunking_invariant(&sc);
+    script_free(&sc);
+    free(data);
+}
+
+/* Truncates the audit does not tie to the file: with APPEND (the data went
+ * after old content of unknown length), by path (SETSTAT), or through
+ * another handle. */
+static void test_truncate_not_of_this_file_has_no_hash(void **state)
+{
+    size_t n = 500;
+    uint8_t *data = make_content(n, 10);
+
+    (void)state;
+    for (int kind = 0; kind < 3; kind++) {
+        struct script sc = {0};
+        uint32_t id = 2;
+        struct buf *b = NULL;
+        size_t s = 0;
+        script_inplace_open(&sc,
+                            kind == 0 ? FL_SCP | GW_SFTP_FXF_APPEND : FL_SCP);
+        if (kind == 2) {
+            c_open(seg(&sc, C, false), 20, "/other", FL_SCP);
+            s_handle(seg(&sc, S, false), 20, "o");
+        }
+        script_writes(&sc, &id, "h", data, 0, n);
+        b = seg(&sc, C, false);
+        if (kind == 1) {
+            s = pkt_begin(b, T_SETSTAT);
+            put_u32(b, id);
+            put_str(b, "/f");
+            put_u32(b, GW_SFTP_ATTR_SIZE);
+            put_u64(b, n);
+            pkt_end(b, s);
+        } else {
+            c_fsetstat_size(b, id, kind == 2 ? "o" : "h", n);
+        }
+        s_status(seg(&sc, S, false), id++, 0, "");
+        if (kind == 2) {
+            c_handle_op(seg(&sc, C, false), T_CLOSE, 21, "o");
+            s_status(seg(&sc, S, false), 21, 0, "");
+        }
+        script_close(&sc, id);
+        expect_file_hash(&sc, data, n, false);
+        script_free(&sc);
+    }
+    free(data);
+}
+
+/* Reading a file opened for writing without TRUNC tells nothing about what
+ * was written: a whole read reports the data read, as any download; a
+ * partial read with nothing written reports no hash. */
+static void test_inplace_reads(void **state)
+{
+    size_t n = 300;
+    uint8_t *data = make_content(n, 11);
+
+    (void)state;
+    for (int whole = 0; whole < 2; whole++) {
+        struct script sc = {0};
+        struct run r;
+        char hex[GW_SHA256_HEX_LEN];
+        struct buf *b = NULL;
+        script_inplace_open(&sc, FL_READ | FL_WRITE);
+        b = seg(&sc, C, false);
+        c_read(b, 2, "h", 0, (uint32_t)n);
+        c_read(b, 3, "h", n, (uint32_t)n);
+        b = seg(&sc, S, false);
+        s_data(b, 2, data, n);
+        if (whole) {
+            s_status(b, 3, 1, "EOF");
+        } else {
+            s_data(b, 3, data, 10); /* more data: not the end */
+        }
+        script_close(&sc, 4);
+        run_script(&sc, FEED_WHOLE, 1, &r);
+        assert_int_equal(r.cap.n, 1);
+        assert_string_equal(r.cap.recs[0].op, "read");
+        sha_hex(data, n, hex);
+        assert_string_equal(r.cap.recs[0].sha256, whole ? hex : "");
+        run_free(&r);
+        assert_chunking_invariant(&sc);
+        script_free(&sc);
+    }
+    free(data);
+}
+
 static void test_read_write_and_open_only(void **state)
 {
     struct script sc = {0};
@@ -1702,6 +2186,15 @@ int main(void)
         cmocka_unit_test(test_read_hole_before_eof),
         cmocka_unit_test(test_empty_upload),
         cmocka_unit_test(test_fsetstat),
+        cmocka_unit_test(test_scp_upload_hashes),
+        cmocka_unit_test(test_truncate_before_write_hashes),
+        cmocka_unit_test(test_truncate_after_pipelined_writes_hashes),
+        cmocka_unit_test(test_truncate_to_other_size_has_no_hash),
+        cmocka_unit_test(test_truncate_after_bad_writes_has_no_hash),
+        cmocka_unit_test(test_truncate_unconfirmed_has_no_hash),
+        cmocka_unit_test(test_truncate_lost_has_no_hash),
+        cmocka_unit_test(test_truncate_not_of_this_file_has_no_hash),
+        cmocka_unit_test(test_inplace_reads),
         cmocka_unit_test(test_read_write_and_open_only),
         cmocka_unit_test(test_path_operations),
         cmocka_unit_test(test_open_fails),
