@@ -405,6 +405,11 @@ int st_transaction(struct store *st, int (*fn)(struct store *, void *),
  * record in a transaction of its own; an inner failure rolls back only
  * that record's savepoint, and the writer decides about the whole.
  */
+void store_set_busy_timeout(struct store *st, int ms)
+{
+    sqlite3_busy_timeout(st->db, ms);
+}
+
 int store_begin(struct store *st)
 {
     int rc;

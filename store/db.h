@@ -16,6 +16,11 @@
 
 struct store;
 
+/* How long a statement waits for another writer's lock before it fails
+ * with GW_ERR_TIMEOUT (the default is 5 s; the audit writer waits less
+ * and spools instead). */
+void store_set_busy_timeout(struct store *st, int ms);
+
 /* Close; NULL is fine. */
 void store_close(struct store *st);
 

@@ -25,9 +25,11 @@ struct store;
 /* An idle writer still wakes up this often (heartbeat, retries, logs). */
 #define IDLE_WAKE_MS 1000
 /* How often an outage is retried, and said in the log. */
-#define RETRY_MS      1000
-#define OUTAGE_LOG_MS 60000
-#define HEARTBEAT_MS  10000
+#define RETRY_MS 1000
+/* How long the writer waits for another writer's lock. */
+#define WRITER_BUSY_MS 1000
+#define OUTAGE_LOG_MS  60000
+#define HEARTBEAT_MS   10000
 /* The setting that holds "<spool id>:<offset replayed up to>". */
 #define SPOOL_SETTING "audit.spool"
 

@@ -38,6 +38,11 @@ static bool store_ready(struct gw_audit_writer *w)
         snprintf(w->why, sizeof(w->why), "%s", gw_err_msg());
         w->st = NULL;
     }
+    if (w->st != NULL) {
+        /* A lock held longer than this is an outage: the records go to
+         * the spool rather than pile up behind it. */
+        store_set_busy_timeout(w->st, WRITER_BUSY_MS);
+    }
     return w->st != NULL;
 }
 
@@ -182,6 +187,8 @@ static void push_front(struct gw_audit_writer *w, struct gw_audit_record *r)
 static void enter_outage(struct gw_audit_writer *w)
 {
     struct gw_audit_record r;
+    bool fail_open;
+    int64_t grace_s;
 
     pthread_mutex_lock(&w->lock);
     w->degraded = true;
@@ -190,9 +197,21 @@ static void enter_outage(struct gw_audit_writer *w)
     w->outage_records = 0;
     w->next_retry_ms = gw_now_ms() + RETRY_MS;
     w->next_log_ms = gw_now_ms() + OUTAGE_LOG_MS;
-    gw_log_error("audit: the store takes no writes (%s); keeping records in "
-                 "%s",
-                 w->why, w->spool != NULL ? w->spool_path : "memory");
+    pthread_mutex_lock(&w->lock);
+    fail_open = w->fail_open;
+    grace_s = w->grace_ms / 1000;
+    pthread_mutex_unlock(&w->lock);
+    if (fail_open) {
+        gw_log_error("audit: the store takes no writes (%s); keeping records "
+                     "in %s; serving on (audit_failure = continue)",
+                     w->why, w->spool != NULL ? w->spool_path : "memory");
+    } else {
+        gw_log_error("audit: the store takes no writes (%s); keeping records "
+                     "in %s; new sessions are refused after %lld s "
+                     "(audit_failure = refuse)",
+                     w->why, w->spool != NULL ? w->spool_path : "memory",
+                     (long long)grace_s);
+    }
     /* The outage's first record, before everything written during it. */
     gw_audit_record_init(&r, GW_AUDIT_EVENT);
     r.event_kind = strdup("audit.degraded");

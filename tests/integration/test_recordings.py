@@ -146,10 +146,13 @@ class RecordInput(RecordingCase):
 
 
 class FullQueue(RecordingCase):
-    """recording_queue_size = 16K and the database locked by another
-    writer while a pty session prints 3 MB: the session runs at full
-    speed, the recording loses chunks and says so."""
-    gateway_options = {"recording_queue_size": "16K"}
+    """recording_queue_size = 16K, no spool (its directory does not exist)
+    and the database locked by another writer while a pty session prints
+    3 MB: the session runs at full speed, the recording loses chunks and
+    says so. (With a spool, the chunks wait there and nothing is lost:
+    test_audit_outage.py.)"""
+    gateway_options = {"recording_queue_size": "16K",
+                       "audit_spool": "/nonexistent-sshgate-dir/audit.spool"}
 
     def test_slow_database_degrades_the_recording_not_the_session(self):
         size = 3_000_000
