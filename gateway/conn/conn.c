@@ -26,12 +26,15 @@
 
 static pthread_once_t node_once = PTHREAD_ONCE_INIT;
 static char node_name[64];
-static long long node_started;
-static char run_prefix[32]; /* "<node_started, hex>-" */
+static long long node_started; /* ms since the epoch */
+static char run_prefix[32];    /* "<node_started, hex>-" */
 
 static void node_init(void)
 {
-    node_started = (long long)time(NULL);
+    /* Milliseconds: a run that is killed and restarted within the same
+     * second still gets uids of its own, which is how the audit writer
+     * tells the sessions a crashed run left open from this run's. */
+    node_started = (long long)gw_time_wall_ms();
     snprintf(run_prefix, sizeof(run_prefix), "%llx-", node_started);
     if (gethostname(node_name, sizeof(node_name) - 1) != 0 ||
         node_name[0] == '\0') {

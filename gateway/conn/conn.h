@@ -48,7 +48,7 @@ struct gw_conn {
     struct gw_daemon *daemon;
     struct gw_config *cfg; /* reference held for the connection's life */
     uint64_t id;
-    char uid[48]; /* "<daemon start, hex>-<id>": unique across restarts */
+    char uid[48]; /* "<daemon start ms, hex>-<id>": unique across restarts */
     struct gw_addr peer;
     char peer_text[GW_ADDR_TEXT_MAX];
 
@@ -141,7 +141,7 @@ void gw_conn_log_context(struct gw_conn *c);
  * first call (main calls it at start-up). */
 const char *gw_node_name(void);
 
-/* "<daemon start, hex>-": how every connection uid of this run begins. */
+/* "<daemon start ms, hex>-": how every connection uid of this run begins. */
 const char *gw_node_run_prefix(void);
 
 /* Append an audit event with this connection's user and client. */
