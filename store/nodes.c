@@ -3,7 +3,6 @@
 #include "core/timeutil.h"
 #include "store/internal.h"
 
-
 int store_node_heartbeat(struct store *st, const char *node,
                          const char *version, int64_t started_ms,
                          int64_t now_ms)
