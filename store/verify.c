@@ -94,9 +94,11 @@ static int check_event(struct verify *v, sqlite3_stmt *stmt, int64_t expect,
 
     if (id > expect) {
         rc = id == expect + 1
-                 ? problem(v, STORE_AUDIT_EVENT, expect, "event is missing")
+                 ? problem(v, STORE_AUDIT_EVENT, expect,
+                           "missing: the row was deleted")
                  : problem(v, STORE_AUDIT_EVENT, expect,
-                           "events %lld to %lld are missing", (long long)expect,
+                           "missing, with the events after it up to %lld: "
+                           "the rows were deleted",
                            (long long)id - 1);
     } else if (stored_prev == NULL || strcmp(stored_prev, prev) != 0) {
         /* A gap explains a broken link by itself: only without one. */
@@ -170,11 +172,14 @@ static int walk_events(struct verify *v)
         goto out;
     }
     rc = sequence_high(v->st, &seq);
-    if (rc == GW_OK && seq >= expect) {
+    if (rc == GW_OK && seq == expect) {
         rc = problem(v, STORE_AUDIT_EVENT, expect,
-                     "events %lld to %lld were deleted from the end of the "
-                     "chain",
-                     (long long)expect, (long long)seq);
+                     "deleted from the end of the chain");
+    } else if (rc == GW_OK && seq > expect) {
+        rc = problem(v, STORE_AUDIT_EVENT, expect,
+                     "deleted from the end of the chain, with the events "
+                     "after it up to %lld",
+                     (long long)seq);
     }
 out:
     st_done(v->st, stmt);
