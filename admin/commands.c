@@ -56,6 +56,11 @@ static const struct admin_optspec audit_list_opts[] = {
     {"--limit", true, false}, {NULL, false, false},
 };
 
+static const struct admin_optspec audit_verify_opts[] = {
+    {"--head", true, false},
+    {NULL, false, false},
+};
+
 static const struct admin_optspec health_opts[] = {
     {"--address", true, false},
     {"--timeout", true, false},
@@ -109,7 +114,9 @@ static const struct admin_cmd commands[] = {
     {"keys", "show", admin_keys_show, "", 0, 0, NULL, 0},
     {"audit", "list", admin_audit_list,
      "[--since T] [--kind K] [--user U] [--limit N]", 0, 0, audit_list_opts, 0},
-    {"audit", "verify", admin_audit_verify, "", 0, 0, NULL, 0},
+    {"audit", "verify", admin_audit_verify, "[--head ID:HASH]", 0, 0,
+     audit_verify_opts, 0},
+    {"audit", "head", admin_audit_head, "", 0, 0, NULL, 0},
     {"session", "list", admin_session_list,
      "[--active] [--user U] [--host H] [--since T] [--limit N]", 0, 0,
      session_list_opts, 0},

@@ -193,6 +193,7 @@ int admin_session_replay(struct admin_ctx *ctx);
 int admin_session_export(struct admin_ctx *ctx);
 int admin_session_kill(struct admin_ctx *ctx);
 int admin_audit_verify(struct admin_ctx *ctx);
+int admin_audit_head(struct admin_ctx *ctx);
 int admin_health(struct admin_ctx *ctx);
 
 #endif

@@ -117,8 +117,9 @@ int st_session_row_digest(struct store *st, int64_t id,
 
 /* ---- file transfers ---------------------------------------------------- */
 
-int st_transfers_digest(struct store *st, int64_t session_id,
-                        char out[GW_SHA256_HEX_LEN])
+int st_transfers_walk(struct store *st, int64_t session_id,
+                      void (*each)(void *arg, int64_t row, const char *digest),
+                      void *arg, char out[GW_SHA256_HEX_LEN])
 {
     struct gw_sha256 *h = NULL;
     sqlite3_stmt *stmt = NULL;
@@ -135,6 +136,9 @@ int st_transfers_digest(struct store *st, int64_t session_id,
         gw_sha256_final_hex(h, out) != GW_OK) {
         rc = GW_ERR_CRYPTO;
         goto out;
+    }
+    if (each != NULL) {
+        each(arg, 0, out);
     }
     rc = st_prepare(st,
                     "SELECT id, session_id, operation, path, path2, "
@@ -157,6 +161,9 @@ int st_transfers_digest(struct store *st, int64_t session_id,
             rc = GW_ERR_CRYPTO;
             goto out;
         }
+        if (each != NULL) {
+            each(arg, sqlite3_column_int64(stmt, 0), out);
+        }
     }
     if (step != SQLITE_DONE) {
         rc = st_fail(st, step, "reading file transfers");
@@ -165,6 +172,12 @@ out:
     st_done(st, stmt);
     gw_sha256_free(h);
     return rc;
+}
+
+int st_transfers_digest(struct store *st, int64_t session_id,
+                        char out[GW_SHA256_HEX_LEN])
+{
+    return st_transfers_walk(st, session_id, NULL, NULL, out);
 }
 
 /* ---- recordings -------------------------------------------------------- */
@@ -301,7 +314,8 @@ static int read_ended_who(sqlite3_stmt *stmt, void *arg)
     return GW_OK;
 }
 
-int st_session_amend(struct store *st, int64_t session_id, enum st_amend what)
+int st_session_amend(struct store *st, int64_t session_id, enum st_amend what,
+                     int64_t row)
 {
     struct ended_who w;
     char digest[GW_SHA256_HEX_LEN];
@@ -329,9 +343,19 @@ int st_session_amend(struct store *st, int64_t session_id, enum st_amend what)
         return rc;
     }
     /* The writer was behind the session's end (the recording writer
-     * thread, a replayed spool): this event binds what came late. */
-    return store_event_addf(
-        st, "session.amend", w.user, w.client, "session=%lld %s=%s",
-        (long long)session_id,
-        what == ST_AMEND_RECORDING ? "recording" : "transfers", digest);
+     * thread, a replayed spool): this event binds what came late, and
+     * names the row it adds (none for a recording's start). */
+    if (what == ST_AMEND_TRANSFERS) {
+        return store_event_addf(st, "session.amend", w.user, w.client,
+                                "session=%lld transfers=%s transfer=%lld",
+                                (long long)session_id, digest, (long long)row);
+    }
+    if (row == 0) {
+        return store_event_addf(st, "session.amend", w.user, w.client,
+                                "session=%lld recording=%s",
+                                (long long)session_id, digest);
+    }
+    return store_event_addf(st, "session.amend", w.user, w.client,
+                            "session=%lld recording=%s chunk=%lld",
+                            (long long)session_id, digest, (long long)row);
 }

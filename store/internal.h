@@ -176,6 +176,11 @@ int st_session_row_digest(struct store *st, int64_t id,
  * order, from a start that names the session (the digest of none). */
 int st_transfers_digest(struct store *st, int64_t session_id,
                         char out[GW_SHA256_HEX_LEN]);
+/* The same, handing each (when not NULL) every state of the chain: the
+ * start (row 0), then after each row (its id). */
+int st_transfers_walk(struct store *st, int64_t session_id,
+                      void (*each)(void *arg, int64_t row, const char *digest),
+                      void *arg, char out[GW_SHA256_HEX_LEN]);
 
 /* The start of a recording's chunk chain (and the digest of a recording
  * without chunks): its id, session, header and creation time. */
@@ -194,9 +199,11 @@ int st_recording_tail(struct store *st, int64_t session_id, int64_t *rec_id,
 
 enum st_amend { ST_AMEND_RECORDING, ST_AMEND_TRANSFERS };
 
-/* A recording or file transfer of session_id was stored: when the session
- * has ended already, bind the new digest with a session.amend event (in
- * the caller's transaction). GW_OK when there is nothing to bind. */
-int st_session_amend(struct store *st, int64_t session_id, enum st_amend what);
+/* A recording (row 0), a chunk or a file transfer (row: its id) of
+ * session_id was stored: when the session has ended already, bind the new
+ * digest with a session.amend event naming the row (in the caller's
+ * transaction). GW_OK when there is nothing to bind. */
+int st_session_amend(struct store *st, int64_t session_id, enum st_amend what,
+                     int64_t row);
 
 #endif

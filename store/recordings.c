@@ -65,7 +65,7 @@ static int start_tx(struct store *st, void *arg)
         rc = set_tail(st, id, 0, 0, base);
     }
     if (rc == GW_OK) {
-        rc = st_session_amend(st, a->session_id, ST_AMEND_RECORDING);
+        rc = st_session_amend(st, a->session_id, ST_AMEND_RECORDING, 0);
     }
     if (rc == GW_OK && a->id != NULL) {
         *a->id = id;
@@ -82,7 +82,8 @@ int store_recording_start(struct store *st, int64_t session_id,
 }
 
 static int insert_chunk(struct store *st, int64_t id, int64_t seq,
-                        const char *data, size_t len, const char *digest)
+                        const char *data, size_t len, const char *digest,
+                        int64_t *chunk_id)
 {
     sqlite3_stmt *stmt = NULL;
     char now[GW_TIME_LEN];
@@ -101,7 +102,7 @@ static int insert_chunk(struct store *st, int64_t id, int64_t seq,
     sqlite3_bind_text(stmt, 3, data, (int)len, SQLITE_TRANSIENT);
     st_bind_text(stmt, 4, now);
     st_bind_text(stmt, 5, digest);
-    return st_insert(st, stmt, "storing recording chunk", NULL);
+    return st_insert(st, stmt, "storing recording chunk", chunk_id);
 }
 
 struct append_args {
@@ -122,6 +123,7 @@ static int append_tx(struct store *st, void *arg)
     char digest[GW_SHA256_HEX_LEN];
     int64_t session_id = 0;
     int64_t rec_id = 0;
+    int64_t chunk_id = 0;
     int rc;
 
     rc = st_get_one(st, "SELECT session_id FROM recordings WHERE id = ?1",
@@ -137,13 +139,14 @@ static int append_tx(struct store *st, void *arg)
         rc = st_chunk_digest(digest, a->seq, a->data, a->len, digest);
     }
     if (rc == GW_OK) {
-        rc = insert_chunk(st, a->id, a->seq, a->data, a->len, digest);
+        rc =
+            insert_chunk(st, a->id, a->seq, a->data, a->len, digest, &chunk_id);
     }
     if (rc == GW_OK) {
         rc = set_tail(st, a->id, 1, (int64_t)a->len, digest);
     }
     if (rc == GW_OK) {
-        rc = st_session_amend(st, session_id, ST_AMEND_RECORDING);
+        rc = st_session_amend(st, session_id, ST_AMEND_RECORDING, chunk_id);
     }
     return rc;
 }

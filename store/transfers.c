@@ -14,6 +14,7 @@ static int add_tx(struct store *st, void *arg)
     const struct store_transfer *t = ((struct add_args *)arg)->t;
     sqlite3_stmt *stmt = NULL;
     char now[GW_TIME_LEN];
+    int64_t id = 0;
     int rc;
 
     st_time_text(t->at_ms, now);
@@ -35,9 +36,9 @@ static int add_tx(struct store *st, void *arg)
     st_bind_text(stmt, 7, t->sha256[0] != '\0' ? t->sha256 : NULL);
     st_bind_text(stmt, 8, t->status);
     st_bind_text(stmt, 9, now);
-    rc = st_insert(st, stmt, "recording a file transfer", NULL);
+    rc = st_insert(st, stmt, "recording a file transfer", &id);
     if (rc == GW_OK) {
-        rc = st_session_amend(st, t->session_id, ST_AMEND_TRANSFERS);
+        rc = st_session_amend(st, t->session_id, ST_AMEND_TRANSFERS, id);
     }
     return rc;
 }

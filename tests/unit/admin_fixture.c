@@ -260,6 +260,32 @@ expect_fail(struct fx *fx, const char *needle, const char *input, ...)
     free(after);
 }
 
+void __attribute__((sentinel))
+expect_report(struct fx *fx, const char *err_needle, const char *out_needle,
+              const char *input, ...)
+{
+    char *before = db_dump(fx->db);
+    char *after = NULL;
+    va_list ap;
+
+    va_start(ap, input);
+    vrun(fx, true, input, ap);
+    va_end(ap);
+    after = db_dump(fx->db);
+    if (fx->rc != 1) {
+        print_message("exit %d, stderr: %s", fx->rc, fx->err);
+    }
+    assert_int_equal(fx->rc, 1);
+    assert_true(strncmp(fx->err, "sshgate-admin: ", 15) == 0);
+    assert_non_null(strchr(fx->err, '\n'));
+    assert_string_equal(strchr(fx->err, '\n'), "\n"); /* one line */
+    expect_contains(fx->err, err_needle);
+    expect_contains(fx->out, out_needle);
+    assert_string_equal(before, after);
+    free(before);
+    free(after);
+}
+
 /* Usage errors: exit 2, the reason and the usage, nothing changed. */
 void __attribute__((sentinel))
 expect_usage(struct fx *fx, const char *needle, const char *input, ...)

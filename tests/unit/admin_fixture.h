@@ -80,6 +80,13 @@ long long events_of(const struct fx *fx, const char *kind);
 void __attribute__((sentinel))
 expect_fail(struct fx *fx, const char *needle, const char *input, ...);
 
+/* A check that fails with a report (audit verify, db check): exit 1, one
+ * line on stderr with err_needle, stdout holding out_needle, the database
+ * unchanged. */
+void __attribute__((sentinel))
+expect_report(struct fx *fx, const char *err_needle, const char *out_needle,
+              const char *input, ...);
+
 /* Usage errors: exit 2, the reason and the usage, nothing changed. */
 void __attribute__((sentinel))
 expect_usage(struct fx *fx, const char *needle, const char *input, ...);

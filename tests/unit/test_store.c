@@ -29,6 +29,12 @@
 #include "store/open.h"
 #include "store/check.h"
 #include "store/migrations.h"
+#include "store/nodes.h"
+#include "store/verify.h"
+
+#include "core/crypto.h"
+#include "core/timeutil.h"
+#include <ctype.h>
 
 /* The store's API carries keys as plain data (core/sshkey_types.h). */
 #ifdef _LIBSSH_H
@@ -992,6 +998,823 @@ static void test_single_row_reads(void **state)
     assert_null(rec.degraded);
 }
 
+/* ---- explicit times, natural keys, nodes ---------------------------- */
+
+static void db_text(struct fixture *f, const char *sql, char *out, size_t len)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *stmt = NULL;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+    snprintf(out, len, "%s",
+             sqlite3_column_type(stmt, 0) == SQLITE_NULL
+                 ? "NULL"
+                 : (const char *)sqlite3_column_text(stmt, 0));
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+}
+
+/* 2026-11-26T19:14:25.123Z: a time that is not now. */
+#define T0 INT64_C(1795720465123)
+
+static void test_event_add_at(void **state)
+{
+    struct fixture *f = *state;
+    char text[64];
+    char now[GW_TIME_LEN];
+    int64_t bad = 0;
+    char why[128];
+
+    gw_time_now_iso(now);
+    assert_int_equal(store_event_add_at(f->st, T0, "test", NULL, NULL, "late"),
+                     GW_OK);
+    assert_int_equal(store_event_add(f->st, "test", NULL, NULL, "now"), GW_OK);
+    assert_int_equal(
+        store_event_addf_at(f->st, T0 - 1000, "test", "alice", NULL, "n=%d", 3),
+        GW_OK);
+    db_text(f, "SELECT created_at FROM events WHERE id = 1", text,
+            sizeof(text));
+    assert_string_equal(text, "2026-11-26T19:14:25.123Z");
+    db_text(f, "SELECT created_at FROM events WHERE id = 2", text,
+            sizeof(text));
+    assert_true(strcmp(text, now) >= 0);
+    db_text(f, "SELECT created_at || detail FROM events WHERE id = 3", text,
+            sizeof(text));
+    assert_string_equal(text, "2026-11-26T19:14:24.123Zn=3");
+    /* The chain follows the order of writing, not the times. */
+    assert_int_equal(store_event_verify(f->st, &bad, why, sizeof(why)), GW_OK);
+}
+
+static void test_session_times(void **state)
+{
+    struct fixture *f = *state;
+    struct store_session_start s = {.node = "gw1",
+                                    .conn_uid = "c-9",
+                                    .channel = 3,
+                                    .user = "alice",
+                                    .client = "127.0.0.1:4",
+                                    .kind = "sftp",
+                                    .at_ms = T0};
+    struct store_session_end e = {.reason = "client closed",
+                                  .at_ms = T0 + 61000};
+    struct store_transfer t = {.operation = "write",
+                               .path = "/tmp/x",
+                               .status = "ok",
+                               .at_ms = T0 + 2500};
+    struct store_session one;
+    struct store_transfer *list = NULL;
+    char text[64];
+    size_t n = 0;
+    int64_t id = 0;
+
+    assert_int_equal(store_session_start(f->st, &s, &id), GW_OK);
+    t.session_id = id;
+    assert_int_equal(store_transfer_add(f->st, &t), GW_OK);
+    assert_int_equal(store_session_end(f->st, id, &e), GW_OK);
+    assert_int_equal(store_session_get(f->st, id, &one), GW_OK);
+    assert_string_equal(one.started_at, "2026-11-26T19:14:25.123Z");
+    assert_string_equal(one.ended_at, "2026-11-26T19:15:26.123Z");
+    store_session_clear(&one);
+    assert_int_equal(store_transfer_list(f->st, id, &list, &n), GW_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(list[0].created_at, "2026-11-26T19:14:27.623Z");
+    store_transfer_list_free(list, n);
+    /* The events carry the times the rows do. */
+    db_text(f, "SELECT created_at FROM events WHERE kind = 'session.start'",
+            text, sizeof(text));
+    assert_string_equal(text, "2026-11-26T19:14:25.123Z");
+    db_text(f, "SELECT created_at FROM events WHERE kind = 'session.end'", text,
+            sizeof(text));
+    assert_string_equal(text, "2026-11-26T19:15:26.123Z");
+}
+
+static void test_session_find(void **state)
+{
+    struct fixture *f = *state;
+    struct store_session_start s = {.node = "gw1",
+                                    .conn_uid = "abc-7",
+                                    .channel = 2,
+                                    .user = "alice",
+                                    .client = "127.0.0.1:4",
+                                    .kind = "shell"};
+    int64_t id = 0;
+    int64_t found = 0;
+
+    assert_int_equal(store_session_find(f->st, "abc-7", 2, &found),
+                     GW_ERR_NOTFOUND);
+    assert_non_null(strstr(gw_err_msg(), "abc-7"));
+    assert_int_equal(store_session_start(f->st, &s, &id), GW_OK);
+    assert_int_equal(store_session_find(f->st, "abc-7", 2, &found), GW_OK);
+    assert_int_equal(found, id);
+    assert_int_equal(store_session_find(f->st, "abc-7", 3, &found),
+                     GW_ERR_NOTFOUND);
+    /* A replayed start cannot write the session twice. */
+    assert_int_equal(store_session_start(f->st, &s, &found), GW_ERR_EXISTS);
+    assert_non_null(strstr(gw_err_msg(), "channel 2 of connection abc-7"));
+    assert_int_equal(count_rows(f, "sessions"), 1);
+    assert_int_equal(count_rows(f, "events"), 1);
+}
+
+static void test_node_heartbeat(void **state)
+{
+    struct fixture *f = *state;
+    char text[64];
+    int64_t ms = 0;
+
+    assert_int_equal(store_node_last_heartbeat(f->st, "gw1", &ms),
+                     GW_ERR_NOTFOUND);
+    assert_non_null(strstr(gw_err_msg(), "gw1"));
+    assert_int_equal(store_node_heartbeat(f->st, "gw1", "1.0", T0, T0 + 5),
+                     GW_OK);
+    assert_int_equal(
+        store_node_heartbeat(f->st, "gw1", "1.1", T0 + 100, T0 + 15000), GW_OK);
+    assert_int_equal(store_node_heartbeat(f->st, "gw2", "1.1", T0, T0 + 7),
+                     GW_OK);
+    assert_int_equal(count_rows(f, "nodes"), 2);
+    assert_int_equal(store_node_last_heartbeat(f->st, "gw1", &ms), GW_OK);
+    assert_int_equal(ms, T0 + 15000);
+    db_text(f,
+            "SELECT version || ' ' || started_at || ' ' || created_at FROM "
+            "nodes WHERE name = 'gw1'",
+            text, sizeof(text));
+    assert_string_equal(
+        text, "1.1 2026-11-26T19:14:25.223Z 2026-11-26T19:14:25.128Z");
+    assert_int_equal(store_node_last_heartbeat(f->st, "gw2", &ms), GW_OK);
+    assert_int_equal(ms, T0 + 7);
+}
+
+/* ---- audit verification --------------------------------------------- */
+
+/* An ended pty session as the daemon leaves it: a recording of two chunks,
+ * a file transfer. */
+static int64_t full_session(struct fixture *f, int64_t *rec)
+{
+    int64_t id = start_session(f, "gw1", "alice", "web1", "shell");
+    struct store_transfer t = {.session_id = id,
+                               .operation = "read",
+                               .path = "/etc/motd",
+                               .bytes_read = 12,
+                               .status = "ok"};
+    struct store_session_end e = {.bytes_up = 5,
+                                  .bytes_down = 900,
+                                  .has_exit_status = true,
+                                  .reason = "client closed"};
+
+    assert_int_equal(store_recording_start(f->st, id, "{\"version\": 2}", rec),
+                     GW_OK);
+    assert_int_equal(
+        store_recording_append(f->st, *rec, 0, "[0.1, \"o\", \"a\"]\n", 15),
+        GW_OK);
+    assert_int_equal(
+        store_recording_append(f->st, *rec, 1, "[0.2, \"o\", \"b\"]\n", 15),
+        GW_OK);
+    assert_int_equal(store_transfer_add(f->st, &t), GW_OK);
+    assert_int_equal(store_session_end(f->st, id, &e), GW_OK);
+    return id;
+}
+
+/* Whether r holds a problem about object id whose text has needle. */
+static bool has_problem(const struct store_audit_report *r,
+                        enum store_audit_object object, int64_t id,
+                        const char *needle)
+{
+    for (size_t i = 0; i < r->nproblems; i++) {
+        const struct store_audit_problem *p = &r->problems[i];
+        if (p->object == object && p->id == id &&
+            strstr(p->what, needle) != NULL) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void expect_verified(struct fixture *f, int64_t sessions)
+{
+    struct store_audit_report r;
+    int rc = store_audit_verify(f->st, NULL, &r);
+    if (rc != GW_OK) {
+        for (size_t i = 0; i < r.nproblems; i++) {
+            print_message("problem: %lld %s\n", (long long)r.problems[i].id,
+                          r.problems[i].what);
+        }
+    }
+    assert_int_equal(rc, GW_OK);
+    assert_int_equal(r.sessions_verified, sessions);
+    store_audit_report_clear(&r);
+}
+
+/* Verify, expecting exactly one problem: about object id, with needle. */
+static void expect_one_problem(struct fixture *f,
+                               enum store_audit_object object, int64_t id,
+                               const char *needle)
+{
+    struct store_audit_report r;
+    assert_int_equal(store_audit_verify(f->st, NULL, &r), GW_ERR_INVALID);
+    if (r.problems_total != 1 || !has_problem(&r, object, id, needle)) {
+        for (size_t i = 0; i < r.nproblems; i++) {
+            print_message("problem: %lld %s\n", (long long)r.problems[i].id,
+                          r.problems[i].what);
+        }
+        fail_msg("expected one problem of %lld with '%s'", (long long)id,
+                 needle);
+    }
+    store_audit_report_clear(&r);
+}
+
+static void test_verify_intact(void **state)
+{
+    struct fixture *f = *state;
+    struct store_audit_report r;
+    struct store_event *ev = NULL;
+    struct store_event_filter ends = {.kind = "session.end"};
+    size_t n = 0;
+    int64_t rec = 0;
+    int64_t a = full_session(f, &rec);
+    int64_t b = start_session(f, "gw1", "bob", "db1", "exec");
+    int64_t c = start_session(f, "gw1", "bob", "db1", "exec");
+    struct store_session_end e = {.reason = "backend closed"};
+
+    assert_int_equal(store_session_end(f->st, c, &e), GW_OK);
+    assert_int_equal(store_audit_verify(f->st, NULL, &r), GW_OK);
+    assert_int_equal(r.sessions_verified, 2);
+    assert_int_equal(r.sessions_open, 1);
+    assert_int_equal(r.nopen, 1);
+    assert_int_equal(r.open[0].first, b);
+    assert_int_equal(r.sessions_uncovered, 0);
+    assert_int_equal(r.events, count_rows(f, "events"));
+    assert_int_equal(r.head.id, r.events);
+    assert_int_equal(strlen(r.head.hash), 64);
+    store_audit_report_clear(&r);
+
+    /* What session.end binds: the row, the recording, the transfers. */
+    assert_int_equal(store_event_list(f->st, &ends, &ev, &n), GW_OK);
+    assert_int_equal(n, 2);
+    assert_non_null(strstr(ev[0].detail, " row="));
+    assert_non_null(strstr(ev[0].detail, " transfers="));
+    assert_null(strstr(ev[0].detail, "recording=none"));
+    assert_non_null(strstr(ev[1].detail, "recording=none"));
+    store_event_list_free(ev, n);
+    (void)a;
+}
+
+static void test_verify_chunk_tampering(void **state)
+{
+    struct fixture *f = *state;
+    int64_t rec = 0;
+    int64_t id = full_session(f, &rec);
+
+    expect_verified(f, 1);
+    raw_sql(f->path, "UPDATE recording_chunks SET data = '[0.1, \"o\", "
+                     "\"X\"]\n' WHERE seq = 0");
+    expect_one_problem(f, STORE_AUDIT_SESSION, id, "chunk seq 0");
+}
+
+static void test_verify_chunk_resealed(void **state)
+{
+    struct fixture *f = *state;
+    int64_t rec = 0;
+    int64_t id = full_session(f, &rec);
+
+    /* The last chunk gone, every remaining digest still right: only the
+     * digest in session.end tells. */
+    raw_sql(f->path, "DELETE FROM recording_chunks WHERE seq = 1");
+    expect_one_problem(f, STORE_AUDIT_SESSION, id,
+                       "its chunks never had the state event");
+}
+
+static void test_verify_recording_header(void **state)
+{
+    struct fixture *f = *state;
+    int64_t rec = 0;
+    int64_t id = full_session(f, &rec);
+
+    raw_sql(f->path, "UPDATE recordings SET header = '{}'");
+    expect_one_problem(f, STORE_AUDIT_SESSION, id, "chunk seq 0");
+}
+
+static void test_verify_recording_deleted(void **state)
+{
+    struct fixture *f = *state;
+    int64_t rec = 0;
+    int64_t id = full_session(f, &rec);
+    int64_t other = start_session(f, "gw1", "bob", "db1", "shell");
+    struct store_session_end e = {.reason = "client closed"};
+
+    assert_int_equal(store_session_end(f->st, other, &e), GW_OK);
+    raw_sql(f->path, "DELETE FROM recording_chunks; DELETE FROM recordings");
+    expect_one_problem(f, STORE_AUDIT_SESSION, id, "it was deleted");
+    /* A recording put under a session that had none. */
+    raw_sql(f->path, "INSERT INTO recordings (session_id, header, created_at) "
+                     "VALUES (2, '{}', 'x')");
+    raw_sql(f->path, "UPDATE recordings SET session_id = (SELECT max(id) "
+                     "FROM sessions)");
+    struct store_audit_report r;
+    assert_int_equal(store_audit_verify(f->st, NULL, &r), GW_ERR_INVALID);
+    assert_true(has_problem(&r, STORE_AUDIT_SESSION, other, "added"));
+    store_audit_report_clear(&r);
+}
+
+static void test_verify_degraded_note_removed(void **state)
+{
+    struct fixture *f = *state;
+    int64_t rec = 0;
+    int64_t id = start_session(f, "gw1", "alice", "web1", "shell");
+    struct store_session_end e = {.reason = "client closed"};
+
+    assert_int_equal(store_recording_start(f->st, id, "{}", &rec), GW_OK);
+    assert_int_equal(store_recording_degraded(f->st, rec, "queue full"), GW_OK);
+    assert_int_equal(store_event_addf(f->st, "recording.degraded", "alice",
+                                      NULL, "session=%lld reason=\"x\"",
+                                      (long long)id),
+                     GW_OK);
+    assert_int_equal(store_session_end(f->st, id, &e), GW_OK);
+    expect_verified(f, 1);
+    raw_sql(f->path, "UPDATE recordings SET degraded = NULL");
+    expect_one_problem(f, STORE_AUDIT_SESSION, id, "degraded note");
+}
+
+static void test_verify_session_row_tampering(void **state)
+{
+    struct fixture *f = *state;
+    static const char *const edits[] = {
+        "UPDATE sessions SET bytes_down = 1",
+        "UPDATE sessions SET end_reason = 'idle timeout'",
+        "UPDATE sessions SET host = 'db1'",
+        "UPDATE sessions SET command = NULL",
+        "UPDATE sessions SET started_at = '2020-01-01T00:00:00.000Z'",
+        "UPDATE sessions SET exit_status = 1",
+        "UPDATE sessions SET username = 'bob'",
+    };
+    int64_t rec = 0;
+    int64_t id = full_session(f, &rec);
+
+    for (size_t i = 0; i < sizeof(edits) / sizeof(edits[0]); i++) {
+        char path[160];
+        snprintf(path, sizeof(path), "%s/copy.db", f->dir);
+        assert_int_equal(store_backup(f->st, path), GW_OK);
+        raw_sql(f->path, edits[i]);
+        expect_one_problem(f, STORE_AUDIT_SESSION, id, "a column was changed");
+        /* Back to the copy for the next edit. */
+        store_close(f->st);
+        assert_int_equal(rename(path, f->path), 0);
+        assert_int_equal(store_open(f->path, STORE_OPEN_EXISTING, &f->st),
+                         GW_OK);
+        expect_verified(f, 1);
+    }
+    /* Reopened: an ended session made to look open. */
+    raw_sql(f->path, "UPDATE sessions SET ended_at = NULL");
+    expect_one_problem(f, STORE_AUDIT_SESSION, id, "ended_at was cleared");
+}
+
+static void test_verify_session_rows_added_removed(void **state)
+{
+    struct fixture *f = *state;
+    struct store_audit_report r;
+    int64_t rec = 0;
+    int64_t id = full_session(f, &rec);
+
+    /* Deleting a session (and what hangs on it) leaves its events. */
+    raw_sql(f->path, "DELETE FROM recording_chunks; DELETE FROM recordings; "
+                     "DELETE FROM file_transfers; DELETE FROM sessions");
+    expect_one_problem(f, STORE_AUDIT_SESSION, id, "no sessions row");
+    /* A row sshgate never wrote. */
+    raw_sql(f->path,
+            "INSERT INTO sessions (id, node, conn_uid, channel, username, "
+            "client_addr, kind, started_at, ended_at, created_at) VALUES "
+            "(2, 'gw1', 'x', 1, 'eve', '1.2.3.4:5', 'shell', 'a', 'b', 'a'), "
+            "(3, 'gw1', 'x', 2, 'eve', '1.2.3.4:5', 'shell', 'a', NULL, 'a')");
+    assert_int_equal(store_audit_verify(f->st, NULL, &r), GW_ERR_INVALID);
+    assert_int_equal(r.problems_total, 3);
+    assert_true(
+        has_problem(&r, STORE_AUDIT_SESSION, id + 1, "no session.end event"));
+    assert_true(
+        has_problem(&r, STORE_AUDIT_SESSION, id + 2, "no session.start event"));
+    store_audit_report_clear(&r);
+}
+
+static void test_verify_transfer_tampering(void **state)
+{
+    struct fixture *f = *state;
+    struct store_transfer t = {
+        .operation = "write", .path = "/tmp/planted", .status = "ok"};
+    int64_t rec = 0;
+    int64_t id = full_session(f, &rec);
+    char path[160];
+
+    snprintf(path, sizeof(path), "%s/copy.db", f->dir);
+    assert_int_equal(store_backup(f->st, path), GW_OK);
+    raw_sql(f->path, "UPDATE file_transfers SET path = '/etc/shadow'");
+    expect_one_problem(f, STORE_AUDIT_SESSION, id, "file transfers");
+    raw_sql(f->path, "DELETE FROM file_transfers");
+    expect_one_problem(f, STORE_AUDIT_SESSION, id, "file transfers");
+
+    /* Added by hand (a store that writes transfers of ended sessions
+     * binds them with session.amend; raw SQL does not). */
+    store_close(f->st);
+    raw_sql(path, "INSERT INTO file_transfers (session_id, operation, path, "
+                  "status, created_at) VALUES (1, 'read', '/x', 'ok', 'now')");
+    assert_int_equal(store_open(path, STORE_OPEN_EXISTING, &f->st), GW_OK);
+    expect_one_problem(f, STORE_AUDIT_SESSION, id,
+                       "file transfer 2 was stored after event");
+    t.session_id = id;
+    /* A late transfer through the store binds itself, not the row put in
+     * by hand before it. */
+    assert_int_equal(store_transfer_add(f->st, &t), GW_OK);
+    expect_one_problem(f, STORE_AUDIT_SESSION, id,
+                       "file transfer 2 was stored after event");
+}
+
+static void test_verify_late_records(void **state)
+{
+    struct fixture *f = *state;
+    struct store_session_end e = {.reason = "client closed"};
+    struct store_transfer t = {
+        .operation = "write", .path = "/tmp/late", .status = "incomplete"};
+    struct store_event_filter amends = {.kind = "session.amend"};
+    struct store_event *ev = NULL;
+    size_t n = 0;
+    int64_t id = start_session(f, "gw1", "alice", "web1", "shell");
+    int64_t rec = 0;
+
+    /* The recording writer is behind: the session ends first. */
+    assert_int_equal(store_session_end(f->st, id, &e), GW_OK);
+    assert_int_equal(store_recording_start(f->st, id, "{}", &rec), GW_OK);
+    assert_int_equal(store_recording_append(f->st, rec, 0, "[1]\n", 4), GW_OK);
+    t.session_id = id;
+    assert_int_equal(store_transfer_add(f->st, &t), GW_OK);
+    assert_int_equal(store_event_list(f->st, &amends, &ev, &n), GW_OK);
+    assert_int_equal(n, 3);
+    assert_non_null(strstr(ev[0].detail, "recording="));
+    assert_non_null(strstr(ev[2].detail, "transfers="));
+    store_event_list_free(ev, n);
+    expect_verified(f, 1);
+    /* The late chunk is covered like any other. */
+    raw_sql(f->path, "UPDATE recording_chunks SET data = '[2]\n'");
+    expect_one_problem(f, STORE_AUDIT_SESSION, id, "chunk seq 0");
+}
+
+static void test_verify_late_rebinding(void **state)
+{
+    struct fixture *f = *state;
+    int64_t rec = 0;
+    int64_t id = full_session(f, &rec);
+    char sql[256];
+
+    /* A chunk forged after the end, with a digest that chains, then a real
+     * late chunk: the real one's session.amend does not vouch for it. */
+    raw_sql(f->path,
+            "INSERT INTO recording_chunks (recording_id, seq, data, "
+            "created_at, digest) SELECT recording_id, 2, '[x]\n', 'x', "
+            "digest FROM recording_chunks WHERE seq = 1");
+    assert_int_equal(store_recording_append(f->st, rec, 3, "[3]\n", 4), GW_OK);
+    struct store_audit_report r;
+    assert_int_equal(store_audit_verify(f->st, NULL, &r), GW_ERR_INVALID);
+    assert_true(has_problem(&r, STORE_AUDIT_SESSION, id, "chunk seq 2"));
+    store_audit_report_clear(&r);
+    /* A bound late chunk removed. */
+    snprintf(sql, sizeof(sql),
+             "DELETE FROM recording_chunks WHERE seq >= 2; UPDATE recordings "
+             "SET digest = NULL");
+    raw_sql(f->path, sql);
+    expect_one_problem(f, STORE_AUDIT_SESSION, id, "which is not there");
+}
+
+static void test_verify_events_each_problem(void **state)
+{
+    struct fixture *f = *state;
+    struct store_audit_report r;
+
+    add_events(f, 8);
+    raw_sql(f->path, "UPDATE events SET detail = 'x' WHERE id = 2; "
+                     "DELETE FROM events WHERE id IN (5, 6)");
+    assert_int_equal(store_audit_verify(f->st, NULL, &r), GW_ERR_INVALID);
+    assert_int_equal(r.problems_total, 2);
+    assert_true(has_problem(&r, STORE_AUDIT_EVENT, 2, "does not match"));
+    assert_true(
+        has_problem(&r, STORE_AUDIT_EVENT, 5, "up to 6: the rows were"));
+    assert_int_equal(r.events, 6);
+    store_audit_report_clear(&r);
+}
+
+/* Recompute every hash from event `from` on, as someone with write access
+ * who knows the format (docs/audit-schema.md) would. */
+static void put_test_field(struct gw_sha256 *h, const char *v)
+{
+    char prefix[32];
+    if (v == NULL) {
+        assert_int_equal(gw_sha256_update(h, "~;", 2), GW_OK);
+        return;
+    }
+    snprintf(prefix, sizeof(prefix), "%zu:", strlen(v));
+    assert_int_equal(gw_sha256_update(h, prefix, strlen(prefix)), GW_OK);
+    assert_int_equal(gw_sha256_update(h, v, strlen(v)), GW_OK);
+    assert_int_equal(gw_sha256_update(h, ";", 1), GW_OK);
+}
+
+static void reseal_chain(struct fixture *f)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *sel = NULL;
+    sqlite3_stmt *upd = NULL;
+    struct gw_sha256 *h = NULL;
+    char prev[GW_SHA256_HEX_LEN] =
+        "0000000000000000000000000000000000000000000000000000000000000000";
+    char hash[GW_SHA256_HEX_LEN];
+
+    assert_int_equal(gw_sha256_new(&h), GW_OK);
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT id, created_at, kind, "
+                                        "username, client_addr, detail FROM "
+                                        "events ORDER BY id",
+                                        -1, &sel, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "UPDATE events SET prev_hash = ?2, "
+                                        "hash = ?3 WHERE id = ?1",
+                                        -1, &upd, NULL),
+                     SQLITE_OK);
+    while (sqlite3_step(sel) == SQLITE_ROW) {
+        assert_int_equal(gw_sha256_update(h, prev, 64), GW_OK);
+        put_test_field(h, (const char *)sqlite3_column_text(sel, 0));
+        for (int c = 1; c < 6; c++) {
+            put_test_field(h, (const char *)sqlite3_column_text(sel, c));
+        }
+        assert_int_equal(gw_sha256_final_hex(h, hash), GW_OK);
+        sqlite3_bind_int64(upd, 1, sqlite3_column_int64(sel, 0));
+        sqlite3_bind_text(upd, 2, prev, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(upd, 3, hash, -1, SQLITE_TRANSIENT);
+        assert_int_equal(sqlite3_step(upd), SQLITE_DONE);
+        sqlite3_reset(upd);
+        memcpy(prev, hash, sizeof(prev));
+    }
+    sqlite3_finalize(sel);
+    sqlite3_finalize(upd);
+    sqlite3_close(db);
+    gw_sha256_free(h);
+}
+
+static void test_verify_head(void **state)
+{
+    struct fixture *f = *state;
+    struct store_audit_head head;
+    struct store_audit_head kept;
+    struct store_audit_report r;
+    char text[128];
+
+    assert_int_equal(store_audit_head(f->st, &head), GW_ERR_NOTFOUND);
+    add_events(f, 6);
+    assert_int_equal(store_audit_head(f->st, &kept), GW_OK);
+    assert_int_equal(kept.id, 6);
+    /* ID:HASH round trip; upper case hex is the same hash. */
+    snprintf(text, sizeof(text), "%lld:%s", (long long)kept.id, kept.hash);
+    for (char *p = text; *p != '\0'; p++) {
+        *p = (char)toupper((unsigned char)*p);
+    }
+    assert_int_equal(store_audit_head_parse(text, &head), GW_OK);
+    assert_int_equal(head.id, 6);
+    assert_string_equal(head.hash, kept.hash);
+    assert_int_equal(store_audit_head_parse("6", &head), GW_ERR_INVALID);
+    assert_int_equal(store_audit_head_parse("0:ab", &head), GW_ERR_INVALID);
+    assert_int_equal(store_audit_head_parse("x:ab", &head), GW_ERR_INVALID);
+    text[10] = 'g';
+    assert_int_equal(store_audit_head_parse(text, &head), GW_ERR_INVALID);
+
+    /* The chain goes on past the head: fine. */
+    add_events(f, 2);
+    assert_int_equal(store_audit_verify(f->st, &kept, &r), GW_OK);
+    assert_true(r.head_given);
+    assert_true(r.head_ok);
+    assert_int_equal(r.head.id, 8);
+    store_audit_report_clear(&r);
+
+    /* The tail deleted, and sqlite_sequence too: only the head tells. */
+    raw_sql(f->path, "DELETE FROM events WHERE id >= 5; UPDATE "
+                     "sqlite_sequence SET seq = 4 WHERE name = 'events'");
+    assert_int_equal(store_audit_verify(f->st, NULL, &r), GW_OK);
+    store_audit_report_clear(&r);
+    assert_int_equal(store_audit_verify(f->st, &kept, &r), GW_ERR_INVALID);
+    assert_false(r.head_ok);
+    assert_int_equal(r.problems_total, 1);
+    assert_true(has_problem(&r, STORE_AUDIT_HEAD, 6, "ends at event 4"));
+    store_audit_report_clear(&r);
+}
+
+static void test_verify_head_rewritten_chain(void **state)
+{
+    struct fixture *f = *state;
+    struct store_audit_head kept;
+    struct store_audit_report r;
+
+    add_events(f, 5);
+    assert_int_equal(store_audit_head(f->st, &kept), GW_OK);
+    add_events(f, 3);
+    /* An edit with every hash recomputed is not seen by the chain... */
+    raw_sql(f->path, "UPDATE events SET username = 'mallory' WHERE id = 2");
+    reseal_chain(f);
+    assert_int_equal(store_audit_verify(f->st, NULL, &r), GW_OK);
+    store_audit_report_clear(&r);
+    /* ...but a head kept before it is. */
+    assert_int_equal(store_audit_verify(f->st, &kept, &r), GW_ERR_INVALID);
+    assert_true(has_problem(&r, STORE_AUDIT_HEAD, 5, "rewritten"));
+    store_audit_report_clear(&r);
+}
+
+/* ---- schema 2 files ---------------------------------------------------- */
+
+/* A sessions row and its events as schema 2 wrote them (no digests). */
+static int64_t v2_session(struct fixture *f, const char *conn, int channel,
+                          bool ended)
+{
+    char sql[512];
+    int64_t id = count_rows(f, "sessions") + 1;
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO sessions (id, node, conn_uid, channel, username, "
+             "client_addr, host, login, kind, pty, started_at, ended_at, "
+             "end_reason, created_at) VALUES (%lld, 'gw1', '%s', %d, 'alice', "
+             "'127.0.0.1:1', 'web1', 'deploy', 'shell', 1, "
+             "'2026-01-01T00:00:00.000Z', %s, %s, "
+             "'2026-01-01T00:00:00.000Z')",
+             (long long)id, conn, channel,
+             ended ? "'2026-01-01T00:01:00.000Z'" : "NULL",
+             ended ? "'client closed'" : "NULL");
+    raw_sql(f->path, sql);
+    assert_int_equal(store_event_addf(f->st, "session.start", "alice",
+                                      "127.0.0.1:1",
+                                      "session=%lld conn=%s channel=%d "
+                                      "kind=shell host=web1 login=deploy "
+                                      "pty=yes",
+                                      (long long)id, conn, channel),
+                     GW_OK);
+    if (ended) {
+        assert_int_equal(
+            store_event_addf(f->st, "session.end", "alice", "127.0.0.1:1",
+                             "session=%lld kind=shell bytes_up=0 "
+                             "bytes_down=0 exit_status=- exit_signal=- "
+                             "reason=\"client closed\"",
+                             (long long)id),
+            GW_OK);
+    }
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO recordings (session_id, header, chunks, bytes, "
+             "created_at) VALUES (%lld, '{}', 1, 4, 'x'); "
+             "INSERT INTO recording_chunks (recording_id, seq, data, "
+             "created_at) VALUES (last_insert_rowid(), 0, '[0]\n', 'x')",
+             (long long)id);
+    raw_sql(f->path, sql);
+    return id;
+}
+
+/* Take the file back to schema 2: what step 3 adds, removed. */
+static void downgrade_to_v2(struct fixture *f)
+{
+    store_close(f->st);
+    f->st = NULL;
+    raw_sql(f->path, "DROP TABLE nodes; DROP INDEX IF EXISTS sessions_conn; "
+                     "ALTER TABLE recording_chunks DROP COLUMN digest; "
+                     "ALTER TABLE recordings DROP COLUMN digest; "
+                     "PRAGMA user_version = 2");
+}
+
+static void test_migrate_v2_with_data(void **state)
+{
+    struct fixture *f = *state;
+    struct store_session_end e = {.reason = "client closed"};
+    struct store_audit_report r;
+    char text[128];
+    int64_t found = 0;
+    struct store_recording recording;
+    int64_t rec = 0;
+    int v = 0;
+
+    /* Schema 2 had no key on (conn_uid, channel). */
+    raw_sql(f->path, "DROP INDEX sessions_conn");
+    int64_t old = v2_session(f, "a-1", 1, true);
+    int64_t dup1 = v2_session(f, "a-2", 1, true);
+    int64_t dup2 = v2_session(f, "a-2", 1, true);
+    int64_t open = v2_session(f, "a-3", 1, false);
+    downgrade_to_v2(f);
+    assert_int_equal(store_open(f->path, STORE_OPEN_EXISTING, &f->st), GW_OK);
+    assert_int_equal(store_schema_version(f->st, &v), GW_OK);
+    assert_int_equal(v, 3);
+    db_text(f, "SELECT count(*) FROM recording_chunks WHERE digest IS NULL",
+            text, sizeof(text));
+    assert_string_equal(text, "4");
+    /* Older rows share a natural key: the index is not UNIQUE, and the
+     * newest is found. */
+    db_text(f, "SELECT sql FROM sqlite_master WHERE name = 'sessions_conn'",
+            text, sizeof(text));
+    assert_string_equal(text,
+                        "CREATE INDEX sessions_conn ON sessions(conn_uid, "
+                        "channel)");
+    assert_int_equal(store_session_find(f->st, "a-2", 1, &found), GW_OK);
+    assert_int_equal(found, dup2);
+
+    /* The open session goes on under schema 3: one more chunk, the end. */
+    assert_int_equal(store_recording_get(f->st, open, &recording), GW_OK);
+    store_recording_clear(&recording);
+    rec = recording.id;
+    assert_int_equal(store_recording_append(f->st, rec, 1, "[1]\n", 4), GW_OK);
+    assert_int_equal(store_session_end(f->st, open, &e), GW_OK);
+
+    assert_int_equal(store_audit_verify(f->st, NULL, &r), GW_OK);
+    assert_int_equal(r.sessions_verified, 1);
+    assert_int_equal(r.sessions_uncovered, 3);
+    assert_int_equal(r.nuncovered, 1);
+    assert_int_equal(r.uncovered[0].first, old);
+    assert_int_equal(r.uncovered[0].last, dup2);
+    store_audit_report_clear(&r);
+    /* Not covered means not covered: an edit of an old row passes. */
+    raw_sql(f->path, "UPDATE sessions SET host = 'db1' WHERE id = 2");
+    assert_int_equal(store_audit_verify(f->st, NULL, &r), GW_OK);
+    store_audit_report_clear(&r);
+    /* The session that ended under schema 3 is covered, its old chunk
+     * too: the first chunk with a digest of its own names the change. */
+    raw_sql(f->path, "UPDATE recording_chunks SET data = '[9]\n' WHERE "
+                     "recording_id = 4 AND seq = 0");
+    expect_one_problem(f, STORE_AUDIT_SESSION, open,
+                       "recording 4, chunk seq 1");
+    (void)dup1;
+}
+
+static void test_migrate_v3_idempotent(void **state)
+{
+    struct fixture *f = *state;
+    int64_t rec = 0;
+    int v = 0;
+    char text[160];
+
+    full_session(f, &rec);
+    assert_int_equal(store_node_heartbeat(f->st, "gw1", "1", T0, T0), GW_OK);
+    store_close(f->st);
+    /* Step 3 again over a file that has it: nothing changes. */
+    raw_sql(f->path, "PRAGMA user_version = 2");
+    assert_int_equal(store_open(f->path, STORE_OPEN_EXISTING, &f->st), GW_OK);
+    assert_int_equal(store_schema_version(f->st, &v), GW_OK);
+    assert_int_equal(v, 3);
+    assert_int_equal(count_rows(f, "nodes"), 1);
+    db_text(f, "SELECT sql FROM sqlite_master WHERE name = 'sessions_conn'",
+            text, sizeof(text));
+    assert_string_equal(text, "CREATE UNIQUE INDEX sessions_conn ON "
+                              "sessions(conn_uid, channel)");
+    expect_verified(f, 1);
+}
+
+/* ---- crashes --------------------------------------------------------- */
+
+static void test_orphans_at_heartbeat(void **state)
+{
+    struct fixture *f = *state;
+    struct store_session_start s = {.node = "gw1",
+                                    .conn_uid = "c-5",
+                                    .channel = 1,
+                                    .user = "alice",
+                                    .client = "127.0.0.1:4",
+                                    .kind = "shell",
+                                    .pty = true,
+                                    .at_ms = T0};
+    struct store_session one;
+    struct store_recording rec;
+    int64_t early = 0, late = 0, rec_id = 0, beat = 0;
+    int closed = 0;
+
+    assert_int_equal(store_session_start(f->st, &s, &early), GW_OK);
+    assert_int_equal(store_recording_start(f->st, early, "{}", &rec_id), GW_OK);
+    assert_int_equal(store_recording_append(f->st, rec_id, 0, "[1]\n", 4),
+                     GW_OK);
+    assert_int_equal(
+        store_node_heartbeat(f->st, "gw1", "1", T0 - 60000, T0 + 10000), GW_OK);
+    /* Started after the last heartbeat: it cannot end before it began. */
+    s.channel = 2;
+    s.at_ms = T0 + 12000;
+    assert_int_equal(store_session_start(f->st, &s, &late), GW_OK);
+
+    /* The next start: the node died some time after its last heartbeat. */
+    assert_int_equal(store_node_last_heartbeat(f->st, "gw1", &beat), GW_OK);
+    assert_int_equal(store_session_close_orphans_at(
+                         f->st, "gw1", "gateway restart", beat, &closed),
+                     GW_OK);
+    assert_int_equal(closed, 2);
+    assert_int_equal(store_session_get(f->st, early, &one), GW_OK);
+    assert_string_equal(one.ended_at, "2026-11-26T19:14:35.123Z");
+    assert_string_equal(one.end_reason, "gateway restart");
+    store_session_clear(&one);
+    assert_int_equal(store_session_get(f->st, late, &one), GW_OK);
+    assert_string_equal(one.ended_at, one.started_at);
+    store_session_clear(&one);
+    assert_int_equal(store_recording_get(f->st, early, &rec), GW_OK);
+    assert_string_equal(rec.degraded, "cut by a crash");
+    store_recording_clear(&rec);
+    assert_int_equal(count_rows(f, "events WHERE kind = 'recording.degraded'"),
+                     1);
+    expect_verified(f, 2);
+    /* Nothing left open. */
+    assert_int_equal(store_session_close_orphans(f->st, "gw1", "x", &closed),
+                     GW_OK);
+    assert_int_equal(closed, 0);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -1022,6 +1845,27 @@ int main(void)
         T(test_session_orphans_and_kills),
         T(test_recordings_and_transfers),
         T(test_single_row_reads),
+        T(test_event_add_at),
+        T(test_session_times),
+        T(test_session_find),
+        T(test_node_heartbeat),
+        T(test_verify_intact),
+        T(test_verify_chunk_tampering),
+        T(test_verify_chunk_resealed),
+        T(test_verify_recording_header),
+        T(test_verify_recording_deleted),
+        T(test_verify_degraded_note_removed),
+        T(test_verify_session_row_tampering),
+        T(test_verify_session_rows_added_removed),
+        T(test_verify_transfer_tampering),
+        T(test_verify_late_records),
+        T(test_verify_late_rebinding),
+        T(test_verify_events_each_problem),
+        T(test_verify_head),
+        T(test_verify_head_rewritten_chain),
+        T(test_migrate_v2_with_data),
+        T(test_migrate_v3_idempotent),
+        T(test_orphans_at_heartbeat),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
