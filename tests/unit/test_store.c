@@ -1776,7 +1776,7 @@ static void test_orphans_at_heartbeat(void **state)
                                     .at_ms = T0};
     struct store_session one;
     struct store_recording rec;
-    int64_t early = 0, late = 0, rec_id = 0, beat = 0;
+    int64_t early = 0, late = 0, mine = 0, rec_id = 0, beat = 0;
     int closed = 0;
 
     assert_int_equal(store_session_start(f->st, &s, &early), GW_OK);
@@ -1790,12 +1790,26 @@ static void test_orphans_at_heartbeat(void **state)
     s.at_ms = T0 + 12000;
     assert_int_equal(store_session_start(f->st, &s, &late), GW_OK);
 
-    /* The next start: the node died some time after its last heartbeat. */
+    /* The next run ("r2-") has a session of its own open already. */
+    s.conn_uid = "r2-1";
+    s.channel = 1;
+    s.at_ms = T0 + 20000;
+    assert_int_equal(store_session_start(f->st, &s, &mine), GW_OK);
+
+    /* The next start: the node died some time after its last heartbeat;
+     * the running daemon's own session is not an orphan. */
     assert_int_equal(store_node_last_heartbeat(f->st, "gw1", &beat), GW_OK);
     assert_int_equal(store_session_close_orphans_at(
-                         f->st, "gw1", "gateway restart", beat, &closed),
+                         f->st, "gw1", "r2-", "gateway restart", beat, &closed),
                      GW_OK);
     assert_int_equal(closed, 2);
+    assert_int_equal(store_session_get(f->st, mine, &one), GW_OK);
+    assert_string_equal(one.ended_at, "");
+    store_session_clear(&one);
+    assert_int_equal(store_session_end(f->st, mine,
+                                       &(struct store_session_end){
+                                           .reason = "client closed"}),
+                     GW_OK);
     assert_int_equal(store_session_get(f->st, early, &one), GW_OK);
     assert_string_equal(one.ended_at, "2026-11-26T19:14:35.123Z");
     assert_string_equal(one.end_reason, "gateway restart");
@@ -1808,7 +1822,7 @@ static void test_orphans_at_heartbeat(void **state)
     store_recording_clear(&rec);
     assert_int_equal(count_rows(f, "events WHERE kind = 'recording.degraded'"),
                      1);
-    expect_verified(f, 2);
+    expect_verified(f, 3);
     /* Nothing left open. */
     assert_int_equal(store_session_close_orphans(f->st, "gw1", "x", &closed),
                      GW_OK);
