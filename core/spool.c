@@ -343,8 +343,12 @@ int gw_spool_append(struct gw_spool *sp, const void *payload, size_t len)
         rc = write_all(sp->fd, payload, len, sp->end + FRAME_HEAD);
     }
     if (rc != GW_OK) {
-        /* A full disk: leave no half frame behind for the next append. */
-        (void)ftruncate(sp->fd, (off_t)sp->end);
+        /* A full disk: leave no half frame behind for the next append.
+         * Should the cut fail too, the next open cuts the torn frame. */
+        if (ftruncate(sp->fd, (off_t)sp->end) != 0) {
+            rc = gw_err_set(GW_ERR_IO, "writing the spool %s: %s", sp->path,
+                            strerror(errno));
+        }
         return rc;
     }
     sp->end += FRAME_HEAD + len;
