@@ -269,6 +269,30 @@ static int read_frames(struct gw_audit_writer *w, struct queued **out,
         uint64_t next = 0;
         struct queued *q;
         rc = gw_spool_read(w->spool, at, &payload, &len, &next);
+        if (rc == GW_ERR_INVALID) {
+            /* Checked when the spool was opened, and only we append: a
+             * frame that fails now was damaged since. What follows it
+             * cannot be trusted either; the replay ends here, and says so
+             * (the spool is emptied once the rest is in). */
+            gw_log_error("audit: the spool %s is damaged at %llu; %llu bytes "
+                         "after it are lost",
+                         w->spool_path, (unsigned long long)at,
+                         (unsigned long long)(gw_spool_end(w->spool) - at));
+            q = calloc(1, sizeof(*q));
+            if (q != NULL) {
+                gw_audit_record_init(&q->rec, GW_AUDIT_EVENT);
+                q->rec.event_kind = strdup("audit.spool_torn");
+                if (asprintf(&q->rec.detail, "bytes=%llu spool=%s",
+                             (unsigned long long)(gw_spool_end(w->spool) - at),
+                             w->spool_path) < 0) {
+                    q->rec.detail = NULL;
+                }
+                *tail = q;
+                tail = &q->next;
+            }
+            at = gw_spool_end(w->spool);
+            rc = GW_ERR_NOTFOUND;
+        }
         if (rc != GW_OK) {
             break;
         }
