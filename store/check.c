@@ -6,6 +6,7 @@
 #include "store/check.h"
 
 #include "store/events.h"
+#include "store/verify.h"
 #include "store/internal.h"
 
 #include <stdbool.h>

@@ -3,7 +3,7 @@
  *   hash = sha256(prev_hash || canonical(row))
  * where prev_hash is the hash of the row before it (64 zeros for the first).
  * Editing, deleting or inserting a row by hand breaks the chain, and
- * store_event_verify names the first row where it breaks.
+ * store_event_verify (store/verify.h) names the first row where it breaks.
  */
 #ifndef SSHGATE_STORE_EVENTS_H
 #define SSHGATE_STORE_EVENTS_H
@@ -68,12 +68,5 @@ struct store_event_filter {
 int store_event_list(struct store *st, const struct store_event_filter *filter,
                      struct store_event **events, size_t *n);
 void store_event_list_free(struct store_event *events, size_t n);
-
-/*
- * Walk the whole chain. GW_OK when intact; GW_ERR_INVALID with *bad_id set
- * to the first bad row and why filled in; GW_ERR_DB on a read failure.
- */
-int store_event_verify(struct store *st, int64_t *bad_id, char *why,
-                       size_t whylen);
 
 #endif

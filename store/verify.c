@@ -900,3 +900,25 @@ int store_audit_head_parse(const char *text, struct store_audit_head *head)
     head->id = id;
     return GW_OK;
 }
+
+int store_event_verify(struct store *st, int64_t *bad_id, char *why,
+                       size_t whylen)
+{
+    struct store_audit_report r;
+    int rc = store_audit_verify(st, NULL, &r);
+
+    if (rc != GW_OK && rc != GW_ERR_INVALID) {
+        return rc;
+    }
+    rc = GW_OK;
+    for (size_t i = 0; i < r.nproblems; i++) {
+        if (r.problems[i].object == STORE_AUDIT_EVENT) {
+            *bad_id = r.problems[i].id;
+            snprintf(why, whylen, "%s", r.problems[i].what);
+            rc = GW_ERR_INVALID;
+            break;
+        }
+    }
+    store_audit_report_clear(&r);
+    return rc;
+}

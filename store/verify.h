@@ -87,4 +87,12 @@ int store_audit_verify(struct store *st, const struct store_audit_head *expect,
                        struct store_audit_report *r);
 void store_audit_report_clear(struct store_audit_report *r);
 
+/*
+ * The event chain alone: GW_OK when intact; GW_ERR_INVALID with *bad_id
+ * set to the first bad event and why filled in; GW_ERR_DB on a read
+ * failure. (store_audit_verify's walk, first problem only.)
+ */
+int store_event_verify(struct store *st, int64_t *bad_id, char *why,
+                       size_t whylen);
+
 #endif
