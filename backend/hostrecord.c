@@ -3,6 +3,8 @@
 #include "core/crypto.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/net.h"
+#include "core/strutil.h"
 #include "store/db.h"
 #include "store/events.h"
 #include "store/gwkeys.h"
@@ -116,9 +118,13 @@ static int record_pin(struct store *st, const struct store_host *h,
     }
     rc = store_host_pin(st, h->name, k);
     if (rc == GW_OK && res->first_use) {
+        char address[GW_HOSTPORT_MAX];
+
+        gw_net_hostport(h->address, h->port, address, sizeof(address));
         rc = store_event_addf(st, "host.pin", user, client,
-                              "host=%s type=%s key=%s first-use", h->name,
-                              k->type, k->fingerprint);
+                              "host=%s address=%s type=%s key=%s "
+                              "reason=first-use",
+                              h->name, address, k->type, k->fingerprint);
     }
     if (rc == GW_OK) {
         rc = store_commit(st);
@@ -129,6 +135,38 @@ static int record_pin(struct store *st, const struct store_host *h,
     return rc;
 }
 
+/*
+ * The events of a failed attempt. Every backend event (these, host.pin,
+ * and the backend.failure events of gateway/) has host= address= reason=,
+ * so that one query finds a host's failures of every kind; the address is
+ * the one tried, which the host row may no longer hold when someone reads
+ * the event. Free text goes only in the quoted message=.
+ */
+static int record_failure(struct store *st, const struct store_host *h,
+                          const struct gw_backend_result *res, const char *user,
+                          const char *client)
+{
+    char address[GW_HOSTPORT_MAX];
+    char message[sizeof(res->message) + 16];
+
+    gw_net_hostport(h->address, h->port, address, sizeof(address));
+    if (res->failure == GW_BACKEND_HOSTKEY_MISMATCH) {
+        return store_event_addf(
+            st, "host.mismatch", user, client,
+            "host=%s address=%s reason=%s presented=%s pinned=%s", h->name,
+            address, gw_backend_failure_name(res->failure),
+            res->host_key.fingerprint,
+            h->hostkey_fingerprint[0] != '\0' ? h->hostkey_fingerprint
+                                              : "none");
+    }
+    /* The message can quote the backend (libssh's error text). */
+    gw_sanitize(res->message, message, sizeof(message));
+    return store_event_addf(st, "backend.failure", user, client,
+                            "host=%s address=%s reason=%s message=\"%s\"",
+                            h->name, address,
+                            gw_backend_failure_name(res->failure), message);
+}
+
 int gw_backend_record(struct store *st, const struct store_host *h,
                       const struct gw_backend_result *res, const char *user,
                       const char *client)
@@ -136,15 +174,9 @@ int gw_backend_record(struct store *st, const struct store_host *h,
     bool have_key = res->host_key.blob_b64 != NULL;
     bool full_pin = h->hostkey_b64 != NULL && h->hostkey_b64[0] != '\0';
 
-    if (res->failure == GW_BACKEND_HOSTKEY_MISMATCH) {
-        return store_event_addf(
-            st, "host.mismatch", user, client, "host=%s presented=%s pinned=%s",
-            h->name, res->host_key.fingerprint, h->hostkey_fingerprint);
-    }
     if (res->failure != GW_BACKEND_OK) {
-        int rc = store_event_addf(
-            st, "backend.failure", user, client, "host=%s reason=%s %s",
-            h->name, gw_backend_failure_name(res->failure), res->message);
+        int rc = record_failure(st, h, res, user, client);
+
         /* A key verified before auth failed is still worth pinning. */
         if (rc == GW_OK && have_key && res->first_use &&
             res->failure == GW_BACKEND_AUTH) {

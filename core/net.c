@@ -299,6 +299,15 @@ const char *gw_net_failure_text(const struct gw_net_failure *why)
     return strerror(why->code);
 }
 
+void gw_net_hostport(const char *host, uint16_t port, char *out, size_t outlen)
+{
+    if (strchr(host, ':') != NULL) {
+        snprintf(out, outlen, "[%s]:%u", host, (unsigned)port);
+    } else {
+        snprintf(out, outlen, "%s:%u", host, (unsigned)port);
+    }
+}
+
 /* ---- socket options -------------------------------------------------- */
 
 struct int_option {

@@ -11,6 +11,7 @@
 #define SSHGATE_CORE_NET_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* Why gw_net_connect failed, for the caller's own wording. */
@@ -42,6 +43,16 @@ int gw_net_connect(const char *host, uint16_t port, int64_t deadline_ms,
 
 /* One line for *why: gai_strerror or strerror text. Never NULL. */
 const char *gw_net_failure_text(const struct gw_net_failure *why);
+
+/* Room for gw_net_hostport: a 253-byte name, brackets, ":65535", NUL. */
+#define GW_HOSTPORT_MAX 264
+
+/*
+ * host and port as one token, "10.0.0.5:22", "db1.internal:2222" or
+ * "[2001:db8::5]:22" (an IPv6 literal in brackets, so that the port stays
+ * apart), for log lines and event details. Cut to fit outlen (> 0).
+ */
+void gw_net_hostport(const char *host, uint16_t port, char *out, size_t outlen);
 
 /*
  * TCP_NODELAY. GW_OK, or GW_ERR_IO with errno and a detail message.

@@ -1,6 +1,7 @@
 #include "gateway/chan/builtin.h"
 
 #include "core/err.h"
+#include "core/net.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,16 +69,6 @@ void gw_host_list_free(struct gw_host_list *list)
     list->n = 0;
 }
 
-/* "10.0.0.5:22", or "[2001:db8::5]:22" for an IPv6 literal. */
-static void address_text(const struct gw_host_entry *e, char *out, size_t len)
-{
-    if (strchr(e->address, ':') != NULL) {
-        snprintf(out, len, "[%s]:%u", e->address, (unsigned)e->port);
-    } else {
-        snprintf(out, len, "%s:%u", e->address, (unsigned)e->port);
-    }
-}
-
 /* Widths of the name and address columns (at least their headers). */
 static void column_widths(const struct gw_host_list *list, int *name_w,
                           int *addr_w)
@@ -87,7 +78,8 @@ static void column_widths(const struct gw_host_list *list, int *name_w,
     *name_w = 4; /* "HOST" */
     *addr_w = 7; /* "ADDRESS" */
     for (size_t i = 0; i < list->n; i++) {
-        address_text(&list->items[i], addr, sizeof(addr));
+        gw_net_hostport(list->items[i].address, list->items[i].port, addr,
+                        sizeof(addr));
         if ((int)strlen(list->items[i].name) > *name_w) {
             *name_w = (int)strlen(list->items[i].name);
         }
@@ -112,7 +104,7 @@ static int format_table(const struct gw_host_list *list, const char *eol,
                        name_w, "HOST", addr_w, "ADDRESS", eol);
     for (size_t i = 0; rc == GW_OK && i < list->n; i++) {
         const struct gw_host_entry *e = &list->items[i];
-        address_text(e, addr, sizeof(addr));
+        gw_net_hostport(e->address, e->port, addr, sizeof(addr));
         if (numbered) {
             rc = gw_buf_appendf(out, "  %3zu  ", i + 1);
         }

@@ -79,15 +79,25 @@ static int ask_pty(struct gw_chan *ch)
     return rc == SSH_OK ? GW_OK : GW_ERR_IO;
 }
 
+/* The client chose the name: quoted and cut for a log line. */
+static void env_shown(const char *name, char *out, size_t outlen)
+{
+    gw_sanitize(name != NULL ? name : "", out, outlen);
+}
+
 static int ask_env(struct gw_chan *ch, const char *name, const char *value)
 {
+    char shown[64];
     int rc;
 
     gw_upstream_block(ch->up, true);
     rc = ssh_channel_request_env(ch->bch, name, value);
     gw_upstream_block(ch->up, false);
     if (rc != SSH_OK) {
-        gw_log_verbose("channel %u: backend refused env %s", ch->id, name);
+        env_shown(name, shown, sizeof(shown));
+        gw_log_verbose("channel %u: backend refused environment variable "
+                       "\"%s\"",
+                       ch->id, shown);
     }
     return rc == SSH_OK ? GW_OK : GW_ERR_IO;
 }
@@ -215,12 +225,18 @@ static int on_env(ssh_session s, ssh_channel channel, const char *name,
                   const char *value, void *userdata)
 {
     struct gw_chan *ch = userdata;
+    char shown[64];
 
     (void)s;
     (void)channel;
     if (ch->state != GW_CHAN_OPEN ||
         !gw_env_allowed(ch->conn->cfg->env_allow, name)) {
-        gw_log_verbose("channel %u: environment variable refused", ch->id);
+        /* Named, so that an operator can tell which env_allow lacks. */
+        env_shown(name, shown, sizeof(shown));
+        gw_log_verbose("channel %u: environment variable \"%s\" refused: %s",
+                       ch->id, shown,
+                       ch->state != GW_CHAN_OPEN ? "sent after shell or exec"
+                                                 : "not in env_allow");
         return 1;
     }
     if (ch->bch == NULL) {

@@ -144,11 +144,16 @@ static int open_direct(struct gw_conn *c, ssh_message msg,
     deadline = gw_now_ms() + c->cfg->backend_connect_timeout * 1000;
     if (gw_net_connect(g.address, r->dport, deadline, &fd, &why) != GW_OK) {
         const char *text = connect_failure(&why, &failure);
+        char address[GW_HOSTPORT_MAX];
+
         gw_log_info("direct-tcpip to %s (%s): %s", r->shown, g.host, text);
+        /* The keys of every backend.failure (backend/hostrecord.c), then
+         * what the client asked for. */
+        gw_net_hostport(g.address, r->dport, address, sizeof(address));
         gw_conn_event(c, "backend.failure", c->user,
-                      "host=%s reason=%s dest=%s via=direct-tcpip "
-                      "message=\"%s\"",
-                      g.host, failure, r->shown, text);
+                      "host=%s address=%s reason=%s message=\"%s\" dest=%s "
+                      "via=direct-tcpip",
+                      g.host, address, failure, text, r->shown);
         gw_chan_unalloc(ch);
         return 1;
     }

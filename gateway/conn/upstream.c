@@ -3,6 +3,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/net.h"
+#include "core/strutil.h"
 #include "backend/client.h"
 #include "backend/hostrecord.h"
 #include "gateway/conn/conn.h"
@@ -54,10 +55,17 @@ static int connect_backend(struct gw_conn *c, const struct store_host *h,
              : gw_err_set(GW_ERR_DB, "no database");
     gw_daemon_store_put(c->daemon, st);
     if (rc != GW_OK) {
+        char address[GW_HOSTPORT_MAX];
+        char why[256];
+
+        gw_sanitize(gw_err_msg(), why, sizeof(why));
         gw_log_error("backend %s: cannot load the credential: %s", h->name,
-                     gw_err_msg());
+                     why);
+        /* The keys of every backend.failure (backend/hostrecord.c). */
+        gw_net_hostport(h->address, h->port, address, sizeof(address));
         gw_conn_event(c, "backend.failure", c->user,
-                      "host=%s reason=credential", h->name);
+                      "host=%s address=%s reason=credential message=\"%s\"",
+                      h->name, address, why);
         snprintf(msg, msglen,
                  "sshgate: backend %s: the gateway has no usable credential "
                  "for it",

@@ -392,6 +392,23 @@ static void test_keepalive(void **state)
     close(fd);
 }
 
+/* Event details and log lines carry a host's address as one token. */
+static void test_hostport(void **state)
+{
+    char out[64];
+    char small[8];
+
+    (void)state;
+    gw_net_hostport("10.0.0.5", 22, out, sizeof(out));
+    assert_string_equal(out, "10.0.0.5:22");
+    gw_net_hostport("db1.internal", 2222, out, sizeof(out));
+    assert_string_equal(out, "db1.internal:2222");
+    gw_net_hostport("2001:db8::5", 22, out, sizeof(out));
+    assert_string_equal(out, "[2001:db8::5]:22");
+    gw_net_hostport("db1.internal", 2222, small, sizeof(small));
+    assert_string_equal(small, "db1.int");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -405,6 +422,7 @@ int main(void)
         cmocka_unit_test(test_invalid_names),
         cmocka_unit_test(test_nodelay),
         cmocka_unit_test(test_keepalive),
+        cmocka_unit_test(test_hostport),
     };
 
     void *real = dlsym(RTLD_NEXT, "getaddrinfo");
