@@ -64,8 +64,8 @@ void gw_session_row_owe(struct gw_session_row *row, const char *detail)
 
 /*
  * SFTP audit (core/sftp_audit.h). The feed runs in the pump, from the
- * relay's tap, never inside a libssh callback, so a record is written at
- * once: no queue. A failed write is logged and the relay goes on.
+ * relay's tap, never inside a libssh callback; each file record goes to
+ * the audit writer at once, and the relay never waits for it.
  */
 static void on_sftp_record(const struct gw_sftp_record *rec, void *userdata)
 {
