@@ -109,17 +109,17 @@ static void deny_request(struct gw_chan *ch, enum req_kind k, const char *arg,
 {
     char line[256];
     char shown[64];
-    int n;
 
     gw_sanitize(arg != NULL ? arg : "", shown, sizeof(shown));
-    n = snprintf(line, sizeof(line), "sshgate: %s%s%s on %s is not allowed%s\n",
-                 req_infos[k].name, k == REQ_SUBSYSTEM ? " " : "",
-                 k == REQ_SUBSYSTEM ? shown : "", ch->up->host.name,
-                 k == REQ_SUBSYSTEM ? "" : " by your grant");
-    if (n > 0 && (size_t)n < sizeof(line) &&
-        ssh_channel_window_size(ch->channel) >= (uint32_t)n) {
-        (void)ssh_channel_write_stderr(ch->channel, line, (uint32_t)n);
-    }
+    snprintf(line, sizeof(line), "sshgate: %s%s%s on %s is not allowed%s",
+             req_infos[k].name, k == REQ_SUBSYSTEM ? " " : "",
+             k == REQ_SUBSYSTEM ? shown : "", ch->up->host.name,
+             k == REQ_SUBSYSTEM ? "" : " by your grant");
+    /* Answered as a failed command, not a refused request: OpenSSH quits
+     * on a refused request before it prints what came just before it, so
+     * the reason would reach the user only now and then. The line goes to
+     * stderr and the exit status is 255, as for OpenSSH's own failures. */
+    gw_local_fail(ch, line);
     gw_log_info("channel %u: %s refused on %s: %s", ch->id, req_infos[k].name,
                 ch->up->host.name, reason);
     gw_conn_event(ch->conn, "channel.denied", ch->conn->user,
@@ -141,7 +141,7 @@ static int start_request(struct gw_chan *ch, enum req_kind k, const char *arg)
         deny_request(ch, k, arg,
                      req_infos[k].allow == 0 ? "subsystem not supported"
                                              : "not granted");
-        return 1;
+        return 0; /* accepted: the reason and exit status 255 follow */
     }
     if (ask_backend(ch, k, arg) != GW_OK) {
         return 1;
