@@ -6,12 +6,14 @@
 #include "admin/internal.h"
 
 #include "admin/output.h"
+#include "core/config.h"
 #include "core/crypto.h"
 #include "core/passwd.h"
 #include "core/strutil.h"
 #include "store/db.h"
 #include "store/grants.h"
 #include "store/keys.h"
+#include "store/settings.h"
 #include "store/users.h"
 
 #include <stdlib.h>
@@ -22,23 +24,56 @@ static const char *role_name(const struct store_user *u)
     return u->is_admin ? "admin" : "user";
 }
 
-static const char *status_name(const struct store_user *u)
+/*
+ * What a user's lock locks: the lockout_scope sshgated last recorded in the
+ * settings (it enforces its own, see store/users.h). A database no daemon
+ * has recorded it in yet has the default, password.
+ */
+static int lockout_scope(struct admin_ctx *ctx, enum gw_lockout_scope *scope)
+{
+    char *text = NULL;
+    int rc = store_setting_get(ctx->st, STORE_LOCKOUT_SCOPE_SETTING, &text);
+
+    *scope = GW_LOCKOUT_PASSWORD;
+    if (rc == GW_OK && gw_lockout_scope_parse(text, scope) != GW_OK) {
+        *scope = GW_LOCKOUT_PASSWORD; /* a value of a newer version */
+    }
+    free(text);
+    return rc == GW_ERR_NOTFOUND ? GW_OK : rc;
+}
+
+static const char *status_name(const struct store_user *u,
+                               enum gw_lockout_scope scope)
 {
     if (u->disabled) {
         return "disabled";
     }
-    return store_user_is_locked(u) ? "locked" : "active";
+    if (!store_user_is_locked(u)) {
+        return "active";
+    }
+    return scope == GW_LOCKOUT_USER ? "locked" : "password locked";
 }
 
-static json_t *user_json(const struct store_user *u)
+/* locked_until is only an end of a lock while it is in the future (in the
+ * past it is when the failures being counted began). */
+static const char *lock_end(const struct store_user *u)
 {
-    return json_pack("{s:s, s:s, s:b, s:b, s:o, s:i, s:b, s:i, s:s, s:s}",
+    return store_user_is_locked(u) ? u->locked_until : "";
+}
+
+static json_t *user_json(const struct store_user *u,
+                         enum gw_lockout_scope scope)
+{
+    bool locked = store_user_is_locked(u);
+
+    return json_pack("{s:s, s:s, s:b, s:b, s:o, s:o, s:i, s:b, s:i, s:s, s:s}",
                      "name", u->name, "role", role_name(u), "disabled",
-                     u->disabled, "locked", store_user_is_locked(u),
-                     "locked_until", out_jstr_opt(u->locked_until),
-                     "failed_logins", u->failed_logins, "has_password",
-                     u->has_password, "key_count", u->key_count, "created_at",
-                     u->created_at, "updated_at", u->updated_at);
+                     u->disabled, "locked", locked, "lock_scope",
+                     out_jstr_opt(locked ? gw_lockout_scope_name(scope) : ""),
+                     "locked_until", out_jstr_opt(lock_end(u)), "failed_logins",
+                     u->failed_logins, "has_password", u->has_password,
+                     "key_count", u->key_count, "created_at", u->created_at,
+                     "updated_at", u->updated_at);
 }
 
 /* Read the password line and hash it; the clear text lives only here. */
@@ -161,9 +196,13 @@ int admin_user_list(struct admin_ctx *ctx)
     json_t *doc = NULL;
     size_t n = 0;
     char keys[16];
+    enum gw_lockout_scope scope;
     int rc;
 
-    rc = store_user_list(ctx->st, &users, &n);
+    rc = lockout_scope(ctx, &scope);
+    if (rc == GW_OK) {
+        rc = store_user_list(ctx->st, &users, &n);
+    }
     if (rc != GW_OK) {
         goto out;
     }
@@ -172,8 +211,9 @@ int admin_user_list(struct admin_ctx *ctx)
     for (size_t i = 0; i < n && rc == GW_OK; i++) {
         const struct store_user *u = &users[i];
         snprintf(keys, sizeof(keys), "%d", u->key_count);
-        rc = ctx->json ? out_json_append(doc, user_json(u))
-                       : out_table_row(t, u->name, role_name(u), status_name(u),
+        rc = ctx->json ? out_json_append(doc, user_json(u, scope))
+                       : out_table_row(t, u->name, role_name(u),
+                                       status_name(u, scope),
                                        u->has_password ? "yes" : "no", keys,
                                        u->created_at);
     }
@@ -191,6 +231,7 @@ out:
 
 struct user_details {
     struct store_user user;
+    enum gw_lockout_scope scope;
     struct store_user_key *keys;
     size_t nkeys;
     struct store_grant *grants;
@@ -204,6 +245,9 @@ static int user_details_load(struct admin_ctx *ctx, const char *name,
 
     memset(d, 0, sizeof(*d));
     rc = store_user_get(ctx->st, name, &d->user);
+    if (rc == GW_OK) {
+        rc = lockout_scope(ctx, &d->scope);
+    }
     if (rc == GW_OK) {
         rc = store_key_list(ctx->st, name, &d->keys, &d->nkeys);
     }
@@ -222,7 +266,7 @@ static void user_details_clear(struct user_details *d)
 
 static int user_show_json(struct admin_ctx *ctx, const struct user_details *d)
 {
-    json_t *doc = user_json(&d->user);
+    json_t *doc = user_json(&d->user, d->scope);
     json_t *keys = json_array();
     json_t *grants = NULL;
     int rc = doc != NULL && keys != NULL ? GW_OK : GW_ERR_NOMEM;
@@ -272,18 +316,34 @@ static int user_show_keys(FILE *f, const struct user_details *d)
     return rc;
 }
 
+/* What is locked, and until when, in words. */
+static void lock_text(const struct user_details *d, char *buf, size_t len)
+{
+    if (!store_user_is_locked(&d->user)) {
+        snprintf(buf, len, "no");
+    } else if (d->scope == GW_LOCKOUT_USER) {
+        snprintf(buf, len, "the user (every method) until %s",
+                 d->user.locked_until);
+    } else {
+        snprintf(buf, len, "the password methods until %s (keys still log in)",
+                 d->user.locked_until);
+    }
+}
+
 static int user_show_text(struct admin_ctx *ctx, const struct user_details *d)
 {
     const struct store_user *u = &d->user;
     char failures[16];
+    char lock[128];
     int rc;
 
     snprintf(failures, sizeof(failures), "%d", u->failed_logins);
+    lock_text(d, lock, sizeof(lock));
     out_field(ctx->out, "name", u->name);
     out_field(ctx->out, "role", role_name(u));
-    out_field(ctx->out, "status", status_name(u));
+    out_field(ctx->out, "status", status_name(u, d->scope));
     out_field(ctx->out, "disabled", u->disabled ? "yes" : "no");
-    out_field(ctx->out, "locked until", u->locked_until);
+    out_field(ctx->out, "locked", lock);
     out_field(ctx->out, "failed logins", failures);
     out_field(ctx->out, "password", u->has_password ? "yes" : "no");
     out_field(ctx->out, "created", u->created_at);

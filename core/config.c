@@ -83,6 +83,7 @@ static int parse_patterns(const struct cfg_key *k, const char *v, void *out);
 static int parse_user(const struct cfg_key *k, const char *v, void *out);
 static int parse_audit_failure(const struct cfg_key *k, const char *v,
                                void *out);
+static int parse_scope(const struct cfg_key *k, const char *v, void *out);
 static void free_string(void *field);
 static void free_cidrs(void *field);
 static void free_listen(void *field);
@@ -124,10 +125,14 @@ static const struct cfg_key keys[] = {
     NUM("max_auth_attempts", parse_long, max_auth_attempts, "6", 1, 100, true),
     NUM("auth_methods", parse_methods, auth_methods,
         "publickey,password,keyboard-interactive", 0, 0, true),
-    NUM("lockout_threshold", parse_long, lockout_threshold, "10", 0, 100000,
+    /* One source address must be locked out before it can lock a user:
+     * lockout_threshold is at least twice source_lockout_threshold
+     * (docs/configuration.md, "Lockouts"). */
+    NUM("lockout_threshold", parse_long, lockout_threshold, "20", 0, 100000,
         true),
     NUM("lockout_time", parse_secs, lockout_time, "900", 1, 30L * 86400, true),
-    NUM("source_lockout_threshold", parse_long, source_lockout_threshold, "30",
+    NUM("lockout_scope", parse_scope, lockout_scope, "password", 0, 0, true),
+    NUM("source_lockout_threshold", parse_long, source_lockout_threshold, "10",
         0, 100000, true),
     NUM("auth_failure_delay", parse_long, auth_failure_delay, "250", 0,
         GW_AUTH_DELAY_CAP_MS, true),
@@ -296,6 +301,18 @@ static int parse_audit_failure(const struct cfg_key *k, const char *v,
         return GW_OK;
     }
     return gw_err_set(GW_ERR_INVALID, "'%s' is not refuse or continue", v);
+}
+
+static int parse_scope(const struct cfg_key *k, const char *v, void *out)
+{
+    enum gw_lockout_scope scope = GW_LOCKOUT_PASSWORD;
+    int rc = gw_lockout_scope_parse(v, &scope);
+
+    (void)k;
+    if (rc == GW_OK) {
+        *(int *)out = (int)scope;
+    }
+    return rc;
 }
 
 static int dup_value(const char *v, void *out)
@@ -907,4 +924,22 @@ const char *gw_config_key_default(size_t i)
 bool gw_config_key_reloadable(size_t i)
 {
     return i < NKEYS && keys[i].reloadable;
+}
+
+int gw_lockout_scope_parse(const char *s, enum gw_lockout_scope *out)
+{
+    if (strcmp(s, "password") == 0) {
+        *out = GW_LOCKOUT_PASSWORD;
+        return GW_OK;
+    }
+    if (strcmp(s, "user") == 0) {
+        *out = GW_LOCKOUT_USER;
+        return GW_OK;
+    }
+    return gw_err_set(GW_ERR_INVALID, "'%s' is not password or user", s);
+}
+
+const char *gw_lockout_scope_name(enum gw_lockout_scope scope)
+{
+    return scope == GW_LOCKOUT_USER ? "user" : "password";
 }

@@ -29,6 +29,15 @@
 /* Largest banner file we read. */
 #define GW_BANNER_MAX 16384
 
+/* What a user's lockout locks (lockout_scope). */
+enum gw_lockout_scope {
+    /* Only the password methods (password, keyboard-interactive): the
+     * methods that can be guessed are the ones a guesser can lock. */
+    GW_LOCKOUT_PASSWORD = 0,
+    /* The whole user, every method (the behaviour before the setting). */
+    GW_LOCKOUT_USER = 1,
+};
+
 struct gw_listen_list {
     struct gw_addr *addrs;
     size_t n;
@@ -53,6 +62,7 @@ struct gw_config {
     unsigned auth_methods; /* GW_AUTH_* bits */
     long lockout_threshold;
     long lockout_time; /* seconds */
+    int lockout_scope; /* enum gw_lockout_scope */
     long source_lockout_threshold;
     long auth_failure_delay; /* milliseconds */
     char *banner;            /* path, "" = none */
@@ -149,5 +159,12 @@ bool gw_config_key_reloadable(size_t i);
  */
 int gw_parse_seconds(const char *s, long min, long max, long *out);
 int gw_parse_bytes(const char *s, int64_t min, int64_t max, int64_t *out);
+
+/* lockout_scope's values as text, "password" or "user", both ways: the
+ * setting, and the row sshgated keeps in the store's settings so that
+ * sshgate-admin can tell what a lock locks. The parser gives GW_OK or
+ * GW_ERR_INVALID with a detail message. */
+int gw_lockout_scope_parse(const char *s, enum gw_lockout_scope *out);
+const char *gw_lockout_scope_name(enum gw_lockout_scope scope);
 
 #endif

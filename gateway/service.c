@@ -18,6 +18,8 @@
 #include "store/db.h"
 #include "store/sessions.h"
 #include "store/open.h"
+#include "store/settings.h"
+#include "store/users.h"
 
 #include <errno.h>
 #include <libssh/libssh.h>
@@ -202,6 +204,36 @@ static int start_workers(struct gw_service *rt, const struct gw_config *cfg)
     return gw_pool_new(&po, &d->pool);
 }
 
+/*
+ * The lockout settings in force, on start and after each reload: a warning
+ * when one source address could lock a user before its own lockout
+ * (docs/configuration.md, "Lockouts"), and lockout_scope into the store's
+ * settings, where sshgate-admin reads what a user's lock locks. The row
+ * is a report, not a setting: failing to write it only costs the admin
+ * that answer. Like the kill polling, the write waits at most the store's
+ * busy timeout.
+ */
+static void apply_lockout(struct gw_service *rt, const struct gw_config *cfg)
+{
+    long user = cfg->lockout_threshold;
+    long source = cfg->source_lockout_threshold;
+    const char *scope =
+        gw_lockout_scope_name((enum gw_lockout_scope)cfg->lockout_scope);
+
+    if (user > 0 && (source <= 0 || source > user / 2)) {
+        gw_log_warn("one source address can reach lockout_threshold = %ld "
+                    "before source_lockout_threshold = %ld locks it out; "
+                    "keep source_lockout_threshold at most half of "
+                    "lockout_threshold (docs/configuration.md, Lockouts)",
+                    user, source);
+    }
+    if (store_setting_set(rt->st, STORE_LOCKOUT_SCOPE_SETTING, scope) !=
+        GW_OK) {
+        gw_log_warn("cannot record lockout_scope in the database: %s",
+                    gw_err_msg());
+    }
+}
+
 static int start(struct gw_service *rt, struct gw_config *cfg)
 {
     ssh_bind bind = NULL;
@@ -217,6 +249,7 @@ static int start(struct gw_service *rt, struct gw_config *cfg)
         rc = gw_service_check_keys(cfg, &rt->st, &bind);
     }
     if (rc == GW_OK) {
+        apply_lockout(rt, cfg);
         rc = gw_daemon_init(&rt->daemon, cfg);
         rt->daemon_ready = rc == GW_OK;
     }
@@ -278,6 +311,7 @@ static void reload(struct gw_service *rt)
                               (int64_t)cfg->audit_failure_grace * 1000,
                               (size_t)cfg->recording_queue_size);
     gw_listener_set_bind(rt->listener, bind);
+    apply_lockout(rt, cfg);
     gw_daemon_publish(&rt->daemon, cfg); /* takes our reference */
     gw_config_unref(old);
     gw_log_info("configuration reloaded");

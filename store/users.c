@@ -6,6 +6,14 @@
 #include <string.h>
 #include <time.h>
 
+/* The condition under which a failure opens a new window (the parameters
+ * of store_user_record_failure): nothing counted yet, the window began
+ * lockout_time ago or earlier (?5), or the count reached the threshold (?2),
+ * which only a lock that has ended leaves behind. */
+#define NEW_WINDOW                                                      \
+    "(failed_logins = 0 OR locked_until IS NULL OR locked_until <= ?5 " \
+    "OR failed_logins >= ?2)"
+
 #define USER_COLUMNS                                                  \
     "u.id, u.name, u.role, u.password_hash IS NOT NULL, u.disabled, " \
     "u.failed_logins, u.locked_until, u.created_at, u.updated_at, "   \
@@ -171,31 +179,56 @@ int store_user_password_hash(struct store *st, const char *name, char **hash)
     return rc;
 }
 
+/* The user exists: GW_OK, else GW_ERR_NOTFOUND (for a failure that found
+ * no row to count). */
+static int user_exists(struct store *st, const char *name)
+{
+    int64_t id = 0;
+    int rc =
+        st_get_one(st, "SELECT id FROM users WHERE name = ?1",
+                   ST_PARAMS(ST_TEXT(name)), st_row_int64, &id, "reading user");
+
+    return rc == GW_ERR_NOTFOUND ? unknown_user(name) : rc;
+}
+
 int store_user_record_failure(struct store *st, const char *name,
-                              int max_failures, int lock_seconds, bool *locked)
+                              const struct store_lockout *rule, bool *locked)
 {
     sqlite3_stmt *stmt = NULL;
     char now[GW_TIME_LEN];
     char until[GW_TIME_LEN];
+    char window_gone[GW_TIME_LEN];
+    int64_t span_ms = (int64_t)rule->seconds * 1000;
     int rc;
 
-    gw_time_now_iso(now);
-    gw_time_iso(time(NULL) + lock_seconds, until);
-    /* One statement, so concurrent failures from several connections all
-     * count. The lock starts when the count reaches the limit. */
-    rc = st_prepare(st,
-                    "UPDATE users SET failed_logins = failed_logins + 1, "
-                    "locked_until = CASE WHEN failed_logins + 1 >= ?2 "
-                    "THEN ?3 ELSE locked_until END, updated_at = ?4 "
-                    "WHERE name = ?1 RETURNING locked_until",
-                    &stmt);
+    *locked = false;
+    gw_time_iso_ms(rule->now_ms, now);
+    gw_time_iso_ms(rule->now_ms + span_ms, until);
+    gw_time_iso_ms(rule->now_ms - span_ms, window_gone);
+    /*
+     * One statement, so concurrent failures from several connections all
+     * count and exactly one of them locks (SET reads the row as it was).
+     * A new window opens when nothing was counted, the last window began
+     * lockout_time ago or earlier, or the count reached the threshold (a
+     * lock that has ended). Locked rows are left alone by the WHERE.
+     */
+    rc = st_prepare(
+        st,
+        "UPDATE users SET failed_logins = CASE WHEN " NEW_WINDOW " THEN 1 "
+        "ELSE failed_logins + 1 END, locked_until = CASE WHEN (CASE "
+        "WHEN " NEW_WINDOW " THEN 1 ELSE failed_logins + 1 END) >= ?2 THEN ?4 "
+        "WHEN " NEW_WINDOW " THEN ?3 ELSE locked_until END, updated_at = ?3 "
+        "WHERE name = ?1 AND (locked_until IS NULL OR locked_until <= ?3) "
+        "RETURNING locked_until",
+        &stmt);
     if (rc != GW_OK) {
         return rc;
     }
     st_bind_text(stmt, 1, name);
-    sqlite3_bind_int(stmt, 2, max_failures);
-    st_bind_text(stmt, 3, until);
-    st_bind_text(stmt, 4, now);
+    sqlite3_bind_int(stmt, 2, rule->threshold);
+    st_bind_text(stmt, 3, now);
+    st_bind_text(stmt, 4, until);
+    st_bind_text(stmt, 5, window_gone);
     rc = sqlite3_step(stmt);
     if (rc == SQLITE_ROW) {
         const unsigned char *lu = sqlite3_column_text(stmt, 0);
@@ -204,27 +237,35 @@ int store_user_record_failure(struct store *st, const char *name,
                  ? GW_OK
                  : st_fail(st, sqlite3_errcode(st->db), "counting failure");
     } else if (rc == SQLITE_DONE) {
-        rc = unknown_user(name);
+        rc = GW_ERR_NOTFOUND; /* locked already, or no such user */
     } else {
         rc = st_fail(st, rc, "counting failure");
     }
     st_done(st, stmt);
+    if (rc == GW_ERR_NOTFOUND) {
+        rc = user_exists(st, name);
+    }
     return rc;
 }
 
 int store_user_record_success(struct store *st, const char *name)
 {
     sqlite3_stmt *stmt = NULL;
+    char now[GW_TIME_LEN];
     int rc;
 
+    gw_time_now_iso(now);
     rc = st_prepare(st,
-                    "UPDATE users SET failed_logins = 0 WHERE name = ?1 AND "
-                    "failed_logins <> 0",
+                    "UPDATE users SET failed_logins = 0, locked_until = NULL "
+                    "WHERE name = ?1 AND (failed_logins <> 0 OR locked_until "
+                    "IS NOT NULL) AND (locked_until IS NULL OR locked_until "
+                    "<= ?2)",
                     &stmt);
     if (rc != GW_OK) {
         return rc;
     }
     st_bind_text(stmt, 1, name);
+    st_bind_text(stmt, 2, now);
     return st_exec_stmt(st, stmt, "resetting failures");
 }
 

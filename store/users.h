@@ -11,6 +11,22 @@
 
 struct store;
 
+/*
+ * The lockout in the users row (no column of its own for it: see
+ * docs/audit-schema.md, "users"):
+ *   failed_logins  failures counted in the current window of lockout_time;
+ *                  while locked (and after), the count that locked;
+ *   locked_until   NULL: nothing counted;
+ *                  in the future: locked until then -- the password methods
+ *                  under lockout_scope = password, the whole user under
+ *                  lockout_scope = user;
+ *                  in the past: when the current window of failures began
+ *                  (or when the last lock ended).
+ * What a lock locks is the daemon's lockout_scope, which sshgated keeps in
+ * the settings row named STORE_LOCKOUT_SCOPE_SETTING.
+ */
+#define STORE_LOCKOUT_SCOPE_SETTING "lockout_scope"
+
 struct store_user {
     int64_t id;
     char name[GW_NAME_MAX + 1];
@@ -18,7 +34,7 @@ struct store_user {
     bool disabled;
     bool has_password;
     int failed_logins;
-    char locked_until[GW_TIME_LEN]; /* "" when never locked */
+    char locked_until[GW_TIME_LEN]; /* the column as is, "" for NULL */
     int key_count;
     char created_at[GW_TIME_LEN];
     char updated_at[GW_TIME_LEN];
@@ -54,14 +70,26 @@ int store_user_password_hash(struct store *st, const char *name, char **hash);
 /* Clear failed-login counter and lock. GW_OK or GW_ERR_NOTFOUND. */
 int store_user_unlock(struct store *st, const char *name);
 
+/* The rule a failure is counted under. */
+struct store_lockout {
+    int threshold;  /* failures within one window that lock */
+    int seconds;    /* the length of the window and of the lock */
+    int64_t now_ms; /* the wall clock, ms since the epoch */
+};
+
 /*
- * Count a failed login. When the count reaches max_failures the user is
- * locked for lock_seconds; *locked tells whether she is locked now.
+ * Count a failed login under rule: the first failure opens a window of
+ * rule->seconds, and the rule->threshold-th failure within it locks the
+ * user for rule->seconds; a failure after the window (or after a lock)
+ * opens a new one. A user locked already is not counted, so refused
+ * attempts cannot extend a lock. *locked tells whether this failure
+ * locked her. GW_OK, GW_ERR_NOTFOUND, GW_ERR_DB.
  */
 int store_user_record_failure(struct store *st, const char *name,
-                              int max_failures, int lock_seconds, bool *locked);
+                              const struct store_lockout *rule, bool *locked);
 
-/* A successful login resets the failure counter. */
+/* A successful login ends the window of failures; it never ends a lock in
+ * force (the caller decides which logins count, gateway/conn/lockout.c). */
 int store_user_record_success(struct store *st, const char *name);
 
 /* True when locked_until is set and in the future. */

@@ -7,6 +7,7 @@
 #include "core/timeutil.h"
 #include "gateway/audit/writer.h"
 #include "gateway/conn/conn.h"
+#include "gateway/conn/lockout.h"
 #include "store/keys.h"
 #include "store/users.h"
 
@@ -24,6 +25,7 @@ struct attempt {
     const char *method;
     char fingerprint[GW_FINGERPRINT_MAX]; /* "" unless publickey */
     const char *reason;                   /* NULL while nothing failed */
+    bool password_method;                 /* password or keyboard-interactive */
     bool user_exists;
     struct store_user user;
     bool counts_user;   /* a guessable credential failed: user lockout */
@@ -34,6 +36,7 @@ static void attempt_init(struct attempt *a, const char *method)
 {
     memset(a, 0, sizeof(*a));
     a->method = method;
+    a->password_method = strcmp(method, M_PUBLICKEY) != 0;
 }
 
 /* The name an event or log line carries: the user part when the login
@@ -135,16 +138,20 @@ static int begin(struct gw_conn *c, struct attempt *a, unsigned method_bit,
 }
 
 /* Disabled and locked users are refused even with the right credential
- * (after the same work as everyone else). */
-static void check_policy(struct attempt *a)
+ * (after the same work as everyone else); what a lock refuses is
+ * lockout_scope's. */
+static void check_policy(const struct gw_conn *c, struct attempt *a)
 {
+    enum gw_lockout_scope scope = (enum gw_lockout_scope)c->cfg->lockout_scope;
+
     if (a->reason != NULL) {
         return;
     }
     if (a->user.disabled) {
         a->reason = "user disabled";
-    } else if (store_user_is_locked(&a->user)) {
-        a->reason = "user locked";
+    } else if (store_user_is_locked(&a->user) &&
+               gw_lockout_refuses(scope, a->password_method)) {
+        a->reason = gw_lockout_reason(scope);
     }
 }
 
@@ -220,14 +227,7 @@ static void success(struct gw_conn *c, const struct attempt *a)
     const char *fp_sep = a->fingerprint[0] != '\0' ? " fingerprint=" : "";
 
     gw_conn_set_authenticated(c, a->user.name);
-    if (a->user.failed_logins > 0) { /* a write only when there is one */
-        struct store *st = gw_daemon_store_get(c->daemon);
-        if (st == NULL ||
-            store_user_record_success(st, a->user.name) != GW_OK) {
-            gw_log_error("cannot reset the failure count: %s", gw_err_msg());
-        }
-        gw_daemon_store_put(c->daemon, st);
-    }
+    gw_lockout_success(c, &a->user, a->password_method);
     gw_log_info("authenticated: method=%s%s%s%s%s", a->method, fp_sep,
                 a->fingerprint, c->target.host[0] != '\0' ? " target=" : "",
                 c->target.host);
@@ -260,54 +260,6 @@ static void backoff(struct gw_conn *c)
     }
 }
 
-/* Count a failure against the user's stored counter; lock her at the
- * threshold. Users already locked or disabled are not counted again, so
- * refused attempts cannot keep extending a lock. */
-static void count_user_failure(struct gw_conn *c, const struct attempt *a)
-{
-    const struct gw_config *cfg = c->cfg;
-    struct store *st;
-    bool locked = false;
-    int rc;
-
-    if (!a->counts_user || !a->user_exists || a->user.disabled ||
-        store_user_is_locked(&a->user) || cfg->lockout_threshold <= 0) {
-        return;
-    }
-    st = gw_daemon_store_get(c->daemon);
-    rc = st != NULL ? store_user_record_failure(st, a->user.name,
-                                                (int)cfg->lockout_threshold,
-                                                (int)cfg->lockout_time, &locked)
-                    : GW_ERR_DB;
-    gw_daemon_store_put(c->daemon, st);
-    if (rc != GW_OK) {
-        gw_log_error("cannot count the failure: %s", gw_err_msg());
-        return;
-    }
-    if (locked) {
-        gw_log_warn("user %s locked for %ld s after %ld failures", a->user.name,
-                    cfg->lockout_time, cfg->lockout_threshold);
-        gw_conn_event(c, "auth.locked", a->user.name,
-                      "scope=user threshold=%ld lock_seconds=%ld",
-                      cfg->lockout_threshold, cfg->lockout_time);
-    }
-}
-
-static void count_source_failure(struct gw_conn *c)
-{
-    struct gw_limits_policy pol = gw_daemon_policy(c->cfg);
-    char ip[GW_ADDR_TEXT_MAX];
-
-    if (gw_limits_failure(c->daemon->limits, &c->peer, &pol, gw_now_ms())) {
-        gw_addr_format_ip(&c->peer, ip);
-        gw_log_warn("source address %s locked for %ld s after %ld failures", ip,
-                    c->cfg->lockout_time, c->cfg->source_lockout_threshold);
-        gw_conn_event(c, "auth.source_locked", NULL,
-                      "scope=source threshold=%ld lock_seconds=%ld",
-                      c->cfg->source_lockout_threshold, c->cfg->lockout_time);
-    }
-}
-
 static void failure(struct gw_conn *c, const struct attempt *a)
 {
     const char *fp_sep = a->fingerprint[0] != '\0' ? " fingerprint=" : "";
@@ -319,9 +271,9 @@ static void failure(struct gw_conn *c, const struct attempt *a)
                 a->fingerprint);
     gw_conn_event(c, "auth.failure", user, "method=%s reason=\"%s\"%s%s",
                   a->method, a->reason, fp_sep, a->fingerprint);
-    count_user_failure(c, a);
+    gw_lockout_failure(c, a->user_exists ? &a->user : NULL, a->counts_user,
+                       a->counts_source);
     if (a->counts_source) {
-        count_source_failure(c);
         backoff(c);
     }
     if (c->attempts >= c->cfg->max_auth_attempts) {
@@ -402,7 +354,7 @@ static int auth_password(struct gw_conn *c, ssh_message msg)
     attempt_init(&a, M_PASSWORD);
     if (begin(c, &a, GW_AUTH_PASSWORD, ssh_message_auth_user(msg)) == GW_OK) {
         check_password(c, &a, ssh_message_auth_password(msg));
-        check_policy(&a);
+        check_policy(c, &a);
     }
     return reply(c, msg, &a);
 }
@@ -447,7 +399,7 @@ static int auth_pubkey(struct gw_conn *c, ssh_message msg)
     } else if (!key_matches(c, a.user.name, a.fingerprint, key)) {
         a.reason = "key not registered";
     }
-    check_policy(&a);
+    check_policy(c, &a);
     return reply(c, msg, &a);
 }
 
@@ -493,7 +445,7 @@ static int kbdint_answer(struct gw_conn *c, ssh_message msg)
     } else {
         lookup_user(c, &a);
         check_password(c, &a, answer);
-        check_policy(&a);
+        check_policy(c, &a);
     }
     return reply(c, msg, &a);
 }

@@ -2,10 +2,12 @@
  * Front authentication against the store: publickey (only a verified
  * signature authenticates; a probe only answers "this key would do"),
  * password and keyboard-interactive (one password prompt), as allowed by
- * auth_methods. Counts failures per connection (max_auth_attempts), per
- * user in the database (lockout_threshold) and per source address in
- * memory (source_lockout_threshold), delays failures exponentially, and
- * writes one audit event per attempt. Never logs or stores a password.
+ * auth_methods. Counts failures per connection (max_auth_attempts), and
+ * through gateway/conn/lockout.c per source address in memory
+ * (source_lockout_threshold) and per user in the database
+ * (lockout_threshold; lockout_scope says what her lock refuses), delays
+ * failures exponentially, and writes one audit event per attempt. Never
+ * logs or stores a password.
  */
 #ifndef SSHGATE_GATEWAY_CONN_AUTH_H
 #define SSHGATE_GATEWAY_CONN_AUTH_H

@@ -183,18 +183,24 @@ bool gw_limits_locked(struct gw_limits *lim, const struct gw_addr *addr,
     return locked;
 }
 
-bool gw_limits_failure(struct gw_limits *lim, const struct gw_addr *addr,
-                       const struct gw_limits_policy *pol, int64_t now_ms)
+enum gw_source_count gw_limits_failure(struct gw_limits *lim,
+                                       const struct gw_addr *addr,
+                                       const struct gw_limits_policy *pol,
+                                       int64_t now_ms)
 {
+    enum gw_source_count verdict = GW_SOURCE_COUNTED;
     struct entry *e = NULL;
-    bool locked_now = false;
 
     if (pol->source_threshold <= 0) {
-        return false;
+        return GW_SOURCE_COUNTED;
     }
     pthread_mutex_lock(&lim->lock);
+    /* A full table cannot track addr: the failure counts as counted, so
+     * that the user lockout still sees it. */
     e = find(lim, addr, true, now_ms);
-    if (e != NULL && e->locked_until_ms <= now_ms) {
+    if (e != NULL && e->locked_until_ms > now_ms) {
+        verdict = GW_SOURCE_WAS_LOCKED;
+    } else if (e != NULL) {
         expire_window(e, now_ms);
         if (e->failures == 0) {
             e->window_end_ms = now_ms + pol->lock_ms;
@@ -203,11 +209,11 @@ bool gw_limits_failure(struct gw_limits *lim, const struct gw_addr *addr,
         if (e->failures >= pol->source_threshold) {
             e->failures = 0;
             e->locked_until_ms = now_ms + pol->lock_ms;
-            locked_now = true;
+            verdict = GW_SOURCE_LOCKED_NOW;
         }
     }
     pthread_mutex_unlock(&lim->lock);
-    return locked_now;
+    return verdict;
 }
 
 long gw_limits_unauth(struct gw_limits *lim)

@@ -54,10 +54,24 @@ void gw_limits_release(struct gw_limits *lim, const struct gw_addr *addr);
 bool gw_limits_locked(struct gw_limits *lim, const struct gw_addr *addr,
                       int64_t now_ms);
 
-/* Count one authentication failure from addr. True when this failure
- * locked the address. */
-bool gw_limits_failure(struct gw_limits *lim, const struct gw_addr *addr,
-                       const struct gw_limits_policy *pol, int64_t now_ms);
+/* What counting one failure found. */
+enum gw_source_count {
+    GW_SOURCE_COUNTED,    /* counted (or nothing to count: threshold 0) */
+    GW_SOURCE_LOCKED_NOW, /* counted, and this failure locked the address */
+    GW_SOURCE_WAS_LOCKED, /* the address was locked already: not counted */
+};
+
+/*
+ * Count one authentication failure from addr. The answer is taken under
+ * the table's lock, so of several connections of one address failing at
+ * once exactly one locks it and the others learn that it was locked
+ * already: the user lockout counts only failures whose source was not
+ * locked yet (gateway/conn/lockout.c).
+ */
+enum gw_source_count gw_limits_failure(struct gw_limits *lim,
+                                       const struct gw_addr *addr,
+                                       const struct gw_limits_policy *pol,
+                                       int64_t now_ms);
 
 /* Unauthenticated connections held in total. */
 long gw_limits_unauth(struct gw_limits *lim);

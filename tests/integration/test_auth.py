@@ -217,73 +217,234 @@ class AttemptCaps(h.TestCase):
         self.assertRegex(r.err, r"Received disconnect", f"\n{r}")
 
 
-class Lockout(h.TestCase):
+# Another loopback address than the 127.0.0.1 the failures come from: the
+# gateway listens on 127.0.0.1 and sees the client's source address.
+OTHER_ADDRESS = "127.0.0.2"
+
+
+class LockoutCase(h.TestCase):
     def setUp(self):
         super().setUp()
         self.make_alice()
 
-    def _fail_password(self, gw, n):
+    def fail_password(self, gw, n, source=None, method="password"):
+        opts = [f"BindAddress={source}"] if source else []
         for _ in range(n):
-            r = h.ssh_password(gw.port, "alice", "bad-password", self.dir, "hosts")
+            r = h.ssh_password(gw.port, "alice", "bad-password", self.dir, "hosts",
+                               method=method, options=opts)
             self.assertRefused(r, r"Permission denied")
+
+    def password_login(self, gw, source=None, method="password"):
+        opts = [f"BindAddress={source}"] if source else []
+        return h.ssh_password(gw.port, "alice", self.alice_password, self.dir, "hosts",
+                              method=method, options=opts)
+
+    def key_login(self, gw, source=None):
+        return self.alice_login(gw, extra_args=["-b", source] if source else [])
+
+    def assert_password_refused(self, gw, source=None):
+        for method in ("password", "keyboard-interactive"):
+            self.assertRefused(self.password_login(gw, source, method), r"Permission denied")
+
+    def locked_events(self):
+        self.settle_events()
+        return self.admin.events(kind="auth.locked", user="alice")
+
+
+class Lockout(LockoutCase):
+    """lockout_scope = password, the default: wrong passwords lock her
+    password methods, never her keys."""
 
     def test_lockout_then_unlock(self):
         gw = self.gateway(lockout_threshold=3, lockout_time=600)
-        self._fail_password(gw, 3)
-        # locked: even the right key and the right password are refused
-        r = self.alice_login(gw)
-        self.assertRefused(r, r"Permission denied")
-        r = h.ssh_password(gw.port, "alice", self.alice_password, self.dir, "hosts")
-        self.assertRefused(r, r"Permission denied")
-        self.settle_events()
-        locked = self.admin.events(kind="auth.locked", user="alice")
+        self.fail_password(gw, 3)
+        # the right password is refused, by either password method...
+        self.assert_password_refused(gw)
+        # ... but her key logs in, and that does not end the lock
+        self.assert_alice_hosts(self.key_login(gw))
+        self.assert_password_refused(gw)
+        locked = self.locked_events()
         self.assertEqual(len(locked), 1, f"one auth.locked event expected: {locked}")
-        self.assertTrue(self.admin.json("user", "show", "alice")["locked"])
+        self.assertRegex(locked[0]["detail"], r"\bscope=password\b", locked[0])
+        refused = [e for e in self.admin.events(kind="auth.failure", user="alice")
+                   if 'reason="password locked"' in e["detail"]]
+        self.assertEqual(len(refused), 4, refused)
+        show = self.admin.json("user", "show", "alice")
+        self.assertTrue(show["locked"], show)
+        self.assertEqual(show["lock_scope"], "password", show)
+        self.assertIsNotNone(show["locked_until"], show)
+        self.assertEqual(show["failed_logins"], 3, show)
+        text = self.admin.ok("user", "show", "alice").out
+        self.assertRegex(text, r"(?m)^status: +password locked$", text)
+        self.assertRegex(text, r"(?m)^locked: +the password methods until \S+ "
+                               r"\(keys still log in\)$", text)
+        self.assertRegex(self.admin.ok("user", "list").out, r"(?m)^alice +user +password locked")
         # bob is not affected
-        r = gw.ssh("bob", "hosts", keys=[self.bob_key])
-        self.assertLoginOk(r)
+        self.assertLoginOk(gw.ssh("bob", "hosts", keys=[self.bob_key]))
         self.admin.ok("user", "unlock", "alice")
-        self.assertFalse(self.admin.json("user", "show", "alice")["locked"])
-        self.assert_alice_hosts(self.alice_login(gw))
-        r = h.ssh_password(gw.port, "alice", self.alice_password, self.dir, "hosts")
-        self.assert_alice_hosts(r)
+        show = self.admin.json("user", "show", "alice")
+        self.assertFalse(show["locked"], show)
+        self.assertIsNone(show["lock_scope"], show)
+        self.assertEqual(show["failed_logins"], 0, show)
+        self.assert_alice_hosts(self.password_login(gw))
+        self.assert_alice_hosts(self.key_login(gw))
 
     def test_kbdint_failures_count(self):
         gw = self.gateway(lockout_threshold=2, lockout_time=600)
-        r = h.ssh_password(gw.port, "alice", "bad", self.dir, "hosts",
-                           method="keyboard-interactive")
-        self.assertRefused(r, r"Permission denied")
-        r = h.ssh_password(gw.port, "alice", "bad", self.dir, "hosts")
-        self.assertRefused(r, r"Permission denied")
-        self.assertRefused(self.alice_login(gw), r"Permission denied")
+        self.fail_password(gw, 1, method="keyboard-interactive")
+        self.fail_password(gw, 1)
+        self.assert_password_refused(gw)
+        self.assert_alice_hosts(self.key_login(gw))
 
     def test_lock_survives_restart(self):
         gw = self.gateway(lockout_threshold=2, lockout_time=600)
-        self._fail_password(gw, 2)
+        self.fail_password(gw, 2)
         gw.stop()
         gw2 = self.gateway(lockout_threshold=2, lockout_time=600)
-        self.assertRefused(self.alice_login(gw2), r"Permission denied")
+        self.assert_password_refused(gw2)
+        self.assert_alice_hosts(self.key_login(gw2))
         self.admin.ok("user", "unlock", "alice")
-        self.assert_alice_hosts(self.alice_login(gw2))
+        self.assert_alice_hosts(self.password_login(gw2))
 
-    def test_success_resets_the_count(self):
+    def test_password_success_resets_the_count(self):
         gw = self.gateway(lockout_threshold=3, lockout_time=600)
-        self._fail_password(gw, 2)
-        self.assert_alice_hosts(self.alice_login(gw))
-        self._fail_password(gw, 2)
-        # 2 + 2 failures, but never 3 in a row
-        self.assert_alice_hosts(self.alice_login(gw))
-        self.settle_events()
-        self.assertEqual(self.admin.events(kind="auth.locked"), [])
+        self.fail_password(gw, 2)
+        self.assert_alice_hosts(self.password_login(gw))
+        self.fail_password(gw, 2)
+        # 2 + 2 failures, but never 3 in one window
+        self.assert_alice_hosts(self.password_login(gw))
+        self.assertEqual(self.locked_events(), [])
+
+    def test_key_login_does_not_reset_the_count(self):
+        # the key proves nothing about who typed the wrong passwords
+        gw = self.gateway(lockout_threshold=3, lockout_time=600)
+        self.fail_password(gw, 2)
+        self.assert_alice_hosts(self.key_login(gw))
+        self.fail_password(gw, 1)
+        self.assert_password_refused(gw)
+        self.assertEqual(len(self.locked_events()), 1)
 
     def test_lock_expires(self):
-        gw = self.gateway(lockout_threshold=2, lockout_time=2)
-        self._fail_password(gw, 2)
-        r = self.alice_login(gw)
-        self.assertRefused(r, r"Permission denied")
-        time.sleep(2.5)
-        self.eventually(lambda: self.alice_login(gw).rc == 0, timeout=6,
-                        msg="login should work again after lockout_time")
+        gw = self.gateway(lockout_threshold=2, lockout_time=5)
+        self.fail_password(gw, 2)
+        self.assertRefused(self.password_login(gw), r"Permission denied")
+        self.eventually(lambda: self.password_login(gw).rc == 0, timeout=15,
+                        msg="password login should work again after lockout_time")
+
+
+class LockoutScopeUser(LockoutCase):
+    """lockout_scope = user: the behaviour from before the setting, a lock
+    refuses every method."""
+
+    def test_lockout_locks_every_method(self):
+        gw = self.gateway(lockout_scope="user", lockout_threshold=3, lockout_time=600)
+        self.fail_password(gw, 3)
+        # locked: even the right key and the right password are refused
+        self.assertRefused(self.key_login(gw), r"Permission denied")
+        self.assertRefused(self.key_login(gw, OTHER_ADDRESS), r"Permission denied")
+        self.assert_password_refused(gw)
+        locked = self.locked_events()
+        self.assertEqual(len(locked), 1, f"one auth.locked event expected: {locked}")
+        self.assertRegex(locked[0]["detail"], r"\bscope=user\b", locked[0])
+        self.assertTrue(any('reason="user locked"' in e["detail"]
+                            for e in self.admin.events(kind="auth.failure", user="alice")))
+        show = self.admin.json("user", "show", "alice")
+        self.assertTrue(show["locked"], show)
+        self.assertEqual(show["lock_scope"], "user", show)
+        text = self.admin.ok("user", "show", "alice").out
+        self.assertRegex(text, r"(?m)^locked: +the user \(every method\) until \S+$", text)
+        self.assertLoginOk(gw.ssh("bob", "hosts", keys=[self.bob_key]))
+        self.admin.ok("user", "unlock", "alice")
+        self.assertFalse(self.admin.json("user", "show", "alice")["locked"])
+        self.assert_alice_hosts(self.key_login(gw))
+        self.assert_alice_hosts(self.password_login(gw))
+
+    def test_kbdint_failures_count(self):
+        gw = self.gateway(lockout_scope="user", lockout_threshold=2, lockout_time=600)
+        self.fail_password(gw, 1, method="keyboard-interactive")
+        self.fail_password(gw, 1)
+        self.assertRefused(self.key_login(gw), r"Permission denied")
+
+    def test_key_login_resets_the_count(self):
+        gw = self.gateway(lockout_scope="user", lockout_threshold=3, lockout_time=600)
+        self.fail_password(gw, 2)
+        self.assert_alice_hosts(self.key_login(gw))
+        self.fail_password(gw, 2)
+        self.assert_alice_hosts(self.key_login(gw))
+        self.assertEqual(self.locked_events(), [])
+
+    def test_scope_changes_on_reload(self):
+        # the lock is one row; what it refuses is the scope in force
+        gw = self.gateway(lockout_scope="user", lockout_threshold=2, lockout_time=600)
+        self.fail_password(gw, 2)
+        self.assertRefused(self.key_login(gw), r"Permission denied")
+        gw.reload(lockout_scope="password")
+        self.assertEqual(self.admin.json("user", "show", "alice")["lock_scope"], "password")
+        self.assert_alice_hosts(self.key_login(gw))
+        self.assert_password_refused(gw)
+
+
+class OutsiderLockout(LockoutCase):
+    """The hostile-users issue, item 5: 12 wrong passwords from one address
+    locked alice out, keys included. The source lockout comes first now,
+    and a user's lock covers only her password methods."""
+
+    def test_one_address_cannot_lock_a_user(self):
+        gw = self.gateway()  # the defaults: source 10, user 20, scope password
+        for i in range(12):
+            r = h.ssh_password(gw.port, "alice", f"guess-{i}", self.dir, "hosts")
+            if i < 10:
+                self.assertRefused(r, r"Permission denied")
+            else:
+                self.assertRefused(r, r"too many authentication failures from your address")
+        # that address is locked out, even for alice's key...
+        self.assertRefused(self.key_login(gw), r"too many authentication failures")
+        # ... but alice is not: from her own address both methods work
+        show = self.admin.json("user", "show", "alice")
+        self.assertFalse(show["locked"], show)
+        self.assertEqual(show["failed_logins"], 10, show)
+        self.assert_alice_hosts(self.key_login(gw, OTHER_ADDRESS))
+        self.assert_alice_hosts(self.password_login(gw, OTHER_ADDRESS))
+        self.settle_events()
+        self.assertEqual(self.admin.events(kind="auth.locked"), [])
+        self.assertEqual(len(self.admin.events(kind="auth.source_locked")), 1)
+        ok = self.admin.events(kind="auth.success", user="alice")
+        self.assertTrue(all(OTHER_ADDRESS in str(e["client"]) for e in ok), ok)
+
+    def test_many_addresses_lock_only_the_password(self):
+        gw = self.gateway(source_lockout_threshold=3, lockout_threshold=6, lockout_time=600)
+        self.fail_password(gw, 3, source="127.0.0.1")
+        self.fail_password(gw, 3, source="127.0.0.3")
+        locked = self.locked_events()
+        self.assertEqual(len(locked), 1, locked)
+        self.assertRegex(locked[0]["detail"], r"\bscope=password\b")
+        self.assert_alice_hosts(self.key_login(gw, OTHER_ADDRESS))
+        self.assert_password_refused(gw, OTHER_ADDRESS)
+
+    def test_many_addresses_lock_the_user_with_scope_user(self):
+        gw = self.gateway(lockout_scope="user", source_lockout_threshold=3,
+                          lockout_threshold=6, lockout_time=600)
+        self.fail_password(gw, 3, source="127.0.0.1")
+        self.fail_password(gw, 3, source="127.0.0.3")
+        self.assertRefused(self.key_login(gw, OTHER_ADDRESS), r"Permission denied")
+
+    def test_old_thresholds(self):
+        # the thresholds of the issue (user 10, source 30): one address
+        # reaches the user's threshold first; with the default scope it
+        # locks her password only, with lockout_scope = user everything
+        for scope, key_works in (("password", True), ("user", False)):
+            with self.subTest(scope=scope):
+                self.admin.ok("user", "unlock", "alice")
+                gw = self.gateway(lockout_scope=scope, lockout_threshold=10,
+                                  source_lockout_threshold=30, lockout_time=600)
+                self.fail_password(gw, 12)
+                r = self.key_login(gw, OTHER_ADDRESS)
+                if key_works:
+                    self.assert_alice_hosts(r)
+                else:
+                    self.assertRefused(r, r"Permission denied")
+                self.assert_password_refused(gw, OTHER_ADDRESS)
+                gw.stop()
 
 
 class SourceLockout(h.TestCase):

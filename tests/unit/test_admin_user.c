@@ -245,12 +245,86 @@ static void test_bad_password(void **state)
                 "--password-stdin", NULL);
 }
 
+static json_t *show_json(struct fx *fx, const char *name)
+{
+    run(fx, NULL, "--json", "user", "show", name, NULL);
+    expect_ok(fx);
+    return stdout_json(fx);
+}
+
+/* What a lock locks is the daemon's lockout_scope, recorded in the
+ * settings (the default, password, while no daemon has recorded one);
+ * a locked_until in the past is no lock; unlock clears every lock. */
+static void test_user_lock_shown(void **state)
+{
+    struct fx *fx = *state;
+    json_t *doc = NULL;
+
+    add_people(fx);
+    db_exec(fx->db, "UPDATE users SET failed_logins = 20, locked_until = "
+                    "'2999-01-01T00:00:00.000Z' WHERE name = 'alice'");
+    run(fx, NULL, "user", "show", "alice", NULL);
+    expect_ok(fx);
+    expect_contains(fx->out, "password locked");
+    expect_contains(fx->out, "the password methods until "
+                             "2999-01-01T00:00:00.000Z (keys still log in)");
+    doc = show_json(fx, "alice");
+    assert_true(json_is_true(json_object_get(doc, "locked")));
+    assert_string_equal(jstr(doc, "lock_scope"), "password");
+    assert_string_equal(jstr(doc, "locked_until"), "2999-01-01T00:00:00.000Z");
+    assert_int_equal(json_integer_value(json_object_get(doc, "failed_logins")),
+                     20);
+    json_decref(doc);
+    run(fx, NULL, "user", "list", NULL);
+    expect_contains(fx->out, "password locked");
+
+    db_exec(fx->db, "INSERT INTO settings (name, value, created_at, "
+                    "updated_at) VALUES ('lockout_scope', 'user', "
+                    "'2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z')");
+    run(fx, NULL, "user", "show", "alice", NULL);
+    expect_ok(fx);
+    expect_contains(fx->out, "the user (every method) until "
+                             "2999-01-01T00:00:00.000Z");
+    expect_lacks(fx->out, "password locked");
+    doc = show_json(fx, "alice");
+    assert_string_equal(jstr(doc, "lock_scope"), "user");
+    json_decref(doc);
+    run(fx, NULL, "user", "list", NULL);
+    expect_contains(fx->out, "locked");
+    expect_lacks(fx->out, "password locked");
+
+    /* In the past, locked_until is when the failures began: no lock. */
+    db_exec(fx->db, "UPDATE users SET failed_logins = 3, locked_until = "
+                    "'2001-01-01T00:00:00.000Z' WHERE name = 'alice'");
+    doc = show_json(fx, "alice");
+    assert_true(json_is_false(json_object_get(doc, "locked")));
+    assert_true(json_is_null(json_object_get(doc, "lock_scope")));
+    assert_true(json_is_null(json_object_get(doc, "locked_until")));
+    assert_int_equal(json_integer_value(json_object_get(doc, "failed_logins")),
+                     3);
+    json_decref(doc);
+    run(fx, NULL, "user", "show", "alice", NULL);
+    expect_contains(fx->out, "locked:          no");
+    expect_lacks(fx->out, "2001-01-01");
+
+    db_exec(fx->db, "UPDATE users SET failed_logins = 20, locked_until = "
+                    "'2999-01-01T00:00:00.000Z' WHERE name = 'alice'");
+    run(fx, NULL, "user", "unlock", "alice", NULL);
+    expect_ok(fx);
+    expect_contains(fx->out, "unlocked user 'alice'");
+    assert_int_equal(db_scalar(fx->db, "SELECT failed_logins = 0 AND "
+                                       "locked_until IS NULL FROM users "
+                                       "WHERE name = 'alice'"),
+                     1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         T(test_user_add_list_show), T(test_user_add_keys_from_stdin),
         T(test_user_state_changes), T(test_user_not_found),
         T(test_bad_names),          T(test_bad_password),
+        T(test_user_lock_shown),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -91,9 +91,14 @@ static void test_defaults(void **state)
     assert_int_equal(cfg->max_auth_attempts, 6);
     assert_int_equal(cfg->auth_methods,
                      GW_AUTH_PUBLICKEY | GW_AUTH_PASSWORD | GW_AUTH_KBDINT);
-    assert_int_equal(cfg->lockout_threshold, 10);
+    assert_int_equal(cfg->lockout_threshold, 20);
     assert_int_equal(cfg->lockout_time, 900);
-    assert_int_equal(cfg->source_lockout_threshold, 30);
+    assert_int_equal(cfg->lockout_scope, GW_LOCKOUT_PASSWORD);
+    assert_string_equal(gw_config_text(cfg, "lockout_scope"), "password");
+    /* One address is locked out before it can lock a user: at most half
+     * (gateway/conn/lockout.h, test_gateway_lockout). */
+    assert_int_equal(cfg->source_lockout_threshold, 10);
+    assert_true(cfg->source_lockout_threshold * 2 <= cfg->lockout_threshold);
     assert_int_equal(cfg->auth_failure_delay, 250);
     assert_string_equal(cfg->banner, "");
     assert_null(cfg->banner_text);
@@ -210,6 +215,35 @@ static void test_file_errors(void **state)
     for (int i = 0; i < 10; i++) {
         assert_null(strchr(r.lines[i], '\n'));
     }
+}
+
+/* lockout_scope: its two values, and nothing else. */
+static void test_lockout_scope(void **state)
+{
+    struct gw_config *cfg = NULL;
+    struct reports r = {{{0}}, 0};
+    enum gw_lockout_scope scope = GW_LOCKOUT_PASSWORD;
+    const char *user = write_file("scope.conf", "lockout_scope = user\n");
+    const char *bad = write_file("scopebad.conf", "lockout_scope = keys\n");
+
+    (void)state;
+    assert_int_equal(gw_config_load(user, NULL, 0, NULL, NULL, NULL, &cfg),
+                     GW_OK);
+    assert_int_equal(cfg->lockout_scope, GW_LOCKOUT_USER);
+    gw_config_unref(cfg);
+    cfg = NULL;
+    assert_int_equal(gw_config_load(bad, NULL, 0, NULL, collect, &r, &cfg),
+                     GW_ERR_INVALID);
+    assert_int_equal(r.n, 1);
+    assert_non_null(strstr(r.lines[0], ":1: lockout_scope"));
+    assert_non_null(strstr(r.lines[0], "'keys' is not password or user"));
+    assert_int_equal(gw_lockout_scope_parse("password", &scope), GW_OK);
+    assert_int_equal(scope, GW_LOCKOUT_PASSWORD);
+    assert_int_equal(gw_lockout_scope_parse("user", &scope), GW_OK);
+    assert_int_equal(scope, GW_LOCKOUT_USER);
+    assert_int_equal(gw_lockout_scope_parse("User", &scope), GW_ERR_INVALID);
+    assert_string_equal(gw_lockout_scope_name(GW_LOCKOUT_USER), "user");
+    assert_string_equal(gw_lockout_scope_name(GW_LOCKOUT_PASSWORD), "password");
 }
 
 /* The forwarding keys: defaults, values and refusals. */
@@ -463,6 +497,7 @@ int main(void)
         cmocka_unit_test(test_default_algorithms),
         cmocka_unit_test(test_file_values),
         cmocka_unit_test(test_file_errors),
+        cmocka_unit_test(test_lockout_scope),
         cmocka_unit_test(test_forwarding_keys),
         cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_overrides),

@@ -62,10 +62,11 @@ static void test_source_lockout(void **state)
 
     (void)state;
     assert_int_equal(gw_limits_new(100, &lim), GW_OK);
-    assert_false(gw_limits_failure(lim, &a, &pol, 0));
-    assert_false(gw_limits_failure(lim, &a, &pol, 10));
+    assert_int_equal(gw_limits_failure(lim, &a, &pol, 0), GW_SOURCE_COUNTED);
+    assert_int_equal(gw_limits_failure(lim, &a, &pol, 10), GW_SOURCE_COUNTED);
     assert_false(gw_limits_locked(lim, &a, 10));
-    assert_true(gw_limits_failure(lim, &a, &pol, 20)); /* third: locked */
+    assert_int_equal(gw_limits_failure(lim, &a, &pol, 20), /* third */
+                     GW_SOURCE_LOCKED_NOW);
     assert_true(gw_limits_locked(lim, &a, 500));
     assert_false(gw_limits_locked(lim, &b, 500));
     assert_int_equal(gw_limits_admit(lim, &a, &pol, 500),
@@ -86,11 +87,13 @@ static void test_window_expires(void **state)
 
     (void)state;
     assert_int_equal(gw_limits_new(100, &lim), GW_OK);
-    assert_false(gw_limits_failure(lim, &a, &pol, 0));
-    assert_false(gw_limits_failure(lim, &a, &pol, 600));
-    assert_false(gw_limits_failure(lim, &a, &pol, 1200)); /* new window */
-    assert_false(gw_limits_failure(lim, &a, &pol, 1300));
-    assert_true(gw_limits_failure(lim, &a, &pol, 1400));
+    assert_int_equal(gw_limits_failure(lim, &a, &pol, 0), GW_SOURCE_COUNTED);
+    assert_int_equal(gw_limits_failure(lim, &a, &pol, 600), GW_SOURCE_COUNTED);
+    assert_int_equal(gw_limits_failure(lim, &a, &pol, 1200), /* new window */
+                     GW_SOURCE_COUNTED);
+    assert_int_equal(gw_limits_failure(lim, &a, &pol, 1300), GW_SOURCE_COUNTED);
+    assert_int_equal(gw_limits_failure(lim, &a, &pol, 1400),
+                     GW_SOURCE_LOCKED_NOW);
     gw_limits_free(lim);
 }
 
@@ -104,9 +107,41 @@ static void test_threshold_zero_disables(void **state)
     off.source_threshold = 0;
     assert_int_equal(gw_limits_new(100, &lim), GW_OK);
     for (int i = 0; i < 100; i++) {
-        assert_false(gw_limits_failure(lim, &a, &off, i));
+        assert_int_equal(gw_limits_failure(lim, &a, &off, i),
+                         GW_SOURCE_COUNTED);
     }
     assert_false(gw_limits_locked(lim, &a, 100));
+    gw_limits_free(lim);
+}
+
+/*
+ * Connections of one address that fail at once, after it is locked (they
+ * passed the lock check before it was): exactly one failure locked it, the
+ * others are told it was locked already and count toward nothing, neither
+ * the address (the lock is not extended) nor the user.
+ */
+static void test_failures_after_the_lock(void **state)
+{
+    struct gw_limits *lim = NULL;
+    struct gw_addr a = ip("192.0.2.9", 1);
+    struct gw_addr a2 = ip("192.0.2.9", 2);
+    int locked_now = 0;
+
+    (void)state;
+    assert_int_equal(gw_limits_new(100, &lim), GW_OK);
+    for (int i = 0; i < 10; i++) {
+        enum gw_source_count v =
+            gw_limits_failure(lim, i % 2 ? &a : &a2, &pol, 100 + i);
+        locked_now += v == GW_SOURCE_LOCKED_NOW;
+        assert_int_equal(v, i < 2    ? GW_SOURCE_COUNTED
+                            : i == 2 ? GW_SOURCE_LOCKED_NOW
+                                     : GW_SOURCE_WAS_LOCKED);
+    }
+    assert_int_equal(locked_now, 1);
+    /* The lock began at the third failure (t = 102): not extended. */
+    assert_true(gw_limits_locked(lim, &a, 1101));
+    assert_false(gw_limits_locked(lim, &a, 1102));
+    assert_int_equal(gw_limits_failure(lim, &a, &pol, 1102), GW_SOURCE_COUNTED);
     gw_limits_free(lim);
 }
 
@@ -137,6 +172,7 @@ int main(void)
         cmocka_unit_test(test_source_lockout),
         cmocka_unit_test(test_window_expires),
         cmocka_unit_test(test_threshold_zero_disables),
+        cmocka_unit_test(test_failures_after_the_lock),
         cmocka_unit_test(test_table_bound),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

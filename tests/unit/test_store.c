@@ -43,6 +43,7 @@
 
 #include "core/passwd.h"
 #include "core/sshkey.h"
+#include "core/timeutil.h"
 
 struct fixture {
     char dir[64];
@@ -267,35 +268,87 @@ static void test_users(void **state)
     free(hash);
 }
 
+/* A failure under a threshold of 3 and a window of 60 s, at now_ms. */
+static bool fail_at(struct fixture *f, const char *name, int64_t now_ms)
+{
+    struct store_lockout rule = {
+        .threshold = 3, .seconds = 60, .now_ms = now_ms};
+    bool locked = true;
+
+    assert_int_equal(store_user_record_failure(f->st, name, &rule, &locked),
+                     GW_OK);
+    return locked;
+}
+
+static void expect_count(struct fixture *f, const char *name, int failures,
+                         int64_t locked_until_ms)
+{
+    struct store_user u;
+    char iso[GW_TIME_LEN] = "";
+
+    if (locked_until_ms != 0) {
+        gw_time_iso_ms(locked_until_ms, iso);
+    }
+    assert_int_equal(store_user_get(f->st, name, &u), GW_OK);
+    assert_int_equal(u.failed_logins, failures);
+    assert_string_equal(u.locked_until, iso);
+}
+
 static void test_lockout(void **state)
 {
     struct fixture *f = *state;
+    struct store_lockout rule = {.threshold = 3, .seconds = 60};
     struct store_user u;
+    int64_t t0 = gw_time_wall_ms();
+    int64_t end = t0 + 1000 + 60000;
     bool locked = true;
 
     add_user(f, "alice");
-    for (int i = 0; i < 2; i++) {
-        assert_int_equal(
-            store_user_record_failure(f->st, "alice", 3, 60, &locked), GW_OK);
-        assert_false(locked);
-    }
-    assert_int_equal(store_user_record_failure(f->st, "alice", 3, 60, &locked),
-                     GW_OK);
-    assert_true(locked);
-    assert_int_equal(store_user_get(f->st, "alice", &u), GW_OK);
-    assert_int_equal(u.failed_logins, 3);
-    assert_true(store_user_is_locked(&u));
-    assert_int_equal(store_user_unlock(f->st, "alice"), GW_OK);
+    /* The first failure opens the window (locked_until in the past). */
+    assert_false(fail_at(f, "alice", t0));
+    assert_false(fail_at(f, "alice", t0 + 500));
+    expect_count(f, "alice", 2, t0);
     assert_int_equal(store_user_get(f->st, "alice", &u), GW_OK);
     assert_false(store_user_is_locked(&u));
-    assert_int_equal(u.failed_logins, 0);
-    assert_int_equal(store_user_record_failure(f->st, "ghost", 3, 60, &locked),
-                     GW_ERR_NOTFOUND);
-    assert_int_equal(store_user_record_failure(f->st, "alice", 3, 60, &locked),
-                     GW_OK);
-    assert_int_equal(store_user_record_success(f->st, "alice"), GW_OK);
+    /* The third within 60 s locks her for 60 s. */
+    assert_true(fail_at(f, "alice", t0 + 1000));
+    expect_count(f, "alice", 3, end);
     assert_int_equal(store_user_get(f->st, "alice", &u), GW_OK);
-    assert_int_equal(u.failed_logins, 0);
+    assert_true(store_user_is_locked(&u));
+    /* Locked: not counted, the lock not extended, and a success (a key
+     * login under lockout_scope = password) does not end it. */
+    assert_false(fail_at(f, "alice", t0 + 2000));
+    expect_count(f, "alice", 3, end);
+    assert_int_equal(store_user_record_success(f->st, "alice"), GW_OK);
+    expect_count(f, "alice", 3, end);
+    /* After the lock, a failure opens a new window. */
+    assert_false(fail_at(f, "alice", end + 1));
+    expect_count(f, "alice", 1, end + 1);
+    assert_int_equal(store_user_unlock(f->st, "alice"), GW_OK);
+    expect_count(f, "alice", 0, 0);
+
+    /* Failures spread over more than the window never lock. */
+    add_user(f, "bob");
+    assert_false(fail_at(f, "bob", t0));
+    assert_false(fail_at(f, "bob", t0 + 30000));
+    assert_false(fail_at(f, "bob", t0 + 60000)); /* the window is over */
+    expect_count(f, "bob", 1, t0 + 60000);
+    assert_false(fail_at(f, "bob", t0 + 61000));
+    assert_true(fail_at(f, "bob", t0 + 62000));
+
+    /* A success ends the window. */
+    add_user(f, "carol");
+    assert_false(fail_at(f, "carol", t0));
+    assert_false(fail_at(f, "carol", t0));
+    assert_int_equal(store_user_record_success(f->st, "carol"), GW_OK);
+    expect_count(f, "carol", 0, 0);
+    assert_false(fail_at(f, "carol", t0));
+    expect_count(f, "carol", 1, t0);
+
+    rule.now_ms = t0;
+    assert_int_equal(store_user_record_failure(f->st, "ghost", &rule, &locked),
+                     GW_ERR_NOTFOUND);
+    assert_false(locked);
 }
 
 /* ---- keys ---------------------------------------------------------- */
@@ -949,6 +1002,7 @@ static void test_single_row_reads(void **state)
     struct store_grant g;
     struct store_session s;
     struct store_recording rec;
+    struct store_lockout rule = {.threshold = 3, .seconds = 60};
     char *text = NULL;
     char msg[64];
     char why[64];
@@ -966,7 +1020,7 @@ static void test_single_row_reads(void **state)
     assert_int_equal(store_event_verify(f->st, &bad, why, sizeof(why)), GW_OK);
 
     expect_missing(store_user_get(f->st, "carol", &u), "unknown user 'carol'");
-    expect_missing(store_user_record_failure(f->st, "carol", 3, 60, &locked),
+    expect_missing(store_user_record_failure(f->st, "carol", &rule, &locked),
                    "unknown user 'carol'");
     add_user(f, "bob");
     expect_missing(store_user_password_hash(f->st, "bob", &text),
