@@ -138,6 +138,7 @@ struct file {
     uint8_t handle[GW_SFTP_HANDLE_MAX];
     size_t handle_len;
     uint64_t gen; /* tells a reused slot from the file a request named */
+    uint64_t seq; /* the records' file_seq; 0 for a directory */
     bool is_dir;
     char *path;
     bool path_trunc;
@@ -188,7 +189,8 @@ struct gw_sftp_audit {
     size_t reqs_cap;  /* a power of two, or 0 before the first request */
     size_t pending_path_bytes;
     uint64_t next_gen;
-    bool stopped; /* malformed or unsupported: input is ignored */
+    uint64_t files_opened; /* the last file_seq handed out */
+    bool stopped;          /* malformed or unsupported: input is ignored */
     bool finished;
     const char *degraded; /* the first reason, or NULL */
     struct gw_sftp_audit_stats stats;
@@ -614,6 +616,7 @@ static void file_emit(struct gw_sftp_audit *a, struct file *f, int status,
     rec.write_end = f->wr.end;
     rec.entries = f->entries;
     rec.attrs = f->attrs;
+    rec.file_seq = f->seq;
     if (sd != NULL) {
         rc = gw_sha256_final_hex(sd->hash, hex);
         rec.whole_file = rc == GW_OK;
@@ -625,6 +628,26 @@ static void file_emit(struct gw_sftp_audit *a, struct file *f, int status,
         msg = "";
     }
     emit(a, &rec, status, msg);
+}
+
+/*
+ * A file's first record, when its handle arrives: it is in flight, and if
+ * the gateway dies before its CLOSE this row is what stays on record
+ * (file_emit's record, with the same file_seq, replaces it). Its op comes
+ * from the open flags, like a failed OPEN's; the running hashes are left
+ * alone.
+ */
+static void file_emit_open(struct gw_sftp_audit *a, const struct file *f)
+{
+    struct gw_sftp_record rec;
+
+    record_init(&rec, flags_op(f->pflags));
+    rec.path = nz(f->path);
+    rec.path_truncated = f->path_trunc;
+    rec.pflags = f->pflags;
+    rec.attrs = f->attrs;
+    rec.file_seq = f->seq;
+    emit(a, &rec, GW_SFTP_STATUS_INCOMPLETE, "");
 }
 
 static void file_free(struct gw_sftp_audit *a, size_t slot)
@@ -880,6 +903,8 @@ static void file_fill(struct gw_sftp_audit *a, struct file *f, struct req *rq,
     f->handle_len = h->len;
     f->gen = a->next_gen++;
     f->is_dir = rq->kind == K_OPENDIR;
+    /* Directories get no open record: a listing in flight says little. */
+    f->seq = f->is_dir ? 0 : ++a->files_opened;
     f->path = rq->path;
     rq->path = NULL; /* transferred */
     f->path_trunc = rq->path_trunc;
@@ -921,6 +946,9 @@ static void open_handle(struct gw_sftp_audit *a, struct req *rq,
     a->stats.open++;
     if (a->stats.open > a->stats.open_peak) {
         a->stats.open_peak = a->stats.open;
+    }
+    if (!f->is_dir) {
+        file_emit_open(a, f);
     }
 out:
     if (why != NULL) {

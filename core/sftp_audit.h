@@ -4,7 +4,8 @@
  * OpenSSH's sftp-server and by scp in OpenSSH 9) into file-level audit
  * records: one row per file transfer or file-system operation, with path,
  * operation, sizes and, when the whole file passed through the gateway, its
- * SHA-256.
+ * SHA-256. A file's row is reported twice, under one file_seq: when it is
+ * opened (incomplete) and when it is closed (its final state).
  *
  * The caller feeds every chunk it relays, in the order it relays it, tagged
  * with its direction; chunk boundaries do not matter. Only a small fixed
@@ -102,6 +103,16 @@ struct gw_sftp_record {
     const char *status_text;    /* "ok", "no such file", "incomplete", ... */
     const char *message;        /* the server's STATUS message, or "" */
     struct gw_sftp_attrs attrs; /* mkdir, *setstat, file records */
+    /*
+     * Files the server handed a handle for (an OPEN, not an OPENDIR) are
+     * numbered 1, 2, ... per channel; every other record has 0. A file
+     * gets two records with its number: the open record, as soon as the
+     * handle arrives (status GW_SFTP_STATUS_INCOMPLETE, no bytes, no hash),
+     * so that a file in flight is on record even if the gateway dies
+     * before it is closed; and its final record (at its CLOSE, at finish,
+     * or when the server hands its handle out again), which replaces it.
+     */
+    uint64_t file_seq;
 };
 
 /* Called once per record, from inside feed or finish. It must not keep

@@ -142,8 +142,9 @@ int st_transfers_walk(struct store *st, int64_t session_id,
     }
     rc = st_prepare(st,
                     "SELECT id, session_id, operation, path, path2, "
-                    "bytes_read, bytes_written, sha256, status, created_at "
-                    "FROM file_transfers WHERE session_id = ?1 ORDER BY id",
+                    "bytes_read, bytes_written, sha256, status, created_at, "
+                    "file_seq FROM file_transfers WHERE session_id = ?1 "
+                    "ORDER BY id",
                     &stmt);
     if (rc != GW_OK) {
         goto out;
@@ -153,6 +154,11 @@ int st_transfers_walk(struct store *st, int64_t session_id,
         rc = gw_sha256_update(h, out, strlen(out));
         for (int col = 0; rc == GW_OK && col < 10; col++) {
             rc = st_hash_column(h, stmt, col);
+        }
+        /* file_seq (schema 4) only where it is set: rows that are no
+         * file's, and every row bound before schema 4, hash as they did. */
+        if (rc == GW_OK && sqlite3_column_type(stmt, 10) != SQLITE_NULL) {
+            rc = st_hash_column(h, stmt, 10);
         }
         if (rc == GW_OK) {
             rc = gw_sha256_final_hex(h, out);
@@ -314,25 +320,46 @@ static int read_ended_who(sqlite3_stmt *stmt, void *arg)
     return GW_OK;
 }
 
-int st_session_amend(struct store *st, int64_t session_id, enum st_amend what,
-                     int64_t row)
+/* Whether session_id has ended, and who it was; not ended when there is
+ * no such session (whoever writes its end binds what is there). */
+static int ended_who(struct store *st, int64_t session_id, struct ended_who *w)
+{
+    int rc;
+
+    memset(w, 0, sizeof(*w));
+    rc = st_get_one(st,
+                    "SELECT ended_at IS NOT NULL, username, client_addr "
+                    "FROM sessions WHERE id = ?1",
+                    ST_PARAMS(ST_INT64(session_id)), read_ended_who, w,
+                    "reading session");
+    return rc == GW_ERR_NOTFOUND ? GW_OK : rc;
+}
+
+int st_transfers_if_ended(struct store *st, int64_t session_id,
+                          char out[GW_SHA256_HEX_LEN])
+{
+    struct ended_who w;
+    int rc = ended_who(st, session_id, &w);
+
+    out[0] = '\0';
+    if (rc != GW_OK || !w.ended) {
+        return rc;
+    }
+    return st_transfers_digest(st, session_id, out);
+}
+
+/* The amend itself: what came late (what, row) and, for a file transfer
+ * row replaced in place, the transfers= digest it replaced ("" if none). */
+static int amend(struct store *st, int64_t session_id, enum st_amend what,
+                 int64_t row, const char *replaced)
 {
     struct ended_who w;
     char digest[GW_SHA256_HEX_LEN];
     int64_t rec_id = 0;
-    int rc;
+    int rc = ended_who(st, session_id, &w);
 
-    memset(&w, 0, sizeof(w));
-    rc = st_get_one(st,
-                    "SELECT ended_at IS NOT NULL, username, client_addr "
-                    "FROM sessions WHERE id = ?1",
-                    ST_PARAMS(ST_INT64(session_id)), read_ended_who, &w,
-                    "reading session");
-    if (rc == GW_ERR_NOTFOUND || (rc == GW_OK && !w.ended)) {
-        return GW_OK; /* session.end will bind it */
-    }
-    if (rc != GW_OK) {
-        return rc;
+    if (rc != GW_OK || !w.ended) {
+        return rc; /* session.end will bind it */
     }
     if (what == ST_AMEND_RECORDING) {
         rc = st_recording_tail(st, session_id, &rec_id, digest);
@@ -344,7 +371,14 @@ int st_session_amend(struct store *st, int64_t session_id, enum st_amend what,
     }
     /* The writer was behind the session's end (the recording writer
      * thread, a replayed spool): this event binds what came late, and
-     * names the row it adds (none for a recording's start). */
+     * names the row it adds (none for a recording's start) or replaces. */
+    if (what == ST_AMEND_TRANSFERS && replaced[0] != '\0') {
+        return store_event_addf(st, "session.amend", w.user, w.client,
+                                "session=%lld transfers=%s transfer=%lld "
+                                "replaced=%s",
+                                (long long)session_id, digest, (long long)row,
+                                replaced);
+    }
     if (what == ST_AMEND_TRANSFERS) {
         return store_event_addf(st, "session.amend", w.user, w.client,
                                 "session=%lld transfers=%s transfer=%lld",
@@ -358,4 +392,16 @@ int st_session_amend(struct store *st, int64_t session_id, enum st_amend what,
     return store_event_addf(st, "session.amend", w.user, w.client,
                             "session=%lld recording=%s chunk=%lld",
                             (long long)session_id, digest, (long long)row);
+}
+
+int st_session_amend(struct store *st, int64_t session_id, enum st_amend what,
+                     int64_t row)
+{
+    return amend(st, session_id, what, row, "");
+}
+
+int st_session_amend_replaced(struct store *st, int64_t session_id, int64_t row,
+                              const char *replaced)
+{
+    return amend(st, session_id, ST_AMEND_TRANSFERS, row, replaced);
 }

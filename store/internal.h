@@ -173,7 +173,8 @@ int st_session_row_digest(struct store *st, int64_t id,
                           char out[GW_SHA256_HEX_LEN]);
 
 /* transfers=: the chain over the session's file_transfers rows in id
- * order, from a start that names the session (the digest of none). */
+ * order, as they stand, from a start that names the session (the digest
+ * of none). */
 int st_transfers_digest(struct store *st, int64_t session_id,
                         char out[GW_SHA256_HEX_LEN]);
 /* The same, handing each (when not NULL) every state of the chain: the
@@ -205,5 +206,18 @@ enum st_amend { ST_AMEND_RECORDING, ST_AMEND_TRANSFERS };
  * transaction). GW_OK when there is nothing to bind. */
 int st_session_amend(struct store *st, int64_t session_id, enum st_amend what,
                      int64_t row);
+
+/* Before a file transfer row of session_id is replaced in place: when the
+ * session has ended, out gets its transfers= digest as it stands (what
+ * its events bound); "" while it is open. */
+int st_transfers_if_ended(struct store *st, int64_t session_id,
+                          char out[GW_SHA256_HEX_LEN]);
+
+/* File transfer row was replaced in place after the session ended (the
+ * digest was `replaced` before, from st_transfers_if_ended): a
+ * session.amend binds the new digest and names both (in the caller's
+ * transaction). */
+int st_session_amend_replaced(struct store *st, int64_t session_id, int64_t row,
+                              const char *replaced);
 
 #endif

@@ -23,6 +23,7 @@ struct migration {
 };
 
 static int step3_chain(struct store *st);
+static int step4_file_seq(struct store *st);
 
 static const struct migration migrations[] = {
     /* 0 -> 1: the foundation schema. Times are UTC ISO-8601 text
@@ -214,6 +215,9 @@ static const struct migration migrations[] = {
 
     /* 2 -> 3: the chain covers what an auditor reads (step3_chain). */
     {NULL, step3_chain},
+
+    /* 3 -> 4: a file in flight has its row (step4_file_seq). */
+    {NULL, step4_file_seq},
 };
 
 static int exec_sql(struct store *st, const char *sql, int version)
@@ -248,7 +252,7 @@ static int has_column(struct store *st, const char *table, const char *column,
 }
 
 static int add_column(struct store *st, const char *table, const char *column,
-                      const char *sql)
+                      const char *sql, int version)
 {
     bool has = false;
     int rc = has_column(st, table, column, &has);
@@ -256,7 +260,7 @@ static int add_column(struct store *st, const char *table, const char *column,
     if (rc != GW_OK || has) {
         return rc;
     }
-    return exec_sql(st, sql, 3);
+    return exec_sql(st, sql, version);
 }
 
 /*
@@ -301,12 +305,13 @@ static int natural_key_index(struct store *st)
  */
 static int step3_chain(struct store *st)
 {
-    int rc = add_column(st, "recording_chunks", "digest",
-                        "ALTER TABLE recording_chunks ADD COLUMN digest TEXT");
+    int rc =
+        add_column(st, "recording_chunks", "digest",
+                   "ALTER TABLE recording_chunks ADD COLUMN digest TEXT", 3);
 
     if (rc == GW_OK) {
         rc = add_column(st, "recordings", "digest",
-                        "ALTER TABLE recordings ADD COLUMN digest TEXT");
+                        "ALTER TABLE recordings ADD COLUMN digest TEXT", 3);
     }
     if (rc == GW_OK) {
         rc = exec_sql(st,
@@ -322,6 +327,31 @@ static int step3_chain(struct store *st)
     }
     if (rc == GW_OK) {
         rc = natural_key_index(st);
+    }
+    return rc;
+}
+
+/*
+ * 3 -> 4: the sftp audit writes a file's row when the file is opened
+ * (status incomplete) and completes that same row when it is closed, so
+ * that a gateway killed mid-transfer leaves the file on record. The row
+ * is found again by the file's number in its channel: file_seq, unique
+ * per session where it is set. Rows written before, and rows that are no
+ * file's, keep NULL.
+ */
+static int step4_file_seq(struct store *st)
+{
+    int rc = add_column(st, "file_transfers", "file_seq",
+                        "ALTER TABLE file_transfers ADD COLUMN file_seq "
+                        "INTEGER",
+                        4);
+
+    if (rc == GW_OK) {
+        rc = exec_sql(st,
+                      "CREATE UNIQUE INDEX IF NOT EXISTS file_transfers_file "
+                      "ON file_transfers(session_id, file_seq) WHERE "
+                      "file_seq IS NOT NULL",
+                      4);
     }
     return rc;
 }

@@ -261,11 +261,14 @@ static bool detail_value(const char *detail, const char *key, char *out,
 }
 
 /* A digest an event bound (recording= or transfers=); a session.amend
- * also names the row it added (chunk=, transfer=; 0 for none). */
+ * also names the row it added (chunk=, transfer=; 0 for none), or the
+ * file transfer row it replaced in place and the digest before
+ * (replaced=). */
 struct binding {
     int64_t event;
     int64_t row;
-    char hex[GW_SHA256_HEX_LEN]; /* or "none" */
+    char hex[GW_SHA256_HEX_LEN];      /* or "none" */
+    char replaced[GW_SHA256_HEX_LEN]; /* "" unless a row was replaced */
     bool seen;
 };
 
@@ -286,7 +289,7 @@ struct session_events {
     int64_t degraded_event;
 };
 
-static const struct binding no_binding = {0, 0, "", false};
+static const struct binding no_binding = {0, 0, "", "", false};
 
 static const struct binding *last_binding(const struct bindings *list)
 {
@@ -296,7 +299,7 @@ static const struct binding *last_binding(const struct bindings *list)
 static int add_binding(struct bindings *list, int64_t event, const char *detail,
                        const char *key, const char *row_key)
 {
-    struct binding b = {event, 0, "", false};
+    struct binding b = {event, 0, "", "", false};
     char row[24];
     int rc;
 
@@ -305,6 +308,9 @@ static int add_binding(struct bindings *list, int64_t event, const char *detail,
     }
     if (detail_value(detail, row_key, row, sizeof(row))) {
         b.row = strtoll(row, NULL, 10);
+    }
+    if (!detail_value(detail, "replaced", b.replaced, sizeof(b.replaced))) {
+        b.replaced[0] = '\0';
     }
     rc = st_grow(&list->b, &list->cap, list->n, sizeof(b));
     if (rc == GW_OK) {
@@ -610,16 +616,62 @@ static void track_transfer(void *arg, int64_t row, const char *digest)
     track(arg, row, row, digest);
 }
 
+/*
+ * A file transfer row replaced in place after the session ended (a file's
+ * final state stored after session.end) changes every state from that row
+ * on, so the bindings up to the last replacement cannot be recomputed
+ * from the rows any more. What can be checked: each replacement replaced
+ * exactly what was bound just before it (else a row was changed, added or
+ * removed in between), and the last one is where the walk of the rows as
+ * they stand starts (*from; NULL when nothing was replaced).
+ */
+static int check_replaced(struct verify *v, int64_t id, struct bindings *list,
+                          struct binding **from)
+{
+    const struct binding *before = NULL;
+    int rc = GW_OK;
+
+    *from = NULL;
+    for (size_t i = 0; i < list->n && rc == GW_OK; i++) {
+        struct binding *b = &list->b[i];
+        if (b->replaced[0] != '\0') {
+            *from = b;
+            if (before == NULL || strcmp(b->replaced, before->hex) != 0) {
+                rc = problem(v, STORE_AUDIT_SESSION, id,
+                             "event %lld replaced file transfer %lld, but "
+                             "not in the state event %lld bound: a row was "
+                             "changed, added or removed before it",
+                             (long long)b->event, (long long)b->row,
+                             (long long)(before != NULL ? before->event : 0));
+            }
+        }
+        if (strcmp(b->hex, "none") != 0) {
+            before = b;
+        }
+    }
+    for (size_t i = 0; *from != NULL && &list->b[i] != *from; i++) {
+        list->b[i].seen = true; /* superseded, checked through the chain */
+    }
+    return rc;
+}
+
 static int check_transfers(struct verify *v, int64_t id,
                            struct session_events *e)
 {
     const struct binding *last = last_binding(&e->tr);
+    struct binding *from = NULL;
     char digest[GW_SHA256_HEX_LEN];
     struct tracker t;
     int rc;
 
     tracker_init(&t, v, id, "its file transfers", "file transfer", &e->tr);
-    rc = st_transfers_walk(v->st, id, track_transfer, &t, digest);
+    rc = check_replaced(v, id, &e->tr, &from);
+    if (from != NULL) {
+        t.first = from;
+    }
+    if (rc == GW_OK) {
+        rc = st_transfers_walk(v->st, id, track_transfer, &t, digest);
+    }
     if (rc == GW_OK) {
         rc = tracker_finish(&t);
     }

@@ -231,6 +231,7 @@ static int apply_transfer(struct store *st, struct gw_audit_ids *ids,
     t.path2 = r->path2 != NULL ? r->path2 : empty;
     t.bytes_read = r->bytes_read;
     t.bytes_written = r->bytes_written;
+    t.file_seq = r->file_seq; /* a file's final state replaces its open row */
     snprintf(t.sha256, sizeof(t.sha256), "%s",
              r->sha256 != NULL ? r->sha256 : "");
     snprintf(t.status, sizeof(t.status), "%s",

@@ -6,12 +6,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FORMAT_VERSION 1
+/*
+ * 2 added file_seq, after every field of 1. A new field means a new
+ * version, not an optional tail: the version byte then says exactly which
+ * fields follow, a record still has to end where its last field does,
+ * and an older sshgated that meets a newer record in the spool (a
+ * downgrade during an outage) refuses it as undecodable (an
+ * audit.rejected event) instead of reading it wrong. The versions before
+ * stay readable: a spool left by the previous release replays after an
+ * upgrade, its transfers as rows of their own (file_seq 0).
+ */
+#define FORMAT_VERSION 2
+#define FORMAT_OLDEST  1
 /* A string field longer than this is not one we wrote. */
 #define FIELD_MAX (16u * 1024 * 1024)
 
-/* Every field, in the order they are encoded. Adding a field means a new
- * FORMAT_VERSION (a spool written by the old one is replayed by it). */
+/* Every field of version 1, in the order they are encoded; after them the
+ * fields each later version added (V2_FIELDS), in version order. */
 #define STRING_FIELDS(X) \
     X(event_kind)        \
     X(user)              \
@@ -49,6 +60,9 @@
     X(pty)             \
     X(has_exit_status) \
     X(kill_done)
+
+/* Unsigned, after the data of version 1. */
+#define V2_FIELDS(X) X(file_seq)
 
 struct writer {
     uint8_t *buf;
@@ -155,11 +169,12 @@ int gw_audit_record_encode(const struct gw_audit_record *r, uint8_t **out,
 #undef PUT_NUMBER
 #define PUT_UNSIGNED(name) put_u64(&w, r->name);
     UNSIGNED_FIELDS(PUT_UNSIGNED)
-#undef PUT_UNSIGNED
 #define PUT_FLAG(name) put_u64(&w, r->name ? 1 : 0);
     FLAG_FIELDS(PUT_FLAG)
 #undef PUT_FLAG
     put_bytes(&w, r->data, r->data_len, r->data != NULL);
+    V2_FIELDS(PUT_UNSIGNED)
+#undef PUT_UNSIGNED
     if (w.failed) {
         free(w.buf);
         return GW_ERR_NOMEM;
@@ -239,8 +254,8 @@ int gw_audit_record_decode(const uint8_t *buf, size_t len,
     uint64_t flag;
 
     memset(r, 0, sizeof(*r));
-    if (head == NULL || head[0] != FORMAT_VERSION || head[1] == 0 ||
-        head[1] >= GW_AUDIT_KIND_END) {
+    if (head == NULL || head[0] < FORMAT_OLDEST || head[0] > FORMAT_VERSION ||
+        head[1] == 0 || head[1] >= GW_AUDIT_KIND_END) {
         return GW_ERR_INVALID;
     }
     r->kind = (enum gw_audit_kind)head[1];
@@ -252,7 +267,6 @@ int gw_audit_record_decode(const uint8_t *buf, size_t len,
 #undef TAKE_NUMBER
 #define TAKE_UNSIGNED(name) r->name = take_u64(&rd);
     UNSIGNED_FIELDS(TAKE_UNSIGNED)
-#undef TAKE_UNSIGNED
 #define TAKE_FLAG(name)                \
     flag = take_u64(&rd);              \
     rd.failed = rd.failed || flag > 1; \
@@ -260,6 +274,10 @@ int gw_audit_record_decode(const uint8_t *buf, size_t len,
     FLAG_FIELDS(TAKE_FLAG)
 #undef TAKE_FLAG
     r->data = take_bytes(&rd, &r->data_len, true);
+    if (head[0] >= 2) {
+        V2_FIELDS(TAKE_UNSIGNED)
+    }
+#undef TAKE_UNSIGNED
     if (rd.failed || rd.at != rd.len) {
         gw_audit_record_clear(r);
         return GW_ERR_INVALID;

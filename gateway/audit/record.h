@@ -9,8 +9,11 @@
  * Records are encoded into a compact binary form for the spool file
  * (core/spool.h): a version byte, the kind, then every field of the
  * table below in order (strings as u32 length + bytes with a presence
- * flag, numbers as i64). Decoding trusts nothing: it is bounded by the
- * buffer and fuzzed (tests/fuzz/fuzz_audit_record.c).
+ * flag, numbers as i64), the fields a later version added last. Decoding
+ * trusts nothing: it is bounded by the buffer and fuzzed
+ * (tests/fuzz/fuzz_audit_record.c). It reads every version written since
+ * the spool exists, so that a spool left by the previous release replays
+ * after an upgrade.
  */
 #ifndef SSHGATE_GATEWAY_AUDIT_RECORD_H
 #define SSHGATE_GATEWAY_AUDIT_RECORD_H
@@ -70,6 +73,9 @@ struct gw_audit_record {
     char *status;
     uint64_t bytes_read;
     uint64_t bytes_written;
+    /* the file's number in its channel: the record replaces the row of
+     * the same session and file_seq (0: a row of its own) */
+    uint64_t file_seq;
 
     /* recordings */
     char *header;

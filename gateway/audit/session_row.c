@@ -64,8 +64,9 @@ void gw_session_row_owe(struct gw_session_row *row, const char *detail)
 
 /*
  * SFTP audit (core/sftp_audit.h). The feed runs in the pump, from the
- * relay's tap, never inside a libssh callback; each file record goes to
- * the audit writer at once, and the relay never waits for it.
+ * relay's tap, never inside a libssh callback; each record goes to the
+ * audit writer at once. A record the queue refuses is logged and the
+ * relay goes on.
  */
 static void on_sftp_record(const struct gw_sftp_record *rec, void *userdata)
 {
@@ -82,6 +83,9 @@ static void on_sftp_record(const struct gw_sftp_record *rec, void *userdata)
     r.path2 = strdup(rec->path2);
     r.bytes_read = rec->bytes_read;
     r.bytes_written = rec->bytes_written;
+    /* A file's open record and its final one share it: one row per file,
+     * there from the OPEN on (a crash mid-transfer leaves it incomplete). */
+    r.file_seq = rec->file_seq;
     r.sha256 = rec->whole_file ? strdup(rec->sha256) : NULL;
     r.status = strdup(rec->status_text);
     if (r.operation == NULL || r.path == NULL || r.path2 == NULL ||

@@ -3,8 +3,9 @@
  * decoded as one audit record (gateway/audit/record.c), and then written
  * as a spool file (core/spool.c) that is opened, scanned and read frame by
  * frame, each frame decoded as a record. A record that decodes must encode
- * to the very same bytes; a spool that opens must read back exactly the
- * frames its scan counted.
+ * to the very same bytes (a record of format version 1 to the same bytes
+ * as version 2: the version byte 2 and file_seq 0 after them); a spool
+ * that opens must read back exactly the frames its scan counted.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -37,7 +38,17 @@ static void decode_roundtrip(const uint8_t *data, size_t size)
         return;
     }
     check(gw_audit_record_encode(&r, &again, &len) == GW_OK);
-    check(len == size && memcmp(again, data, size) == 0);
+    if (data[0] == 1) {
+        /* Read as version 1, written as 2: only the version byte and the
+         * file_seq that 2 appends differ. */
+        static const uint8_t zero[8] = {0};
+        check(r.file_seq == 0);
+        check(len == size + 8 && again[0] == 2);
+        check(memcmp(again + 1, data + 1, size - 1) == 0);
+        check(memcmp(again + size, zero, 8) == 0);
+    } else {
+        check(len == size && memcmp(again, data, size) == 0);
+    }
     free(again);
     gw_audit_record_clear(&r);
 }

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/sftp_audit.h"
@@ -22,11 +23,46 @@ static void check(int ok)
     }
 }
 
+/* The files of one input by file_seq - 1: whether their final record came. */
+struct files {
+    bool *closed;
+    size_t n;
+    size_t cap;
+};
+
+/* A file's first record (the open record) is numbered next, is in flight
+ * and has nothing counted; a later one with its number comes once. */
+static void check_file_seq(const struct gw_sftp_record *r, struct files *fs)
+{
+    if (r->file_seq == 0) {
+        return;
+    }
+    check(strcmp(r->op, "list") != 0); /* directories have no number */
+    check(r->file_seq <= fs->n + 1);
+    if (r->file_seq <= fs->n) {
+        check(!fs->closed[r->file_seq - 1]);
+        fs->closed[r->file_seq - 1] = true;
+        return;
+    }
+    check(r->status == GW_SFTP_STATUS_INCOMPLETE);
+    check(strcmp(r->status_text, "incomplete") == 0);
+    check(r->bytes_read == 0 && r->bytes_written == 0 && r->write_end == 0);
+    check(r->entries == 0 && r->sha256[0] == '\0' && r->path2[0] == '\0');
+    if (fs->n == fs->cap) {
+        size_t cap = fs->cap != 0 ? fs->cap * 2 : 64;
+        bool *grown = realloc(fs->closed, cap * sizeof(*grown));
+        check(grown != NULL);
+        fs->closed = grown;
+        fs->cap = cap;
+    }
+    fs->closed[fs->n++] = false;
+}
+
 static void on_record(const struct gw_sftp_record *r, void *userdata)
 {
     size_t hexlen = strlen(r->sha256);
 
-    (void)userdata;
+    check_file_seq(r, userdata);
     check(r->op != NULL && r->path != NULL && r->path2 != NULL);
     check(r->status_text != NULL && r->message != NULL);
     check(strlen(r->path) <= GW_SFTP_PATH_MAX);
@@ -55,11 +91,12 @@ static void check_bounds(const struct gw_sftp_audit *a)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct gw_sftp_audit *a = NULL;
+    struct files fs = {NULL, 0, 0};
     bool failed = false;
     size_t pos = 0;
     int rc;
 
-    if (gw_sftp_audit_new(on_record, NULL, &a) != GW_OK) {
+    if (gw_sftp_audit_new(on_record, &fs, &a) != GW_OK) {
         return 0;
     }
     while (size - pos >= 2) {
@@ -79,6 +116,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rc = gw_sftp_audit_finish(a);
     check(rc == GW_OK || rc == GW_ERR_INVALID);
     check_bounds(a);
+    /* Every file put on record as open has had its final record. */
+    for (size_t i = 0; i < fs.n; i++) {
+        check(fs.closed[i]);
+    }
     gw_sftp_audit_free(a);
+    free(fs.closed);
     return 0;
 }

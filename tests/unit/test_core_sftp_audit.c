@@ -357,12 +357,24 @@ struct rec {
     char status_text[32];
     char message[256];
     struct gw_sftp_attrs attrs;
+    uint64_t file_seq;
+    /* opens: the final record with this file_seq came; recs: 0 */
+    int finals;
 };
 
+/*
+ * What a run reported, split in two: the open records (a file's first
+ * record, as its handle arrives; opens[i] has file_seq i + 1) and every
+ * other record in order (recs), which is what the tests mostly look at.
+ * on_record checks the promises of file_seq as the records come.
+ */
 struct capture {
     struct rec *recs;
     size_t n;
     size_t cap;
+    struct rec *opens;
+    size_t nopen;
+    size_t capopen;
 };
 
 static void copy_str(char *dst, size_t size, const char *src)
@@ -373,18 +385,22 @@ static void copy_str(char *dst, size_t size, const char *src)
     memcpy(dst, src, n + 1);
 }
 
-static void on_record(const struct gw_sftp_record *r, void *userdata)
+static struct rec *rec_append(struct rec **list, size_t *n, size_t *cap)
 {
-    struct capture *cap = userdata;
     struct rec *c = NULL;
 
-    if (cap->n == cap->cap) {
-        cap->cap = cap->cap != 0 ? cap->cap * 2 : 16;
-        cap->recs = realloc(cap->recs, cap->cap * sizeof(*cap->recs));
-        assert_non_null(cap->recs);
+    if (*n == *cap) {
+        *cap = *cap != 0 ? *cap * 2 : 16;
+        *list = realloc(*list, *cap * sizeof(**list));
+        assert_non_null(*list);
     }
-    c = &cap->recs[cap->n++];
+    c = &(*list)[(*n)++];
     memset(c, 0, sizeof(*c));
+    return c;
+}
+
+static void rec_copy(struct rec *c, const struct gw_sftp_record *r)
+{
     copy_str(c->op, sizeof(c->op), r->op);
     c->path = strdup(r->path);
     c->path2 = strdup(r->path2);
@@ -404,15 +420,75 @@ static void on_record(const struct gw_sftp_record *r, void *userdata)
     copy_str(c->status_text, sizeof(c->status_text), r->status_text);
     copy_str(c->message, sizeof(c->message), r->message);
     c->attrs = r->attrs;
+    c->file_seq = r->file_seq;
+}
+
+/* A file's first record: in flight, nothing counted yet. */
+static void assert_open_record(const struct rec *c)
+{
+    assert_int_equal(c->status, GW_SFTP_STATUS_INCOMPLETE);
+    assert_string_equal(c->status_text, "incomplete");
+    assert_string_equal(c->message, "");
+    assert_int_equal(c->bytes_read, 0);
+    assert_int_equal(c->bytes_written, 0);
+    assert_int_equal(c->write_end, 0);
+    assert_int_equal(c->entries, 0);
+    assert_string_equal(c->sha256, "");
+    assert_string_equal(c->path2, "");
+    assert_true(strcmp(c->op, "read") == 0 || strcmp(c->op, "write") == 0 ||
+                strcmp(c->op, "read+write") == 0 || strcmp(c->op, "open") == 0);
+}
+
+static void on_record(const struct gw_sftp_record *r, void *userdata)
+{
+    struct capture *cap = userdata;
+    struct rec *c = NULL;
+    struct rec *open = NULL;
+
+    /* Files are numbered in order, each number opened once... */
+    assert_true(r->file_seq <= cap->nopen + 1);
+    if (r->file_seq == cap->nopen + 1) {
+        c = rec_append(&cap->opens, &cap->nopen, &cap->capopen);
+        rec_copy(c, r);
+        assert_open_record(c);
+        return;
+    }
+    c = rec_append(&cap->recs, &cap->n, &cap->cap);
+    rec_copy(c, r);
+    if (r->file_seq == 0) {
+        return;
+    }
+    /* ...and closed once, as the file it opened. */
+    open = &cap->opens[r->file_seq - 1];
+    assert_int_equal(open->finals, 0);
+    open->finals++;
+    assert_string_equal(c->path, open->path);
+    assert_int_equal(c->path_truncated, open->path_truncated);
+    assert_int_equal(c->pflags, open->pflags);
+    assert_memory_equal(&c->attrs, &open->attrs, sizeof(c->attrs));
+}
+
+/* After finish, every file opened has had its final record. */
+static void assert_all_closed(const struct capture *cap)
+{
+    for (size_t i = 0; i < cap->nopen; i++) {
+        assert_int_equal(cap->opens[i].finals, 1);
+    }
+}
+
+static void recs_free(struct rec *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(list[i].path);
+        free(list[i].path2);
+    }
+    free(list);
 }
 
 static void capture_free(struct capture *cap)
 {
-    for (size_t i = 0; i < cap->n; i++) {
-        free(cap->recs[i].path);
-        free(cap->recs[i].path2);
-    }
-    free(cap->recs);
+    recs_free(cap->recs, cap->n);
+    recs_free(cap->opens, cap->nopen);
     memset(cap, 0, sizeof(*cap));
 }
 
@@ -433,6 +509,8 @@ static void assert_rec_equal(const struct rec *x, const struct rec *y)
     assert_string_equal(x->status_text, y->status_text);
     assert_string_equal(x->message, y->message);
     assert_memory_equal(&x->attrs, &y->attrs, sizeof(x->attrs));
+    assert_int_equal(x->file_seq, y->file_seq);
+    assert_int_equal(x->finals, y->finals);
 }
 
 static void assert_captures_equal(const struct capture *x,
@@ -441,6 +519,10 @@ static void assert_captures_equal(const struct capture *x,
     assert_int_equal(x->n, y->n);
     for (size_t i = 0; i < x->n; i++) {
         assert_rec_equal(&x->recs[i], &y->recs[i]);
+    }
+    assert_int_equal(x->nopen, y->nopen);
+    for (size_t i = 0; i < x->nopen; i++) {
+        assert_rec_equal(&x->opens[i], &y->opens[i]);
     }
 }
 
@@ -536,6 +618,7 @@ static void run_script(const struct script *sc, enum feed_mode mode,
         i++;
     }
     out->finish_rc = gw_sftp_audit_finish(fd.a);
+    assert_all_closed(&out->cap);
     out->degraded = gw_sftp_audit_degraded(fd.a);
     gw_sftp_audit_stats(fd.a, &out->stats);
     gw_sftp_audit_free(fd.a);
@@ -690,6 +773,13 @@ static void test_put_whole_file(void **state)
     assert_string_equal(r.cap.recs[0].status_text, "ok");
     assert_int_equal(r.cap.recs[0].pflags, FL_PUT);
     assert_int_equal(r.cap.recs[0].attrs.perm, 0644);
+    assert_int_equal(r.cap.recs[0].file_seq, 1);
+    /* the file was on record from its OPEN on */
+    assert_int_equal(r.cap.nopen, 1);
+    assert_string_equal(r.cap.opens[0].op, "write");
+    assert_string_equal(r.cap.opens[0].path, "/upload/data.bin");
+    assert_int_equal(r.cap.opens[0].pflags, FL_PUT);
+    assert_int_equal(r.cap.opens[0].attrs.perm, 0644);
     assert_false(r.degraded);
     assert_int_equal(r.finish_rc, GW_OK);
     assert_int_equal(r.stats.pending, 0);
@@ -1604,6 +1694,10 @@ static void test_open_fails(void **state)
     assert_string_equal(r.cap.recs[1].op, "write");
     assert_int_equal(r.cap.recs[1].status, 3);
     assert_int_equal(r.cap.recs[1].pflags, FL_PUT);
+    /* no handle, no file in flight: the failure is the only row */
+    assert_int_equal(r.cap.nopen, 0);
+    assert_int_equal(r.cap.recs[0].file_seq, 0);
+    assert_int_equal(r.cap.recs[1].file_seq, 0);
     run_free(&r);
     script_free(&sc);
 }
@@ -1664,6 +1758,16 @@ static void test_listing_and_copy(void **state)
     assert_string_equal(r.cap.recs[3].op, "write");
     assert_string_equal(r.cap.recs[3].path, "/dst");
     assert_string_equal(r.cap.recs[3].sha256, "");
+    /* the directory has no number, the two files 1 and 2 in OPEN order */
+    assert_int_equal(r.cap.recs[0].file_seq, 0);
+    assert_int_equal(r.cap.recs[1].file_seq, 0);
+    assert_int_equal(r.cap.recs[2].file_seq, 1);
+    assert_int_equal(r.cap.recs[3].file_seq, 2);
+    assert_int_equal(r.cap.nopen, 2);
+    assert_string_equal(r.cap.opens[0].op, "read");
+    assert_string_equal(r.cap.opens[0].path, "/src");
+    assert_string_equal(r.cap.opens[1].op, "write");
+    assert_string_equal(r.cap.opens[1].path, "/dst");
     run_free(&r);
     assert_chunking_invariant(&sc);
     script_free(&sc);
@@ -1696,10 +1800,107 @@ static void test_incomplete_at_finish(void **state)
     assert_int_equal(r.cap.recs[1].bytes_written, 100);
     assert_string_equal(r.cap.recs[1].sha256, "");
     assert_int_equal(r.cap.recs[1].status, GW_SFTP_STATUS_INCOMPLETE);
+    /* the final record replaces the open one with what was acknowledged */
+    assert_int_equal(r.cap.recs[1].file_seq, 1);
+    assert_int_equal(r.cap.recs[0].file_seq, 0);
+    assert_int_equal(r.cap.nopen, 1);
     run_free(&r);
     assert_chunking_invariant(&sc);
     script_free(&sc);
     free(data);
+}
+
+/* A file in flight is on record before any of its data moves: the open
+ * record comes with the HANDLE reply, not at the CLOSE. */
+static void test_open_record_at_once(void **state)
+{
+    struct buf b = {0};
+    struct capture cap = {0};
+    struct gw_sftp_audit *a = NULL;
+    uint8_t *data = make_content(CHUNK, 9);
+
+    (void)state;
+    assert_int_equal(gw_sftp_audit_new(on_record, &cap, &a), GW_OK);
+    c_init(&b);
+    c_open(&b, 1, "/big.iso", FL_PUT);
+    assert_int_equal(gw_sftp_audit_feed(a, C, b.p, b.len), GW_OK);
+    buf_free(&b);
+    assert_int_equal(cap.n + cap.nopen, 0); /* not before the server says */
+    s_version(&b, 3);
+    s_handle(&b, 1, "h");
+    assert_int_equal(gw_sftp_audit_feed(a, S, b.p, b.len), GW_OK);
+    buf_free(&b);
+    assert_int_equal(cap.n, 0);
+    assert_int_equal(cap.nopen, 1);
+    assert_string_equal(cap.opens[0].op, "write");
+    assert_string_equal(cap.opens[0].path, "/big.iso");
+    assert_int_equal(cap.opens[0].pflags, FL_PUT);
+    assert_int_equal(cap.opens[0].file_seq, 1);
+    /* data moves, nothing more is reported until the file ends */
+    c_write(&b, 2, "h", 0, data, CHUNK);
+    assert_int_equal(gw_sftp_audit_feed(a, C, b.p, b.len), GW_OK);
+    buf_free(&b);
+    s_status(&b, 2, 0, "");
+    assert_int_equal(gw_sftp_audit_feed(a, S, b.p, b.len), GW_OK);
+    buf_free(&b);
+    assert_int_equal(cap.n + cap.nopen, 1);
+    /* a second file, a path operation between them */
+    c_open(&b, 3, "/small", FL_READ);
+    c_path_perm(&b, T_MKDIR, 4, "/d", 0755);
+    assert_int_equal(gw_sftp_audit_feed(a, C, b.p, b.len), GW_OK);
+    buf_free(&b);
+    s_handle(&b, 3, "i");
+    s_status(&b, 4, 0, "");
+    assert_int_equal(gw_sftp_audit_feed(a, S, b.p, b.len), GW_OK);
+    buf_free(&b);
+    assert_int_equal(cap.nopen, 2);
+    assert_string_equal(cap.opens[1].op, "read");
+    assert_int_equal(cap.opens[1].file_seq, 2);
+    assert_int_equal(cap.n, 1);
+    assert_string_equal(cap.recs[0].op, "mkdir");
+    assert_int_equal(cap.recs[0].file_seq, 0);
+    /* the channel drops: both files end incomplete, under their numbers */
+    assert_int_equal(gw_sftp_audit_finish(a), GW_OK);
+    assert_all_closed(&cap);
+    assert_int_equal(cap.n, 3);
+    assert_int_equal(cap.recs[1].file_seq, 1);
+    assert_int_equal(cap.recs[1].bytes_written, CHUNK);
+    assert_int_equal(cap.recs[1].status, GW_SFTP_STATUS_INCOMPLETE);
+    assert_int_equal(cap.recs[2].file_seq, 2);
+    assert_string_equal(cap.recs[2].op, "open");
+    assert_int_equal(cap.recs[2].status, GW_SFTP_STATUS_INCOMPLETE);
+    gw_sftp_audit_free(a);
+    capture_free(&cap);
+    free(data);
+}
+
+/* A handle handed out again while open: the old file ends under its
+ * number, the new one starts under the next. */
+static void test_handle_reuse_keeps_numbers(void **state)
+{
+    struct script sc = {0};
+    struct run r;
+
+    (void)state;
+    c_open(seg(&sc, C, false), 1, "/a", FL_PUT);
+    s_handle(seg(&sc, S, false), 1, "h");
+    c_open(seg(&sc, C, false), 2, "/b", FL_READ);
+    s_handle(seg(&sc, S, false), 2, "h");
+    c_handle_op(seg(&sc, C, false), T_CLOSE, 3, "h");
+    s_status(seg(&sc, S, false), 3, 0, "");
+    run_script(&sc, FEED_WHOLE, 1, &r);
+    assert_true(r.degraded);
+    assert_int_equal(r.cap.nopen, 2);
+    assert_int_equal(r.cap.n, 2);
+    assert_string_equal(r.cap.recs[0].path, "/a");
+    assert_int_equal(r.cap.recs[0].file_seq, 1);
+    assert_int_equal(r.cap.recs[0].status, GW_SFTP_STATUS_INCOMPLETE);
+    assert_string_equal(r.cap.recs[1].path, "/b");
+    assert_int_equal(r.cap.recs[1].file_seq, 2);
+    assert_int_equal(r.cap.recs[1].status, 0);
+    run_free(&r);
+    assert_chunking_invariant(&sc);
+    script_free(&sc);
 }
 
 static void test_long_paths(void **state)
@@ -2110,9 +2311,14 @@ static void test_open_cap(void **state)
     assert_int_equal(st.open_peak, GW_SFTP_MAX_OPEN);
     assert_int_equal(cap.n, 300 - GW_SFTP_MAX_OPEN);
     assert_int_equal(cap.recs[0].status, GW_SFTP_STATUS_UNTRACKED);
+    /* the files followed are on record already; those over the cap are
+     * rows of their own, with no number to be replaced under */
+    assert_int_equal(cap.nopen, GW_SFTP_MAX_OPEN);
+    assert_int_equal(cap.recs[0].file_seq, 0);
     assert_true(gw_sftp_audit_degraded(a));
     assert_int_equal(gw_sftp_audit_finish(a), GW_OK);
     assert_int_equal(cap.n, 300);
+    assert_all_closed(&cap);
     gw_sftp_audit_free(a);
     buf_free(&c);
     buf_free(&s);
@@ -2200,6 +2406,8 @@ int main(void)
         cmocka_unit_test(test_open_fails),
         cmocka_unit_test(test_listing_and_copy),
         cmocka_unit_test(test_incomplete_at_finish),
+        cmocka_unit_test(test_open_record_at_once),
+        cmocka_unit_test(test_handle_reuse_keeps_numbers),
         cmocka_unit_test(test_long_paths),
         cmocka_unit_test(test_malformed_length),
         cmocka_unit_test(test_malformed_fields),

@@ -1725,7 +1725,9 @@ static void downgrade_to_v2(struct fixture *f)
 {
     store_close(f->st);
     f->st = NULL;
-    raw_sql(f->path, "DROP TABLE nodes; DROP INDEX IF EXISTS sessions_conn; "
+    raw_sql(f->path, "DROP INDEX file_transfers_file; "
+                     "ALTER TABLE file_transfers DROP COLUMN file_seq; "
+                     "DROP TABLE nodes; DROP INDEX IF EXISTS sessions_conn; "
                      "ALTER TABLE recording_chunks DROP COLUMN digest; "
                      "ALTER TABLE recordings DROP COLUMN digest; "
                      "PRAGMA user_version = 2");
@@ -1751,7 +1753,7 @@ static void test_migrate_v2_with_data(void **state)
     downgrade_to_v2(f);
     assert_int_equal(store_open(f->path, STORE_OPEN_EXISTING, &f->st), GW_OK);
     assert_int_equal(store_schema_version(f->st, &v), GW_OK);
-    assert_int_equal(v, 3);
+    assert_int_equal(v, store_schema_latest());
     db_text(f, "SELECT count(*) FROM recording_chunks WHERE digest IS NULL",
             text, sizeof(text));
     assert_string_equal(text, "4");
@@ -1802,17 +1804,202 @@ static void test_migrate_v3_idempotent(void **state)
     full_session(f, &rec);
     assert_int_equal(store_node_heartbeat(f->st, "gw1", "1", T0, T0), GW_OK);
     store_close(f->st);
-    /* Step 3 again over a file that has it: nothing changes. */
+    /* Step 3 (and 4) again over a file that has it: nothing changes. */
     raw_sql(f->path, "PRAGMA user_version = 2");
     assert_int_equal(store_open(f->path, STORE_OPEN_EXISTING, &f->st), GW_OK);
     assert_int_equal(store_schema_version(f->st, &v), GW_OK);
-    assert_int_equal(v, 3);
+    assert_int_equal(v, store_schema_latest());
     assert_int_equal(count_rows(f, "nodes"), 1);
     db_text(f, "SELECT sql FROM sqlite_master WHERE name = 'sessions_conn'",
             text, sizeof(text));
     assert_string_equal(text, "CREATE UNIQUE INDEX sessions_conn ON "
                               "sessions(conn_uid, channel)");
     expect_verified(f, 1);
+}
+
+/* ---- schema 4: a file's row, from its OPEN to its CLOSE ---------------- */
+
+static void put_file(struct fixture *f, int64_t session, uint64_t seq,
+                     const char *op, const char *path, const char *status,
+                     uint64_t written, const char *sha, int64_t at_ms)
+{
+    struct store_transfer t;
+    char copy[64];
+
+    memset(&t, 0, sizeof(t));
+    t.session_id = session;
+    t.file_seq = seq;
+    snprintf(t.operation, sizeof(t.operation), "%s", op);
+    snprintf(copy, sizeof(copy), "%s", path);
+    t.path = copy;
+    t.bytes_written = written;
+    snprintf(t.sha256, sizeof(t.sha256), "%s", sha);
+    snprintf(t.status, sizeof(t.status), "%s", status);
+    t.at_ms = at_ms;
+    assert_int_equal(store_transfer_add(f->st, &t), GW_OK);
+}
+
+#define SHA_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+
+static void test_transfer_file_seq(void **state)
+{
+    struct fixture *f = *state;
+    struct store_session_end e = {.reason = "backend closed"};
+    struct store_transfer *list = NULL;
+    size_t n = 0;
+    int64_t id = start_session(f, "gw1", "alice", "web1", "sftp");
+    int64_t other = start_session(f, "gw1", "alice", "web1", "sftp");
+
+    /* Opened: on record at once, as incomplete. */
+    put_file(f, id, 1, "write", "/up/a", "incomplete", 0, "", T0);
+    put_file(f, id, 0, "mkdir", "/up/d", "ok", 0, "", T0 + 1);
+    put_file(f, id, 2, "read", "/etc/motd", "incomplete", 0, "", T0 + 2);
+    /* The same number in another channel is another file. */
+    put_file(f, other, 1, "write", "/up/a", "incomplete", 0, "", T0);
+    /* Closed: the same row, in its final state. */
+    put_file(f, id, 1, "write", "/up/a", "ok", 300, SHA_A, T0 + 5000);
+    assert_int_equal(store_transfer_list(f->st, id, &list, &n), GW_OK);
+    assert_int_equal(n, 3);
+    assert_string_equal(list[0].path, "/up/a");
+    assert_string_equal(list[0].status, "ok");
+    assert_int_equal(list[0].bytes_written, 300);
+    assert_string_equal(list[0].sha256, SHA_A);
+    assert_int_equal(list[0].file_seq, 1);
+    /* when it happened: the close */
+    assert_string_equal(list[0].created_at, "2026-11-26T19:14:30.123Z");
+    assert_string_equal(list[1].operation, "mkdir");
+    assert_int_equal(list[1].file_seq, 0);
+    assert_string_equal(list[2].status, "incomplete");
+    assert_int_equal(list[2].file_seq, 2);
+    store_transfer_list_free(list, n);
+    assert_int_equal(count_rows(f, "file_transfers"), 4);
+    assert_int_equal(count_rows(f, "file_transfers WHERE file_seq IS NULL"), 1);
+    /* The end binds the rows as they are then; no amend was needed. */
+    assert_int_equal(store_session_end(f->st, id, &e), GW_OK);
+    assert_int_equal(store_session_end(f->st, other, &e), GW_OK);
+    assert_int_equal(count_rows(f, "events WHERE kind = 'session.amend'"), 0);
+    expect_verified(f, 2);
+    /* file_seq is bound too... */
+    raw_sql(f->path, "UPDATE file_transfers SET file_seq = 7 WHERE id = 3");
+    expect_one_problem(f, STORE_AUDIT_SESSION, id, "file transfers");
+    /* ...and a file has one row per session. */
+    raw_sql(f->path, "UPDATE file_transfers SET file_seq = 2 WHERE id = 3");
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "INSERT INTO file_transfers (session_id, "
+                                  "operation, path, status, created_at, "
+                                  "file_seq) VALUES (1, 'read', '/x', 'ok', "
+                                  "'now', 2)",
+                                  NULL, NULL, NULL),
+                     SQLITE_CONSTRAINT);
+    sqlite3_close(db);
+}
+
+/* The final state of a file stored after its session ended (the writer
+ * was behind): the row is replaced, and a session.amend binds it. */
+static void test_verify_replaced_after_end(void **state)
+{
+    struct fixture *f = *state;
+    struct store_session_end e = {.reason = "backend closed"};
+    struct store_event_filter amends = {.kind = "session.amend"};
+    struct store_event *ev = NULL;
+    struct store_transfer *list = NULL;
+    char ended[GW_SHA256_HEX_LEN] = "";
+    char want[160];
+    char path[160];
+    size_t n = 0;
+    int64_t id = start_session(f, "gw1", "alice", "web1", "sftp");
+
+    put_file(f, id, 1, "write", "/up/a", "incomplete", 0, "", T0);
+    put_file(f, id, 2, "write", "/up/b", "incomplete", 0, "", T0);
+    assert_int_equal(store_session_end(f->st, id, &e), GW_OK);
+    db_text(f,
+            "SELECT substr(detail, instr(detail, 'transfers=') + 10, 64) "
+            "FROM events WHERE kind = 'session.end'",
+            ended, sizeof(ended));
+    snprintf(path, sizeof(path), "%s/copy.db", f->dir);
+    assert_int_equal(store_backup(f->st, path), GW_OK);
+    put_file(f, id, 1, "write", "/up/a", "ok", 300, SHA_A, T0 + 5000);
+    assert_int_equal(store_transfer_list(f->st, id, &list, &n), GW_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(list[0].status, "ok");
+    store_transfer_list_free(list, n);
+    assert_int_equal(store_event_list(f->st, &amends, &ev, &n), GW_OK);
+    assert_int_equal(n, 1);
+    snprintf(want, sizeof(want), "transfer=1 replaced=%s", ended);
+    assert_non_null(strstr(ev[0].detail, want));
+    store_event_list_free(ev, n);
+    expect_verified(f, 1);
+    /* A late new row and a second replacement chain on. */
+    put_file(f, id, 3, "read", "/up/c", "incomplete", 0, "", T0 + 6000);
+    put_file(f, id, 2, "write", "/up/b", "incomplete", 50, "", T0 + 7000);
+    expect_verified(f, 1);
+    /* The replaced row edited afterwards. */
+    raw_sql(f->path, "UPDATE file_transfers SET bytes_written = 1 WHERE "
+                     "id = 1");
+    expect_one_problem(f, STORE_AUDIT_SESSION, id, "file transfers");
+
+    /* Back to the end: a row put in by hand before the replacement is not
+     * vouched for by it. */
+    store_close(f->st);
+    raw_sql(path, "INSERT INTO file_transfers (session_id, operation, path, "
+                  "status, created_at) VALUES (1, 'read', '/x', 'ok', 'now')");
+    assert_int_equal(store_open(path, STORE_OPEN_EXISTING, &f->st), GW_OK);
+    put_file(f, id, 1, "write", "/up/a", "ok", 300, SHA_A, T0 + 5000);
+    expect_one_problem(f, STORE_AUDIT_SESSION, id, "replaced file transfer 1");
+}
+
+static void test_migrate_v3_with_data(void **state)
+{
+    struct fixture *f = *state;
+    struct store_session_end e = {.reason = "backend closed"};
+    struct store_transfer *list = NULL;
+    char text[256];
+    size_t n = 0;
+    int64_t rec = 0;
+    int64_t old = full_session(f, &rec);
+    int64_t open = start_session(f, "gw1", "alice", "web1", "sftp");
+    int v = 0;
+
+    put_file(f, open, 0, "write", "/before", "ok", 3, "", T0);
+    /* Back to schema 3: what step 4 adds, removed. */
+    store_close(f->st);
+    raw_sql(f->path, "DROP INDEX file_transfers_file; "
+                     "ALTER TABLE file_transfers DROP COLUMN file_seq; "
+                     "PRAGMA user_version = 3");
+    assert_int_equal(store_open(f->path, STORE_OPEN_EXISTING, &f->st), GW_OK);
+    assert_int_equal(store_schema_version(f->st, &v), GW_OK);
+    assert_int_equal(v, 4);
+    db_text(f,
+            "SELECT sql FROM sqlite_master WHERE name = "
+            "'file_transfers_file'",
+            text, sizeof(text));
+    assert_string_equal(text, "CREATE UNIQUE INDEX file_transfers_file ON "
+                              "file_transfers(session_id, file_seq) WHERE "
+                              "file_seq IS NOT NULL");
+    assert_int_equal(count_rows(f, "file_transfers WHERE file_seq IS NULL"), 2);
+    /* What schema 3 bound still verifies; the open session goes on with a
+     * file in flight, then closed. */
+    expect_verified(f, 1);
+    put_file(f, open, 1, "write", "/up/a", "incomplete", 0, "", T0 + 1);
+    put_file(f, open, 1, "write", "/up/a", "ok", 9, SHA_A, T0 + 2);
+    assert_int_equal(store_session_end(f->st, open, &e), GW_OK);
+    assert_int_equal(store_transfer_list(f->st, open, &list, &n), GW_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(list[0].file_seq, 0);
+    assert_int_equal(list[1].file_seq, 1);
+    store_transfer_list_free(list, n);
+    expect_verified(f, 2);
+    /* Step 4 again over a file that has it: nothing changes. */
+    store_close(f->st);
+    raw_sql(f->path, "PRAGMA user_version = 3");
+    assert_int_equal(store_open(f->path, STORE_OPEN_EXISTING, &f->st), GW_OK);
+    assert_int_equal(store_schema_version(f->st, &v), GW_OK);
+    assert_int_equal(v, 4);
+    assert_int_equal(count_rows(f, "file_transfers"), 3);
+    expect_verified(f, 2);
+    (void)old;
 }
 
 /* ---- crashes --------------------------------------------------------- */
@@ -1933,6 +2120,9 @@ int main(void)
         T(test_verify_head_rewritten_chain),
         T(test_migrate_v2_with_data),
         T(test_migrate_v3_idempotent),
+        T(test_transfer_file_seq),
+        T(test_verify_replaced_after_end),
+        T(test_migrate_v3_with_data),
         T(test_orphans_at_heartbeat),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
