@@ -17,6 +17,7 @@ static const struct {
     {"forward", STORE_ALLOW_FORWARD},
     {"remote-forward", STORE_ALLOW_REMOTE_FORWARD},
     {"agent", STORE_ALLOW_AGENT},
+    {"transfer", STORE_ALLOW_TRANSFER},
 };
 #define ALLOW_NAMES_N (sizeof(allow_names) / sizeof(allow_names[0]))
 
@@ -35,7 +36,7 @@ static int allow_word(const char *word, size_t len, unsigned *bits)
     }
     return gw_err_set(GW_ERR_INVALID,
                       "unknown channel kind '%.*s' (shell, exec, sftp, "
-                      "forward, remote-forward, agent, all)",
+                      "forward, remote-forward, agent, transfer, all)",
                       (int)(len > 32 ? 32 : len), word);
 }
 

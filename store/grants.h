@@ -15,15 +15,19 @@ struct store;
 /* Channel kinds a grant allows (bit set). */
 enum store_allow {
     STORE_ALLOW_SHELL = 1u << 0,          /* interactive shell */
-    STORE_ALLOW_EXEC = 1u << 1,           /* remote command, scp, rsync */
+    STORE_ALLOW_EXEC = 1u << 1,           /* remote command */
     STORE_ALLOW_SFTP = 1u << 2,           /* sftp subsystem */
     STORE_ALLOW_FORWARD = 1u << 3,        /* -L / -W / -J (direct-tcpip) */
     STORE_ALLOW_REMOTE_FORWARD = 1u << 4, /* -R (tcpip-forward) */
     STORE_ALLOW_AGENT = 1u << 5,          /* -A (agent forwarding) */
+    /* scp -O, rsync, sftp-server as exec commands (needs exec too; sftp
+     * allows them as well: it moves files anyway). Stored by name like
+     * every kind, so no schema change. */
+    STORE_ALLOW_TRANSFER = 1u << 6,
 };
 #define STORE_ALLOW_DEFAULT \
     (STORE_ALLOW_SHELL | STORE_ALLOW_EXEC | STORE_ALLOW_SFTP)
-#define STORE_ALLOW_ALL      0x3fu
+#define STORE_ALLOW_ALL      0x7fu
 #define STORE_ALLOW_TEXT_MAX 64
 
 /* "shell,exec,sftp" -> bits. "all" means every kind. GW_ERR_INVALID for an

@@ -28,17 +28,20 @@
 
 #define EVENT_COMMAND_MAX 2048
 
-/* What a shell / exec / subsystem request needs from the grant. */
-enum req_kind { REQ_SHELL, REQ_EXEC, REQ_SFTP, REQ_SUBSYSTEM };
+/* What a shell / exec / subsystem request needs from the grant. A
+ * transfer is an exec request whose command is a stock file-transfer tool
+ * (gw_policy_transfer_command): it needs exec, then transfer or sftp. */
+enum req_kind { REQ_SHELL, REQ_EXEC, REQ_SFTP, REQ_SUBSYSTEM, REQ_TRANSFER };
 
 static const struct req_info {
     const char *name;
-    unsigned allow; /* 0: never granted */
+    unsigned allow; /* any of these bits; 0: never granted */
 } req_infos[] = {
     [REQ_SHELL] = {"shell", STORE_ALLOW_SHELL},
     [REQ_EXEC] = {"exec", STORE_ALLOW_EXEC},
     [REQ_SFTP] = {"sftp", STORE_ALLOW_SFTP},
     [REQ_SUBSYSTEM] = {"subsystem", 0},
+    [REQ_TRANSFER] = {"transfer", STORE_ALLOW_TRANSFER | STORE_ALLOW_SFTP},
 };
 
 /* ---- mirroring -------------------------------------------------------- */
@@ -103,18 +106,40 @@ static int ask_env(struct gw_chan *ch, const char *name, const char *value)
 }
 
 /* The client is told why on stderr (before the refusal, so it shows the
- * line), the refusal is recorded. */
+ * line), the refusal is recorded. A refused transfer names its tool and
+ * records the command, which says what was to be moved. */
 static void deny_request(struct gw_chan *ch, enum req_kind k, const char *arg,
-                         const char *reason)
+                         enum gw_transfer tool, const char *reason)
 {
     char line[256];
     char shown[64];
+    char what[EVENT_COMMAND_MAX + 64];
 
     gw_sanitize(arg != NULL ? arg : "", shown, sizeof(shown));
-    snprintf(line, sizeof(line), "sshgate: %s%s%s on %s is not allowed%s",
-             req_infos[k].name, k == REQ_SUBSYSTEM ? " " : "",
-             k == REQ_SUBSYSTEM ? shown : "", ch->up->host.name,
-             k == REQ_SUBSYSTEM ? "" : " by your grant");
+    what[0] = '\0';
+    if (k == REQ_SUBSYSTEM) {
+        snprintf(line, sizeof(line),
+                 "sshgate: subsystem %s on %s is not allowed", shown,
+                 ch->up->host.name);
+        snprintf(what, sizeof(what), " subsystem=%s", shown);
+    } else if (k == REQ_TRANSFER) {
+        size_t used;
+        snprintf(line, sizeof(line),
+                 "sshgate: file transfer (%s) on %s is not allowed by your "
+                 "grant",
+                 gw_transfer_name(tool), ch->up->host.name);
+        /* The command as session.start records it, in place (the worker's
+         * stack is small). */
+        used = (size_t)snprintf(what, sizeof(what), " tool=%s command=\"",
+                                gw_transfer_name(tool));
+        gw_sanitize(arg != NULL ? arg : "", what + used, EVENT_COMMAND_MAX);
+        used += strlen(what + used);
+        snprintf(what + used, sizeof(what) - used, "\"");
+    } else {
+        snprintf(line, sizeof(line),
+                 "sshgate: %s on %s is not allowed by your grant",
+                 req_infos[k].name, ch->up->host.name);
+    }
     /* Answered as a failed command, not a refused request: OpenSSH quits
      * on a refused request before it prints what came just before it, so
      * the reason would reach the user only now and then. The line goes to
@@ -123,10 +148,8 @@ static void deny_request(struct gw_chan *ch, enum req_kind k, const char *arg,
     gw_log_info("channel %u: %s refused on %s: %s", ch->id, req_infos[k].name,
                 ch->up->host.name, reason);
     gw_conn_event(ch->conn, "channel.denied", ch->conn->user,
-                  "kind=%s host=%s login=%s%s%s reason=\"%s\"",
-                  req_infos[k].name, ch->up->host.name, ch->up->login,
-                  k == REQ_SUBSYSTEM ? " subsystem=" : "",
-                  k == REQ_SUBSYSTEM ? shown : "", reason);
+                  "kind=%s host=%s login=%s%s reason=\"%s\"", req_infos[k].name,
+                  ch->up->host.name, ch->up->login, what, reason);
 }
 
 /* Start a shell / exec / subsystem on the backend if the grant allows. */
@@ -138,10 +161,19 @@ static int start_request(struct gw_chan *ch, enum req_kind k, const char *arg)
         return 1;
     }
     if ((ch->up->allow & req_infos[k].allow) == 0) {
-        deny_request(ch, k, arg,
+        deny_request(ch, k, arg, GW_TRANSFER_NONE,
                      req_infos[k].allow == 0 ? "subsystem not supported"
                                              : "not granted");
         return 0; /* accepted: the reason and exit status 255 follow */
+    }
+    /* An exec grant is for commands, not for scp -O / rsync / sftp-server
+     * moving files past the sftp audit: those need transfer or sftp. */
+    if (k == REQ_EXEC && (ch->up->allow & req_infos[REQ_TRANSFER].allow) == 0) {
+        enum gw_transfer tool = gw_policy_transfer_command(arg);
+        if (tool != GW_TRANSFER_NONE) {
+            deny_request(ch, REQ_TRANSFER, arg, tool, "not granted");
+            return 0;
+        }
     }
     if (ask_backend(ch, k, arg) != GW_OK) {
         return 1;

@@ -36,6 +36,262 @@ bool gw_env_allowed(const char *patterns, const char *name)
     return false;
 }
 
+/* ---- file-transfer commands ------------------------------------------ */
+
+/* How deep "sh -c 'sh -c ...'" is followed: the stock tools never nest. */
+#define TRANSFER_DEPTH_MAX 4
+
+const char *gw_transfer_name(enum gw_transfer t)
+{
+    switch (t) {
+    case GW_TRANSFER_SCP:
+        return "scp";
+    case GW_TRANSFER_RSYNC:
+        return "rsync";
+    case GW_TRANSFER_SFTP:
+        return "sftp";
+    case GW_TRANSFER_UNKNOWN:
+        return "unknown";
+    default:
+        return "";
+    }
+}
+
+/* A shell-like lexer: words without their quotes, and the unquoted
+ * characters that end a simple command as tokens of their own. */
+struct lexer {
+    const char *p;
+    char *word; /* as long as the command: a word never grows unquoted */
+};
+
+enum token { TOK_END, TOK_WORD, TOK_SEP };
+
+static bool is_blank(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r';
+}
+
+static bool is_sep(char c)
+{
+    return c == ';' || c == '&' || c == '|' || c == '(' || c == ')' ||
+           c == '\n';
+}
+
+static enum token next_token(struct lexer *lx)
+{
+    size_t n = 0;
+
+    while (is_blank(*lx->p) || (lx->p[0] == '\\' && lx->p[1] == '\n')) {
+        lx->p += is_blank(*lx->p) ? 1 : 2;
+    }
+    if (*lx->p == '#') { /* a comment runs to the end of the line */
+        lx->p += strcspn(lx->p, "\n");
+    }
+    if (*lx->p == '\0') {
+        return TOK_END;
+    }
+    if (is_sep(*lx->p)) {
+        lx->p++;
+        return TOK_SEP;
+    }
+    while (*lx->p != '\0' && !is_blank(*lx->p) && !is_sep(*lx->p)) {
+        char c = *lx->p++;
+        if (c == '\'') {
+            while (*lx->p != '\0' && *lx->p != '\'') {
+                lx->word[n++] = *lx->p++;
+            }
+            lx->p += *lx->p == '\'' ? 1 : 0;
+        } else if (c == '"') {
+            while (*lx->p != '\0' && *lx->p != '"') {
+                if (lx->p[0] == '\\' && lx->p[1] != '\0' &&
+                    strchr("\"\\$`\n", lx->p[1]) != NULL) {
+                    lx->p++;
+                }
+                lx->word[n++] = *lx->p++;
+            }
+            lx->p += *lx->p == '"' ? 1 : 0;
+        } else if (c == '\\' && *lx->p == '\n') {
+            lx->p++; /* a line continuation joins the word */
+        } else if (c == '\\' && *lx->p != '\0') {
+            lx->word[n++] = *lx->p++;
+        } else {
+            lx->word[n++] = c;
+        }
+    }
+    lx->word[n] = '\0';
+    return TOK_WORD;
+}
+
+static const char *base_name(const char *word)
+{
+    const char *slash = strrchr(word, '/');
+
+    return slash != NULL ? slash + 1 : word;
+}
+
+static bool in_list(const char *word, const char *const *list)
+{
+    for (size_t i = 0; list[i] != NULL; i++) {
+        if (strcmp(word, list[i]) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* NAME=VALUE before a command sets its environment. */
+static bool is_assignment(const char *word)
+{
+    size_t len = strspn(word, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstu"
+                              "vwxyz0123456789_");
+
+    return len > 0 && (word[0] < '0' || word[0] > '9') && word[len] == '=';
+}
+
+/* Where the classifier is within one simple command. */
+enum cmd_state {
+    ST_FIRST,   /* the command word is still to come */
+    ST_WRAPPER, /* after env, sudo, ...: options, then the command */
+    ST_SCP,     /* after scp: looking for -t / -f */
+    ST_RSYNC,   /* after rsync: looking for --server */
+    ST_SHELL,   /* after sh: looking for -c */
+    ST_SCRIPT,  /* after sh -c: the script is next */
+    ST_OTHER,   /* anything else: nothing to see until the next command */
+};
+
+static const char *const keywords[] = {"if", "then",  "else",  "elif",
+                                       "do", "while", "until", "!",
+                                       "{",  "time",  NULL};
+static const char *const wrappers[] = {"env",    "exec",   "command", "nice",
+                                       "nohup",  "sudo",   "doas",    "ionice",
+                                       "stdbuf", "setsid", NULL};
+static const char *const shells[] = {"sh",  "bash", "dash", "zsh",
+                                     "ksh", "mksh", "ash",  NULL};
+
+static enum gw_transfer classify(const char *cmd, int depth);
+
+/* The command word of a simple command. */
+static enum cmd_state command_word(const char *word, enum gw_transfer *hit)
+{
+    const char *base = base_name(word);
+
+    if (strcmp(base, "scp") == 0) {
+        return ST_SCP;
+    }
+    if (strcmp(base, "rsync") == 0) {
+        return ST_RSYNC;
+    }
+    if (strcmp(base, "sftp-server") == 0 ||
+        strcmp(base, "internal-sftp") == 0) {
+        *hit = GW_TRANSFER_SFTP;
+        return ST_OTHER;
+    }
+    if (in_list(base, wrappers)) {
+        return ST_WRAPPER;
+    }
+    if (in_list(base, shells)) {
+        return ST_SHELL;
+    }
+    return ST_OTHER;
+}
+
+/* A single-dash option word ("-t", "-dt", not "--x") holding letter c. */
+static bool short_flag(const char *word, char c)
+{
+    return word[0] == '-' && word[1] != '-' && strchr(word + 1, c) != NULL;
+}
+
+/* One word of a simple command: the next state, *hit on a transfer. */
+static enum cmd_state step(enum cmd_state st, const char *word, bool *opt_arg,
+                           int depth, enum gw_transfer *hit)
+{
+    switch (st) {
+    case ST_FIRST:
+        if (is_assignment(word) || in_list(word, keywords)) {
+            return ST_FIRST;
+        }
+        return command_word(word, hit);
+    case ST_WRAPPER:
+        /* Options of env, sudo, nice... are skipped, and the word after
+         * an option too (sudo -u root, nice -n 5): it may be the option's
+         * argument. That can take a command for an argument and let a
+         * transfer tool behind it be seen, never the other way round. */
+        if (word[0] == '-' || is_assignment(word)) {
+            *opt_arg = word[0] == '-' && strchr(word, '=') == NULL;
+            return ST_WRAPPER;
+        }
+        if (*opt_arg && command_word(word, hit) == ST_OTHER &&
+            *hit == GW_TRANSFER_NONE) {
+            *opt_arg = false;
+            return ST_WRAPPER;
+        }
+        *opt_arg = false;
+        return command_word(word, hit);
+    case ST_SCP:
+        /* scp's server side is "scp [-v -r -p -d] -t|-f [--] PATH". */
+        if (strcmp(word, "--") == 0) {
+            return ST_OTHER;
+        }
+        if (short_flag(word, 't') || short_flag(word, 'f')) {
+            *hit = GW_TRANSFER_SCP;
+        }
+        return ST_SCP;
+    case ST_RSYNC:
+        if (strcmp(word, "--server") == 0) {
+            *hit = GW_TRANSFER_RSYNC;
+        }
+        return ST_RSYNC;
+    case ST_SHELL:
+        /* "sh -o pipefail -c SCRIPT": -o and +o take an argument. */
+        if (short_flag(word, 'c')) {
+            return ST_SCRIPT;
+        }
+        if (word[0] == '-' || word[0] == '+' || *opt_arg) {
+            *opt_arg = strcmp(word, "-o") == 0 || strcmp(word, "+o") == 0;
+            return ST_SHELL;
+        }
+        return ST_OTHER;
+    case ST_SCRIPT:
+        if (word[0] == '-' || word[0] == '+') {
+            return ST_SCRIPT;
+        }
+        if (depth < TRANSFER_DEPTH_MAX) {
+            *hit = classify(word, depth + 1);
+        }
+        return ST_OTHER;
+    default:
+        return ST_OTHER;
+    }
+}
+
+static enum gw_transfer classify(const char *cmd, int depth)
+{
+    struct lexer lx = {cmd, malloc(strlen(cmd) + 1)};
+    enum gw_transfer hit = GW_TRANSFER_NONE;
+    enum cmd_state st = ST_FIRST;
+    bool opt_arg = false;
+    enum token tok;
+
+    if (lx.word == NULL) {
+        return GW_TRANSFER_UNKNOWN; /* refuse rather than let one through */
+    }
+    while (hit == GW_TRANSFER_NONE && (tok = next_token(&lx)) != TOK_END) {
+        if (tok == TOK_SEP) {
+            st = ST_FIRST;
+            opt_arg = false;
+        } else {
+            st = step(st, lx.word, &opt_arg, depth, &hit);
+        }
+    }
+    free(lx.word);
+    return hit;
+}
+
+enum gw_transfer gw_policy_transfer_command(const char *cmd)
+{
+    return cmd != NULL ? classify(cmd, 0) : GW_TRANSFER_NONE;
+}
+
 static void deny(struct gw_denial *why, const char *reason, const char *fmt,
                  ...) __attribute__((format(printf, 3, 4)));
 

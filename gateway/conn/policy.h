@@ -2,7 +2,8 @@
  * The decisions forwarding needs, kept free of SSH so that they are unit
  * tested directly: which grant a terminated session uses, whether a
  * direct-tcpip destination may be reached, which environment variables
- * pass. The store-backed resolution of a login name's target is here too
+ * pass, whether an exec command is a file transfer. The store-backed
+ * resolution of a login name's target is here too
  * (it only reads grants and hosts).
  */
 #ifndef SSHGATE_GATEWAY_CONN_POLICY_H
@@ -65,6 +66,39 @@ int gw_forward_check(const struct store_grant *grants, size_t n,
                      const char *dest, uint16_t port,
                      const struct store_grant **out, enum gw_forward_how *how,
                      struct gw_denial *why);
+
+/* The stock file-transfer tools an exec request can start. */
+enum gw_transfer {
+    GW_TRANSFER_NONE = 0,
+    GW_TRANSFER_SCP,   /* scp -t / scp -f: the legacy scp protocol */
+    GW_TRANSFER_RSYNC, /* rsync --server */
+    GW_TRANSFER_SFTP,  /* sftp-server or internal-sftp run as a command */
+    /* Not examined (out of memory): counted as a transfer, since one may
+     * be in it. */
+    GW_TRANSFER_UNKNOWN,
+};
+
+/* "scp", "rsync", "sftp", "unknown"; "" for GW_TRANSFER_NONE. */
+const char *gw_transfer_name(enum gw_transfer t);
+
+/*
+ * Is this exec command the server side of a stock file-transfer tool? The
+ * command is split into words as a POSIX shell would (quotes, backslashes,
+ * comments), cut into simple commands at unquoted ; & | ( ) and newlines,
+ * and each simple command is looked at after leading NAME=VALUE
+ * assignments, keywords (if, then, !, time, ...) and wrappers (env, exec,
+ * command, nice, nohup, sudo, doas, ionice, stdbuf, setsid, with their
+ * options). A transfer is: a first word whose basename is scp with a -t or
+ * -f flag before "--"; rsync with --server anywhere after it; sftp-server
+ * or internal-sftp. The script of "sh -c SCRIPT" (bash, dash, ...) is
+ * looked into the same way.
+ *
+ * This stops the stock clients (scp -O, rsync -e ssh, sftp -s PATH),
+ * which send these commands; it cannot see through variables, command
+ * substitution, eval or a script on the backend, and any command can move
+ * data (cat > file). An exec grant means "any command".
+ */
+enum gw_transfer gw_policy_transfer_command(const char *cmd);
 
 /*
  * Resolve a login name's target for user: read user's grants and the host,

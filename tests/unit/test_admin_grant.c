@@ -25,7 +25,7 @@ static void test_grant_commands(void **state)
         "shell,forward", "--expires", "7d", NULL);
     expect_ok(fx);
     run(fx, NULL, "--json", "grant", "add", "bob", "db1", "--login", "pg",
-        "--expires", "2999-12-31", NULL);
+        "--allow", "transfer,exec", "--expires", "2999-12-31", NULL);
     expect_ok(fx);
     doc = stdout_json(fx);
     assert_true(json_is_true(json_object_get(doc, "ok")));
@@ -36,6 +36,7 @@ static void test_grant_commands(void **state)
     expect_ok(fx);
     expect_contains(fx->out, "USER");
     expect_contains(fx->out, "shell,exec,sftp");
+    expect_contains(fx->out, "exec,transfer");
     expect_contains(fx->out, "never");
     run(fx, NULL, "--json", "grant", "list", NULL);
     doc = stdout_json(fx);

@@ -1,6 +1,7 @@
 /* Unit tests for gateway/policy: the env allow-list, the grant a
  * terminated session uses, the direct-tcpip destination check, target
- * resolution against a temporary store, and text sanitizing. */
+ * resolution against a temporary store, text sanitizing, and which exec
+ * commands are file transfers. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -232,6 +233,117 @@ static void test_sanitize(void **state)
     assert_string_equal(out, "");
 }
 
+#define SCP   GW_TRANSFER_SCP
+#define RSYNC GW_TRANSFER_RSYNC
+#define SFTP  GW_TRANSFER_SFTP
+#define NONE  GW_TRANSFER_NONE
+
+static void expect_transfer(const char *cmd, enum gw_transfer want)
+{
+    enum gw_transfer got = gw_policy_transfer_command(cmd);
+
+    if (got != want) {
+        fail_msg("\"%s\": got %s, want %s", cmd, gw_transfer_name(got),
+                 gw_transfer_name(want));
+    }
+}
+
+/* What the stock clients send, and the same moved around. */
+static void test_transfer_stock_commands(void **state)
+{
+    (void)state;
+    expect_transfer("scp -t /tmp/x", SCP);
+    expect_transfer("scp -f /tmp/x", SCP);
+    expect_transfer("scp -v -d -t -- /x", SCP);
+    expect_transfer("scp -r -p -t -- '/tmp/with space'", SCP);
+    expect_transfer("scp -pt /x", SCP); /* flags run together */
+    expect_transfer("/usr/bin/scp -f x", SCP);
+    expect_transfer("rsync --server -vlogDtpre.iLsfxCIvu . /tmp/t/", RSYNC);
+    expect_transfer("rsync --server --sender -vlogDtpre.iLsfxCIvu . /x", RSYNC);
+    expect_transfer("/usr/bin/rsync -v --server . /x", RSYNC);
+    expect_transfer("/usr/lib/openssh/sftp-server", SFTP);
+    expect_transfer("/usr/libexec/sftp-server -l INFO", SFTP);
+    expect_transfer("sftp-server", SFTP);
+    expect_transfer("internal-sftp", SFTP);
+    assert_string_equal(gw_transfer_name(SCP), "scp");
+    assert_string_equal(gw_transfer_name(RSYNC), "rsync");
+    assert_string_equal(gw_transfer_name(SFTP), "sftp");
+    assert_string_equal(gw_transfer_name(NONE), "");
+}
+
+static void test_transfer_not_transfers(void **state)
+{
+    (void)state;
+    expect_transfer(NULL, NONE);
+    expect_transfer("", NONE);
+    expect_transfer("   ", NONE);
+    expect_transfer("echo hello", NONE);
+    expect_transfer("ls -la /tmp", NONE);
+    expect_transfer("myscp -t /x", NONE); /* not scp: another word */
+    expect_transfer("scpx -t /x", NONE);
+    expect_transfer("scp/x -t /x", NONE); /* basename is x */
+    expect_transfer("scp a b", NONE);     /* scp as a client on the host */
+    expect_transfer("scp -- -t", NONE);   /* after --: a file name */
+    expect_transfer("scp --t x", NONE);
+    expect_transfer("rsync -av a b", NONE); /* rsync without --server */
+    expect_transfer("rsync --version", NONE);
+    expect_transfer("rsyncd --server", NONE);
+    expect_transfer("sftp-server2", NONE);
+    expect_transfer("echo scp -t x", NONE); /* an argument, not the command */
+    expect_transfer("echo rsync --server", NONE);
+    expect_transfer("grep sftp-server /etc/ssh/sshd_config", NONE);
+    expect_transfer("echo 'a; scp -t x'", NONE);  /* quoted: one word */
+    expect_transfer("echo a \\; scp -t x", NONE); /* escaped: no separator */
+    expect_transfer("# scp -t x", NONE);          /* a comment */
+    expect_transfer("sh script.sh -c 'scp -t x'", NONE); /* a script file */
+    expect_transfer("bash -c 'echo scp -t x'", NONE);
+}
+
+static void test_transfer_tricky(void **state)
+{
+    (void)state;
+    /* blanks, quotes and escapes, as the backend's shell reads them */
+    expect_transfer("   scp -t /x", SCP);
+    expect_transfer("\tscp\t-t\t/x", SCP);
+    expect_transfer("'scp' -t /x", SCP);
+    expect_transfer("\"scp\" \"-t\" /x", SCP);
+    expect_transfer("s'c'p -t /x", SCP);
+    expect_transfer("\\scp -t /x", SCP);
+    expect_transfer("'/usr/bin/rsync' '--server' . /x", RSYNC);
+    expect_transfer("rsync \\\n --server . /x", RSYNC);
+    expect_transfer("\"/usr/lib/openssh/sftp-server\"", SFTP);
+    /* environment and wrappers */
+    expect_transfer("env A=B rsync --server . /x", RSYNC);
+    expect_transfer("A=B LANG=C scp -t /x", SCP);
+    expect_transfer("env -i PATH=/bin scp -f x", SCP);
+    expect_transfer("/usr/bin/env rsync --server . /x", RSYNC);
+    expect_transfer("exec scp -t /x", SCP);
+    expect_transfer("sudo rsync --server . /x", RSYNC); /* --rsync-path */
+    expect_transfer("sudo -u root rsync --server . /x", RSYNC);
+    expect_transfer("nice -n 5 nohup scp -t /x", SCP);
+    expect_transfer("command /usr/lib/openssh/sftp-server", SFTP);
+    expect_transfer("time scp -t /x", SCP);
+    /* more than one command */
+    expect_transfer("cd /tmp && scp -t .", SCP);
+    expect_transfer("true; rsync --server . /x", RSYNC);
+    expect_transfer("echo a | sftp-server", SFTP);
+    expect_transfer("(scp -t /x)", SCP);
+    expect_transfer("echo a\nscp -t /x", SCP);
+    expect_transfer("if true; then scp -t /x; fi", SCP);
+    expect_transfer("echo # comment\nscp -t /x", SCP);
+    /* a shell's -c script */
+    expect_transfer("sh -c 'scp -t /x'", SCP);
+    expect_transfer("/bin/bash -lc \"cd /x && rsync --server . .\"", RSYNC);
+    expect_transfer("bash --norc -c sftp-server", SFTP);
+    expect_transfer("sh -o pipefail -c 'scp -f x'", SCP);
+    expect_transfer("sh -c \"sh -c 'scp -t /x'\"", SCP);
+    /* what a shell would not even run still counts when it says scp -t */
+    expect_transfer("scp -t", SCP);
+    expect_transfer("'scp -t /x'", NONE); /* one word: no such command */
+    expect_transfer("'unterminated scp -t", NONE);
+    expect_transfer("scp \"-t", SCP);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -241,6 +353,9 @@ int main(void)
         cmocka_unit_test_setup(test_forward_check, reset),
         cmocka_unit_test(test_resolve_with_store),
         cmocka_unit_test(test_sanitize),
+        cmocka_unit_test(test_transfer_stock_commands),
+        cmocka_unit_test(test_transfer_not_transfers),
+        cmocka_unit_test(test_transfer_tricky),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

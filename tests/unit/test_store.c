@@ -481,7 +481,14 @@ static void test_allow_text(void **state)
     assert_string_equal(text, "shell,sftp");
     assert_int_equal(store_allow_parse("all", &allow), GW_OK);
     store_allow_format(allow, text);
-    assert_string_equal(text, "shell,exec,sftp,forward,remote-forward,agent");
+    assert_string_equal(
+        text, "shell,exec,sftp,forward,remote-forward,agent,transfer");
+    assert_int_equal(allow, STORE_ALLOW_ALL);
+    assert_true((allow & STORE_ALLOW_TRANSFER) != 0);
+    assert_int_equal(store_allow_parse("transfer,exec", &allow), GW_OK);
+    assert_int_equal(allow, STORE_ALLOW_EXEC | STORE_ALLOW_TRANSFER);
+    store_allow_format(allow, text);
+    assert_string_equal(text, "exec,transfer");
     assert_int_equal(store_allow_parse("", &allow), GW_ERR_INVALID);
     assert_int_equal(store_allow_parse("shell,", &allow), GW_ERR_INVALID);
     assert_int_equal(store_allow_parse("shell,x11", &allow), GW_ERR_INVALID);
