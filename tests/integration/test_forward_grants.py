@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Grants enforced on terminated sessions: channel kinds a grant does not
-allow are refused (channel.denied), and an expired grant, no grant, an
+allow are refused (channel.denied), exec commands that are file
+transfers (scp -O, rsync, sftp-server) need transfer or sftp, and an
+expired grant, no grant, an
 unknown host or a backend login that is not granted refuse the target
 (access.denied) without logging in to the backend."""
 
@@ -74,6 +76,94 @@ class ExecOnly(h.ForwardTestCase):
         r = self.tssh("echo yes")
         self.assertRc(r, 0)
         self.assertEqual(r.out, "yes\n")
+
+
+class ExecWithoutTransfer(h.ForwardTestCase):
+    """An exec grant is for commands: the stock file-transfer tools, which
+    run as exec commands, need transfer (or sftp) as well."""
+    grant_allow = "exec"
+
+    def assertTransferRefused(self, r, tool):
+        self.assertNotEqual(r.rc, 0, f"\n{r}")
+        self.assertIn(f"sshgate: file transfer ({tool}) on web1 is not allowed by your grant",
+                      r.err)
+        ev = self.wait_event("channel.denied", user="alice", kind="transfer", tool=tool,
+                             host="web1", login=self.login)
+        self.assertNotEqual(ev["fields"].get("command", ""), "")
+        return ev
+
+    def test_scp_legacy_upload_refused(self):
+        (self.dir / "f").write_text("x\n")
+        r = h.scp(self.gw.port, [self.alice_key],
+                  [str(self.dir / "f"), f"alice+web1@127.0.0.1:{self.dir}/g"], legacy=True)
+        ev = self.assertTransferRefused(r, "scp")
+        self.assertRegex(ev["fields"]["command"], r"^scp .*-t")
+        self.assertFalse((self.dir / "g").exists(), "scp -O wrote the file")
+        self.assertNoEvent("session.start", user="alice", kind="exec")
+
+    def test_scp_legacy_download_refused(self):
+        (self.dir / "f").write_text("secret\n")
+        r = h.scp(self.gw.port, [self.alice_key],
+                  [f"alice+web1@127.0.0.1:{self.dir}/f", str(self.dir / "copy")], legacy=True)
+        self.assertTransferRefused(r, "scp")
+        self.assertFalse((self.dir / "copy").exists(), "scp -O fetched the file")
+
+    def test_rsync_refused(self):
+        tree = self.dir / "tree"
+        tree.mkdir()
+        (tree / "a").write_text("a\n")
+        r = h.rsync_ssh(self.gw.port, "alice+web1", [self.alice_key],
+                        ["-a", f"{tree}/", f"127.0.0.1:{self.dir}/copy/"])
+        ev = self.assertTransferRefused(r, "rsync")
+        self.assertIn("--server", ev["fields"]["command"])
+        self.assertFalse((self.dir / "copy").exists(), "rsync wrote the tree")
+
+    def test_sftp_server_as_command_refused(self):
+        r = self.tssh("/usr/lib/openssh/sftp-server", input="")
+        self.assertRc(r, 255)
+        self.assertTransferRefused(r, "sftp")
+
+    def test_wrapped_in_sh_c_refused(self):
+        r = self.tssh(f"sh -c 'cd {self.dir} && scp -t .'", input="")
+        self.assertRc(r, 255)
+        self.assertTransferRefused(r, "scp")
+
+    def test_plain_exec_still_works(self):
+        r = self.tssh("echo plain; rsync --version >/dev/null && echo rsync-ran")
+        self.assertRc(r, 0)
+        self.assertEqual(r.out, "plain\nrsync-ran\n")
+        self.assertNoEvent("channel.denied", user="alice")
+
+
+class ExecAndTransfer(h.ForwardTestCase):
+    grant_allow = "exec,transfer"
+
+    def test_scp_legacy_and_rsync_work(self):
+        (self.dir / "f").write_text("x\n")
+        r = h.scp(self.gw.port, [self.alice_key],
+                  [str(self.dir / "f"), f"alice+web1@127.0.0.1:{self.dir}/g"], legacy=True)
+        self.assertRc(r, 0)
+        self.assertEqual((self.dir / "g").read_text(), "x\n")
+        self.wait_event("session.start", user="alice", kind="exec", command="~^scp ")
+        r = h.rsync_ssh(self.gw.port, "alice+web1", [self.alice_key],
+                        [str(self.dir / "f"), f"127.0.0.1:{self.dir}/r"])
+        self.assertRc(r, 0)
+        self.assertEqual((self.dir / "r").read_text(), "x\n")
+        self.assertNoEvent("channel.denied", user="alice")
+
+
+class ExecAndSftp(h.ForwardTestCase):
+    # sftp moves files anyway (and is audited file by file): it allows the
+    # exec-borne tools too, so grants made before transfer existed with
+    # the default kinds keep working
+    grant_allow = "exec,sftp"
+
+    def test_scp_legacy_works(self):
+        (self.dir / "f").write_text("y\n")
+        r = h.scp(self.gw.port, [self.alice_key],
+                  [str(self.dir / "f"), f"alice+web1@127.0.0.1:{self.dir}/g"], legacy=True)
+        self.assertRc(r, 0)
+        self.assertEqual((self.dir / "g").read_text(), "y\n")
 
 
 class Access(h.ForwardTestCase):
