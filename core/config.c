@@ -65,6 +65,7 @@ union cfg_value {
     char *s;
     struct gw_cidr_list cidrs;
     struct gw_listen_list listen;
+    struct gw_startups startups;
 };
 
 static int parse_long(const struct cfg_key *k, const char *v, void *out);
@@ -84,6 +85,7 @@ static int parse_user(const struct cfg_key *k, const char *v, void *out);
 static int parse_audit_failure(const struct cfg_key *k, const char *v,
                                void *out);
 static int parse_scope(const struct cfg_key *k, const char *v, void *out);
+static int parse_startups(const struct cfg_key *k, const char *v, void *out);
 static void free_string(void *field);
 static void free_cidrs(void *field);
 static void free_listen(void *field);
@@ -110,12 +112,20 @@ static const struct cfg_key keys[] = {
         100000, true),
     NUM("max_unauth_per_source", parse_long, max_unauth_per_source, "10", 1,
         100000, true),
+    NUM("max_startups", parse_startups, max_startups, "auto", 1, 100000, true),
+    /* Narrower than a /8 or a /16 would make whole networks one source. */
+    NUM("source_prefix_v4", parse_long, source_prefix_v4, "32", 8, 32, true),
+    NUM("source_prefix_v6", parse_long, source_prefix_v6, "64", 16, 128, true),
+    NUM("source_penalty", parse_secs, source_penalty, "10", 0, 3600, true),
+    NUM("source_penalty_max", parse_secs, source_penalty_max, "300", 1, 86400,
+        true),
     {"allowed_clients", parse_cidrs, free_cidrs, FIELD(allowed_clients), "", 0,
      0, true},
     {"blocked_clients", parse_cidrs, free_cidrs, FIELD(blocked_clients), "", 0,
      0, true},
     NUM("refusal_summary_interval", parse_secs, refusal_summary_interval, "10",
         0, 3600, true),
+    NUM("version_timeout", parse_secs, version_timeout, "5", 1, 3600, true),
     NUM("login_grace_time", parse_secs, login_grace_time, "60", 1, 3600, true),
     NUM("idle_timeout", parse_secs, idle_timeout, "0", 0, 30L * 86400, true),
     NUM("keepalive_interval", parse_secs, keepalive_interval, "15", 0, 3600,
@@ -313,6 +323,34 @@ static int parse_scope(const struct cfg_key *k, const char *v, void *out)
         *(int *)out = (int)scope;
     }
     return rc;
+}
+
+/* "auto", or start:rate:full with 0 <= start <= full, 1 <= rate <= 100
+ * and full within the key's range (that of max_unauth_connections). */
+static int parse_startups(const struct cfg_key *k, const char *v, void *out)
+{
+    struct gw_startups st = {0, 0, 0};
+    char extra = '\0';
+
+    if (strcmp(v, "auto") == 0) {
+        *(struct gw_startups *)out = st;
+        return GW_OK;
+    }
+    if (sscanf(v, "%ld:%ld:%ld%c", &st.begin, &st.rate, &st.full, &extra) !=
+            3 ||
+        !isdigit((unsigned char)v[0])) {
+        return gw_err_set(GW_ERR_INVALID, "'%s' is not auto or start:rate:full",
+                          v);
+    }
+    if (st.full < k->min || st.full > k->max || st.begin < 0 ||
+        st.begin > st.full || st.rate < 1 || st.rate > 100) {
+        return gw_err_set(GW_ERR_INVALID,
+                          "'%s': want 0 <= start <= full <= %lld and "
+                          "1 <= rate <= 100",
+                          v, (long long)k->max);
+    }
+    *(struct gw_startups *)out = st;
+    return GW_OK;
 }
 
 static int dup_value(const char *v, void *out)

@@ -38,6 +38,15 @@ enum gw_lockout_scope {
     GW_LOCKOUT_USER = 1,
 };
 
+/* max_startups = start:rate:full (sshd's MaxStartups); all 0 = "auto":
+ * start a tenth of max_unauth_connections, rate 30, full
+ * max_unauth_connections. */
+struct gw_startups {
+    long begin;
+    long rate; /* percent */
+    long full;
+};
+
 struct gw_listen_list {
     struct gw_addr *addrs;
     size_t n;
@@ -50,10 +59,16 @@ struct gw_config {
     long max_connections;
     long max_unauth_connections;
     long max_unauth_per_source;
+    struct gw_startups max_startups;
+    long source_prefix_v4; /* bits a source is keyed on */
+    long source_prefix_v6;
+    long source_penalty;     /* seconds per offence, 0 = off */
+    long source_penalty_max; /* seconds */
     struct gw_cidr_list allowed_clients;
     struct gw_cidr_list blocked_clients;
     /* seconds; 0 = an event and a log line per refusal */
     long refusal_summary_interval;
+    long version_timeout;    /* seconds until the client's version line */
     long login_grace_time;   /* seconds */
     long idle_timeout;       /* seconds, 0 = off */
     long keepalive_interval; /* seconds, 0 = off */

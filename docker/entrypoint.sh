@@ -42,8 +42,9 @@ SSHGATE_ADMIN_BIN=${SSHGATE_ADMIN_BIN:-sshgate-admin}
 
 # sshgated's settings, as in docs/configuration.md (a test keeps them equal).
 KEYS="listen db backlog max_connections max_unauth_connections
-max_unauth_per_source allowed_clients blocked_clients
-refusal_summary_interval login_grace_time
+max_unauth_per_source max_startups source_prefix_v4 source_prefix_v6
+source_penalty source_penalty_max allowed_clients blocked_clients
+refusal_summary_interval version_timeout login_grace_time
 idle_timeout keepalive_interval keepalive_count_max max_auth_attempts
 auth_methods lockout_threshold lockout_time lockout_scope
 source_lockout_threshold auth_failure_delay banner kex ciphers macs

@@ -56,8 +56,8 @@ const char *gw_node_run_prefix(void)
 }
 
 int gw_conn_new(struct gw_daemon *d, ssh_session session,
-                const struct gw_addr *peer, struct gw_config *cfg,
-                int64_t start_ms, struct gw_conn **out)
+                const struct gw_addr *peer, const struct gw_addr *source,
+                struct gw_config *cfg, int64_t start_ms, struct gw_conn **out)
 {
     struct gw_conn *c = calloc(1, sizeof(*c));
 
@@ -74,8 +74,10 @@ int gw_conn_new(struct gw_daemon *d, ssh_session session,
     gw_addr_format(peer, c->peer_text);
     c->session = session;
     c->unauth_slot = true;
+    c->source = *source;
     c->start_ms = start_ms;
     c->deadline_ms = start_ms + (int64_t)cfg->login_grace_time * 1000;
+    c->version_deadline_ms = start_ms + (int64_t)cfg->version_timeout * 1000;
     c->last_rx_ms = start_ms;
     c->last_activity_ms = start_ms;
     c->max_chans = (size_t)cfg->max_channels_per_connection;
@@ -92,7 +94,7 @@ int gw_conn_new(struct gw_daemon *d, ssh_session session,
 static void release_unauth(struct gw_conn *c)
 {
     if (c->unauth_slot) {
-        gw_limits_release(c->daemon->limits, &c->peer);
+        gw_limits_release(c->daemon->limits, &c->source);
         c->unauth_slot = false;
     }
 }
@@ -344,6 +346,12 @@ static void conn_finish(struct gw_conn *c)
 
     if (!c->authed) {
         gw_auth_abandoned(c);
+    }
+    if (!c->authed && (c->grace_expired || c->version_expired)) {
+        /* It held an unauthenticated slot for as long as we let it: its
+         * source waits before it may take another (source_penalty). */
+        struct gw_limits_policy pol = gw_daemon_policy(c->cfg);
+        gw_limits_penalize(c->daemon->limits, &c->source, &pol, gw_now_ms());
     }
     gw_log_info("connection closed: %s (%lld ms, %llu bytes in, %llu out)",
                 c->close_reason, (long long)ms,

@@ -63,8 +63,9 @@ struct gw_conn {
     struct ssh_counter_struct raw;  /* packets and payload, both ways */
 
     /* front authentication */
-    bool unauth_slot; /* holds an unauthenticated slot in the limits */
-    bool kex_started; /* our version line went out */
+    bool unauth_slot;      /* holds an unauthenticated slot in the limits */
+    struct gw_addr source; /* ... counted for this source */
+    bool kex_started;      /* our version line went out */
     bool kex_done;
     bool authed;
     int attempts; /* failed attempts counted against max_auth_attempts */
@@ -79,13 +80,16 @@ struct gw_conn {
 
     /* timing, on the monotonic clock */
     int64_t start_ms;
-    int64_t deadline_ms; /* login grace */
+    int64_t deadline_ms;         /* login grace */
+    int64_t version_deadline_ms; /* version_timeout */
+    bool version_seen;           /* the client's version line arrived */
     int64_t last_rx_ms;
     int64_t last_activity_ms;
     int64_t last_keepalive_ms;
     uint64_t raw_packets_seen;
 
     bool grace_expired;
+    bool version_expired;
     bool closing;
     enum gw_ending close_ending;
     char close_reason[GW_DENIAL_MAX]; /* its text (the target's line) */
@@ -109,12 +113,13 @@ struct gw_conn {
 
 /*
  * A connection for an accepted session (the socket inside it). Takes over
- * session and one unauthenticated limits slot for peer, takes a reference
- * on cfg. GW_OK or GW_ERR_NOMEM (nothing taken over then).
+ * session and one unauthenticated limits slot taken for source (peer's
+ * source, gw_limits_admit), takes a reference on cfg. GW_OK or
+ * GW_ERR_NOMEM (nothing taken over then).
  */
 int gw_conn_new(struct gw_daemon *d, ssh_session session,
-                const struct gw_addr *peer, struct gw_config *cfg,
-                int64_t start_ms, struct gw_conn **out);
+                const struct gw_addr *peer, const struct gw_addr *source,
+                struct gw_config *cfg, int64_t start_ms, struct gw_conn **out);
 
 /* The worker job: runs the connection to its end and frees it. */
 void gw_conn_run(void *conn);

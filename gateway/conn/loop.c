@@ -60,6 +60,25 @@ static void check_keepalive(struct gw_conn *c, int64_t now_ms)
     }
 }
 
+/*
+ * A client that has not sent its version line within version_timeout is
+ * dropped long before login_grace_time: such connections are what fills
+ * the unauthenticated slots cheaply (nothing to compute, nothing to send).
+ * libssh keeps the client's line once it has read it whole.
+ */
+static void check_version_line(struct gw_conn *c, int64_t now_ms)
+{
+    if (c->version_seen || c->closing) {
+        return;
+    }
+    if (c->kex_started && ssh_get_clientbanner(c->session) != NULL) {
+        c->version_seen = true;
+    } else if (now_ms >= c->version_deadline_ms) {
+        c->version_expired = true;
+        gw_conn_close(c, GW_END_VERSION);
+    }
+}
+
 /* Every deadline of the connection, once per loop iteration. */
 void gw_conn_check_timeouts(struct gw_conn *c, int64_t now_ms)
 {
@@ -74,6 +93,7 @@ void gw_conn_check_timeouts(struct gw_conn *c, int64_t now_ms)
         c->last_rx_ms = now_ms;
     }
     if (!c->authed) {
+        check_version_line(c, now_ms);
         if (now_ms >= c->deadline_ms && !c->closing) {
             c->grace_expired = true;
             gw_conn_close(c, GW_END_GRACE);

@@ -203,10 +203,31 @@ struct gw_limits_policy gw_daemon_policy(const struct gw_config *cfg)
 {
     struct gw_limits_policy pol;
 
+    const struct gw_startups *st = &cfg->max_startups;
+
+    memset(&pol, 0, sizeof(pol));
     pol.max_unauth = cfg->max_unauth_connections;
     pol.max_unauth_per_source = cfg->max_unauth_per_source;
     pol.source_threshold = cfg->source_lockout_threshold;
     pol.lock_ms = (int64_t)cfg->lockout_time * 1000;
+    if (st->full == 0) {
+        /* auto: sshd's 10:30:100 scaled to max_unauth_connections. */
+        pol.startups_begin = cfg->max_unauth_connections / 10;
+        pol.startups_rate = 30;
+    } else {
+        /* max_unauth_connections stays the hard cap: max_startups can only
+         * refuse earlier. */
+        pol.max_unauth = st->full < pol.max_unauth ? st->full : pol.max_unauth;
+        pol.startups_begin = st->begin;
+        pol.startups_rate = st->rate;
+    }
+    if (pol.startups_begin < 1) {
+        pol.startups_begin = 1; /* the first connection is never dropped */
+    }
+    pol.prefix_v4 = (unsigned)cfg->source_prefix_v4;
+    pol.prefix_v6 = (unsigned)cfg->source_prefix_v6;
+    pol.penalty_ms = (int64_t)cfg->source_penalty * 1000;
+    pol.penalty_max_ms = (int64_t)cfg->source_penalty_max * 1000;
     return pol;
 }
 

@@ -8,6 +8,7 @@
 #include "gateway/audit/writer.h"
 #include "gateway/conn/conn.h"
 #include "gateway/daemon/limits.h"
+#include "gateway/front/admission.h"
 #include "gateway/front/refuse.h"
 #include "gateway/front/refusal_log.h"
 #include "gateway/daemon/sshlog.h"
@@ -56,14 +57,6 @@ struct gw_listener {
     int64_t paused_until_ms;
     int64_t next_sweep_ms;
     struct gw_refusal_log *rlog; /* what refusals leave in log and audit */
-};
-
-/* Why a connection is refused: what the client reads and what the audit
- * row says. */
-struct refusal {
-    uint32_t code;
-    const char *text;
-    const char *reason;
 };
 
 /* ---- sockets ---------------------------------------------------------- */
@@ -212,7 +205,7 @@ static bool drain_client_input(int fd)
  * the disconnect message before it reads it.
  */
 static void refuse_and_linger(struct gw_listener *l, int fd,
-                              const char *version, const struct refusal *why,
+                              const char *version, const struct gw_refusal *why,
                               int64_t now_ms)
 {
     uint8_t msg[GW_REFUSAL_MAX];
@@ -236,76 +229,11 @@ static void refuse_and_linger(struct gw_listener *l, int fd,
 
 static void refuse_logged(struct gw_listener *l, int fd,
                           const struct gw_config *cfg,
-                          const struct gw_addr *peer, const struct refusal *why,
-                          int64_t now_ms)
+                          const struct gw_addr *peer,
+                          const struct gw_refusal *why, int64_t now_ms)
 {
     gw_refusal_log_refused(l->rlog, peer, why->reason, why->text, now_ms);
     refuse_and_linger(l, fd, cfg->server_version, why, now_ms);
-}
-
-/* ---- admission -------------------------------------------------------- */
-
-static const struct refusal refused_blocked = {GW_DISCONNECT_HOST_NOT_ALLOWED,
-                                               "not allowed to connect",
-                                               "blocked_clients"};
-static const struct refusal refused_not_allowed = {
-    GW_DISCONNECT_HOST_NOT_ALLOWED, "not allowed to connect",
-    "allowed_clients"};
-static const struct refusal refused_full = {GW_DISCONNECT_TOO_MANY_CONNECTIONS,
-                                            "too many connections",
-                                            "max_connections"};
-static const struct refusal refused_busy = {GW_DISCONNECT_TOO_MANY_CONNECTIONS,
-                                            "server busy, try again later",
-                                            "no_worker"};
-static const struct refusal refused_audit = {GW_DISCONNECT_BY_APPLICATION,
-                                             GW_AUDIT_REFUSAL, "audit_failure"};
-
-static struct refusal limits_refusal(enum gw_admit verdict)
-{
-    static const char *const reasons[] = {"", "max_unauth_connections",
-                                          "max_unauth_per_source",
-                                          "source_locked", "source_table_full"};
-    struct refusal r;
-
-    r.code = verdict == GW_ADMIT_SOURCE_LOCKED
-                 ? GW_DISCONNECT_BY_APPLICATION
-                 : GW_DISCONNECT_TOO_MANY_CONNECTIONS;
-    r.text = gw_admit_reason(verdict);
-    r.reason = reasons[verdict];
-    return r;
-}
-
-/* GW_OK with an unauthenticated slot taken, or GW_ERR_DENIED with *why. */
-static int admit(struct gw_listener *l, const struct gw_config *cfg,
-                 const struct gw_addr *peer, int64_t now_ms,
-                 struct refusal *why)
-{
-    struct gw_limits_policy pol = gw_daemon_policy(cfg);
-    enum gw_admit verdict;
-
-    if (gw_cidr_list_match(&cfg->blocked_clients, peer)) {
-        *why = refused_blocked;
-        return GW_ERR_DENIED;
-    }
-    if (cfg->allowed_clients.n > 0 &&
-        !gw_cidr_list_match(&cfg->allowed_clients, peer)) {
-        *why = refused_not_allowed;
-        return GW_ERR_DENIED;
-    }
-    if (!gw_pool_has_room(l->daemon->pool)) {
-        *why = refused_full;
-        return GW_ERR_DENIED;
-    }
-    if (!gw_audit_accepting(l->daemon->audit)) {
-        *why = refused_audit; /* audit_failure = refuse */
-        return GW_ERR_DENIED;
-    }
-    verdict = gw_limits_admit(l->daemon->limits, peer, &pol, now_ms);
-    if (verdict != GW_ADMIT_OK) {
-        *why = limits_refusal(verdict);
-        return GW_ERR_DENIED;
-    }
-    return GW_OK;
 }
 
 /* ---- handing over ----------------------------------------------------- */
@@ -329,7 +257,8 @@ static void tune_socket(int fd)
  * still the caller's.
  */
 static int hand_off(struct gw_listener *l, struct gw_config *cfg, int fd,
-                    const struct gw_addr *peer, int64_t now_ms)
+                    const struct gw_addr *peer, const struct gw_addr *source,
+                    int64_t now_ms)
 {
     ssh_session session = ssh_new();
     struct gw_conn *conn = NULL;
@@ -344,14 +273,15 @@ static int hand_off(struct gw_listener *l, struct gw_config *cfg, int fd,
         owned = ssh_get_fd(session) == fd;
         ssh_free(session);
         if (owned) {
-            gw_limits_release(l->daemon->limits, peer);
+            gw_limits_release(l->daemon->limits, source);
             return GW_OK;
         }
         return GW_AGAIN;
     }
-    if (gw_conn_new(l->daemon, session, peer, cfg, now_ms, &conn) != GW_OK) {
+    if (gw_conn_new(l->daemon, session, peer, source, cfg, now_ms, &conn) !=
+        GW_OK) {
         ssh_free(session); /* closes fd */
-        gw_limits_release(l->daemon->limits, peer);
+        gw_limits_release(l->daemon->limits, source);
         return GW_OK;
     }
     if (gw_pool_submit(l->daemon->pool, gw_conn_run, conn) != GW_OK) {
@@ -368,8 +298,9 @@ static void accept_one(struct gw_listener *l, int fd,
 {
     struct gw_config *cfg = gw_daemon_config(l->daemon);
     char peer_text[GW_ADDR_TEXT_MAX];
-    struct refusal why;
+    struct gw_refusal why;
     struct gw_addr peer;
+    struct gw_addr source;
 
     if (gw_addr_from_sockaddr((const struct sockaddr *)ss, len, &peer) !=
         GW_OK) {
@@ -377,15 +308,16 @@ static void accept_one(struct gw_listener *l, int fd,
         goto out;
     }
     gw_addr_format(&peer, peer_text);
-    if (admit(l, cfg, &peer, now_ms, &why) != GW_OK) {
+    if (gw_admission_check(l->daemon, cfg, &peer, now_ms, &source, &why) !=
+        GW_OK) {
         refuse_logged(l, fd, cfg, &peer, &why, now_ms);
         goto out;
     }
     tune_socket(fd);
     gw_log_verbose("connection from %s", peer_text);
-    if (hand_off(l, cfg, fd, &peer, now_ms) != GW_OK) {
-        gw_limits_release(l->daemon->limits, &peer);
-        refuse_logged(l, fd, cfg, &peer, &refused_busy, now_ms);
+    if (hand_off(l, cfg, fd, &peer, &source, now_ms) != GW_OK) {
+        gw_limits_release(l->daemon->limits, &source);
+        refuse_logged(l, fd, cfg, &peer, &gw_refused_busy, now_ms);
     }
 out:
     gw_config_unref(cfg);

@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
 """Connection admission: allowed/blocked client lists, refusal floods
-summarised, the connection cap, the unauthenticated-connection caps, and
+summarised, the connection cap, the unauthenticated-connection caps, a
+flood of silent connections (version_timeout, source penalties), and
 login_grace_time."""
 
 import os
 import re
+import select
 import signal
 import socket
+import threading
 import time
 
 import harness as h
@@ -181,8 +184,9 @@ class ConnectionCap(h.TestCase):
 
     def test_parallel_logins(self):
         # the worker pool and per-thread database connections under load
-        # (the default max_unauth_per_source of 10 would refuse some)
-        gw = self.gateway(max_unauth_per_source=50)
+        # (the default max_unauth_per_source of 10 would refuse some, and
+        # so would max_startups' early drop from 10 at once)
+        gw = self.gateway(max_unauth_per_source=50, max_startups="100:30:100")
         from concurrent.futures import ThreadPoolExecutor
         with ThreadPoolExecutor(max_workers=20) as pool:
             keyed = [pool.submit(self.alice_login, gw, timeout=120) for _ in range(16)]
@@ -259,6 +263,108 @@ class ConnectionCap(h.TestCase):
                         msg="login works again once a per-source slot is free")
 
 
+class SilentFlood(h.TestCase):
+    """100 TCP connections from 10 addresses that never send a byte, re-opened
+    as they close: they fill max_unauth_connections (100) only until
+    version_timeout closes them, then their sources are penalised and
+    refused before they take a slot, so another address logs in."""
+
+    ATTACKERS = [f"127.0.0.{i}" for i in range(10, 20)]
+    PER_SOURCE = 10  # the default max_unauth_per_source
+    HOLD = 40        # seconds the attacker keeps it up
+
+    def setUp(self):
+        super().setUp()
+        self.make_alice()
+
+    def _open(self, src, port):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.bind((src, 0))
+            s.settimeout(2)
+            s.connect(("127.0.0.1", port))
+            s.setblocking(False)
+            return s
+        except OSError:
+            s.close()
+            return None
+
+    def _attack(self, port, stop, stats):
+        """Keep PER_SOURCE silent connections per attacker address open
+        until stop is set or HOLD passes; every socket is closed at the
+        end. Re-opens at most every 0.25 s per slot."""
+        slots = {(src, i): None for src in self.ATTACKERS for i in range(self.PER_SOURCE)}
+        deadline = time.monotonic() + self.HOLD
+        try:
+            while not stop.is_set() and time.monotonic() < deadline:
+                for key, s in slots.items():
+                    if s is None:
+                        slots[key] = self._open(key[0], port)
+                        stats["opened"] += slots[key] is not None
+                open_socks = [s for s in slots.values() if s is not None]
+                stats["max_open"] = max(stats["max_open"], len(open_socks))
+                ready, _, _ = select.select(open_socks, [], [], 0.25)
+                for s in ready:
+                    try:
+                        data = s.recv(4096)  # the version line, a refusal
+                    except BlockingIOError:
+                        continue
+                    except OSError:
+                        data = b""
+                    if data:
+                        continue
+                    for key, held in slots.items():
+                        if held is s:
+                            slots[key] = None
+                    s.close()
+                    stats["closed"] += 1
+        finally:
+            for s in slots.values():
+                if s is not None:
+                    s.close()
+
+    def test_silent_flood_does_not_lock_others_out(self):
+        gw = self.gateway()  # defaults: 100 unauth, 10 per source, 5 s
+        stop = threading.Event()
+        stats = {"opened": 0, "closed": 0, "max_open": 0}
+        attacker = threading.Thread(target=self._attack, args=(gw.port, stop, stats))
+        attacker.start()
+        try:
+            self.eventually(lambda: stats["max_open"] >= 100, timeout=10,
+                            msg="the attacker holds 100 connections")
+            took = []
+            for i in range(5):
+                t0 = time.monotonic()
+                deadline = t0 + h.t(10)
+                r = None
+                while time.monotonic() < deadline:
+                    r = self.alice_login(gw, extra_args=["-b", "127.0.0.2"], timeout=h.t(10))
+                    if r.rc == 0:
+                        break
+                    time.sleep(0.5)
+                took.append(time.monotonic() - t0)
+                self.assert_alice_hosts(r)
+                self.assertLess(took[-1], h.t(10), f"login {i} took {took[-1]:.1f} s")
+            self.assertTrue(attacker.is_alive(), "the attacker stopped early")
+            attacker.join(timeout=self.HOLD + 10)
+            self.assertFalse(attacker.is_alive())
+        finally:
+            stop.set()
+            attacker.join(timeout=self.HOLD + 10)
+        # the attacker's connections were closed by version_timeout, and
+        # then its sources were refused for the penalty
+        self.assertGreaterEqual(stats["closed"], 100, stats)
+        self.assertRegex(gw.log(), r"no version line within version_timeout")
+        self.settle_events()
+        refused = self.admin.events(kind="conn.refused")
+        reasons = {h.detail_fields(e["detail"]).get("reason") for e in refused
+                   if re.match(r"127\.0\.0\.1\d\b", str(e["client"]))}
+        self.assertIn("source_penalty", reasons, refused)
+        ok = [e for e in self.admin.events(kind="auth.success", user="alice")
+              if str(e["client"]).startswith("127.0.0.2")]
+        self.assertEqual(len(ok), 5, ok)
+
+
 class LoginGrace(h.TestCase):
     def setUp(self):
         super().setUp()
@@ -298,7 +404,9 @@ class LoginGrace(h.TestCase):
         self.assertRegex(ev[-1]["detail"], r"(?i)grace", ev)
 
     def test_dropped_client_frees_its_slot(self):
-        gw = self.gateway(login_grace_time=2, max_connections=1)
+        # source_penalty off: the dropped client shares alice's address,
+        # which the penalty would refuse for a while (SilentFlood)
+        gw = self.gateway(login_grace_time=2, max_connections=1, source_penalty=0)
         s = self.connect(gw.port)
         r = self.alice_login(gw)
         self.assertRefused(r, DISCONNECT)

@@ -65,7 +65,7 @@ def mode(path: Path) -> int:
 def doc_keys() -> list[str]:
     """Every setting in docs/configuration.md's table, in order."""
     text = (SOURCE_DIR / "docs" / "configuration.md").read_text()
-    return re.findall(r"^\| `([a-z_]+)` \|", text, re.M)
+    return re.findall(r"^\| `([a-z][a-z0-9_]*)` \|", text, re.M)
 
 
 def entrypoint_keys() -> list[str]:

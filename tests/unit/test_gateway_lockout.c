@@ -130,8 +130,9 @@ static void other_failure(struct world *w, int64_t t)
 static int burst(struct world *w, int64_t t, int n)
 {
     int locks = 0;
+    struct gw_limits_policy pol = gw_daemon_policy(w->cfg);
 
-    if (gw_limits_locked(w->lim, &w->src, t)) {
+    if (gw_limits_locked(w->lim, &w->src, &pol, t)) {
         return 0; /* refused at admission */
     }
     for (int i = 0; i < n; i++) {
