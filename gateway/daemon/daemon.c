@@ -211,8 +211,12 @@ struct gw_limits_policy gw_daemon_policy(const struct gw_config *cfg)
     pol.source_threshold = cfg->source_lockout_threshold;
     pol.lock_ms = (int64_t)cfg->lockout_time * 1000;
     if (st->full == 0) {
-        /* auto: sshd's 10:30:100 scaled to max_unauth_connections. */
-        pol.startups_begin = cfg->max_unauth_connections / 10;
+        /* auto: early drop from half of max_unauth_connections. sshd's
+         * 10:30:100 would start at a tenth, but a bastion's clients log
+         * in in bursts (Ansible forks, a ControlMaster per host): the
+         * silent floods it is there for are held off by version_timeout,
+         * the per-source limits and the penalties first. */
+        pol.startups_begin = cfg->max_unauth_connections / 2;
         pol.startups_rate = 30;
     } else {
         /* max_unauth_connections stays the hard cap: max_startups can only

@@ -185,7 +185,7 @@ class ConnectionCap(h.TestCase):
     def test_parallel_logins(self):
         # the worker pool and per-thread database connections under load
         # (the default max_unauth_per_source of 10 would refuse some, and
-        # so would max_startups' early drop from 10 at once)
+        # so, with more at once, would max_startups' early drop)
         gw = self.gateway(max_unauth_per_source=50, max_startups="100:30:100")
         from concurrent.futures import ThreadPoolExecutor
         with ThreadPoolExecutor(max_workers=20) as pool:
@@ -208,7 +208,9 @@ class ConnectionCap(h.TestCase):
         return socks
 
     def test_max_connections_raw(self):
-        gw = self.gateway(max_connections=2, login_grace_time=120)
+        # sockets that never send a version line: held, not timed out
+        gw = self.gateway(max_connections=2, login_grace_time=120,
+                          version_timeout=120, source_penalty=0)
         socks = self._hold_raw(gw, 2)
         r = self.alice_login(gw)
         self.assertRefused(r, DISCONNECT)
@@ -239,7 +241,8 @@ class ConnectionCap(h.TestCase):
                         msg="login works again after one held session ended")
 
     def test_max_unauth_connections(self):
-        gw = self.gateway(max_unauth_connections=2, login_grace_time=120)
+        gw = self.gateway(max_unauth_connections=2, login_grace_time=120,
+                          version_timeout=120, source_penalty=0)
         # authenticated connections do not count against the unauth cap
         held = [h.ssh_hold(gw.port, "alice", [self.alice_key], self.dir) for _ in range(3)]
         self.assert_alice_hosts(self.alice_login(gw))
@@ -254,7 +257,8 @@ class ConnectionCap(h.TestCase):
 
     def test_max_unauth_per_source(self):
         gw = self.gateway(max_unauth_per_source=2, max_unauth_connections=100,
-                          login_grace_time=120)
+                          login_grace_time=120, version_timeout=120,
+                          source_penalty=0)
         socks = self._hold_raw(gw, 2)
         r = self.alice_login(gw)
         self.assertRefused(r, DISCONNECT)
