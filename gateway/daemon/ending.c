@@ -29,6 +29,7 @@ static const struct ending_texts ending_table[] = {
     [GW_END_AUDIT_DOWN] = {"sshgate: audit store unavailable, refusing new "
                            "sessions",
                            "audit store unavailable"},
+    [GW_END_REVOKED] = {"access revoked", NULL},
 };
 
 const char *gw_ending_text(enum gw_ending ending)
