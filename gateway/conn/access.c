@@ -100,7 +100,8 @@ static int check_now(struct gw_conn *c, struct store *st)
         c->access_gen = gen;
     } else if (rc == GW_ERR_DENIED) {
         gw_log_info("access revoked: %s", r.what);
-        gw_conn_event(c, "access.revoked", c->user, "%s", r.what);
+        gw_conn_event(c, "access.revoked", c->user, "conn=%s %s", c->uid,
+                      r.what);
         gw_conn_close(c, GW_END_REVOKED);
     } else {
         gw_log_error("cannot check access again: %s", gw_err_msg());
