@@ -10,6 +10,7 @@
 #include "store/db.h"
 #include "store/events.h"
 #include "store/open.h"
+#include "store/settings.h"
 
 #include <pwd.h>
 #include <stdarg.h>
@@ -297,6 +298,14 @@ int admin_commit(struct admin_ctx *ctx)
     if (ctx->events == 0) {
         rc = gw_err_set(GW_ERR, "internal error: change without an audit "
                                 "event; nothing written");
+    }
+    /* Every change bumps the access generation in its own transaction:
+     * the daemon reads it every 500 ms and has its open connections check
+     * their user, key and grants again (docs/architecture.md). One place
+     * for every command, so that no change to users, keys or grants can
+     * forget it; a change to anything else costs only a spare check. */
+    if (rc == GW_OK) {
+        rc = store_access_bump(ctx->st);
     }
     if (rc == GW_OK) {
         rc = store_commit(ctx->st);

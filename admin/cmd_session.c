@@ -7,6 +7,7 @@
 #include "admin/output.h"
 #include "core/strutil.h"
 #include "core/timeutil.h"
+#include "store/conn_kills.h"
 #include "store/recordings.h"
 #include "store/sessions.h"
 #include "store/transfers.h"
@@ -418,13 +419,42 @@ int admin_session_replay(struct admin_ctx *ctx)
     return rc;
 }
 
+/* "session kill --conn UID": the whole connection, every channel of it
+ * (an OpenSSH ControlMaster). */
+static int kill_conn(struct admin_ctx *ctx, const char *uid)
+{
+    int rc = admin_begin(ctx);
+
+    if (rc == GW_OK) {
+        rc = store_conn_kill_request(ctx->st, uid, ctx->actor);
+    }
+    if (rc == GW_OK) {
+        rc = admin_event(ctx, "admin.session.kill", NULL, "conn=%s", uid);
+    }
+    if (rc != GW_OK) {
+        return rc;
+    }
+    if (ctx->json) {
+        return out_json_ok(ctx->out, json_pack("{s:s}", "conn", uid));
+    }
+    fprintf(ctx->out, "asked the gateway to end connection %s\n", uid);
+    return GW_OK;
+}
+
 /* The daemon that runs the session polls for the request (about every
  * 500 ms) and ends it with reason "killed by admin". */
 int admin_session_kill(struct admin_ctx *ctx)
 {
+    const char *uid = admin_opt(ctx, "--conn");
     int64_t id = 0;
     int rc;
 
+    if ((uid != NULL) == (admin_arg(ctx, 0) != NULL)) {
+        return ADMIN_ERR_USAGE; /* one of ID and --conn */
+    }
+    if (uid != NULL) {
+        return kill_conn(ctx, uid);
+    }
     rc = session_id_arg(ctx, &id);
     if (rc == GW_OK) {
         rc = admin_begin(ctx);

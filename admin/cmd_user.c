@@ -10,6 +10,7 @@
 #include "core/crypto.h"
 #include "core/passwd.h"
 #include "core/strutil.h"
+#include "store/conn_kills.h"
 #include "store/db.h"
 #include "store/grants.h"
 #include "store/keys.h"
@@ -18,6 +19,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char *role_name(const struct store_user *u)
 {
@@ -480,4 +482,37 @@ int admin_user_passwd(struct admin_ctx *ctx)
 out:
     gw_free_secret_str(hash);
     return rc;
+}
+
+/* "user kick NAME": the daemon of this node ends every connection of the
+ * user (about every 500 ms it polls, like session kills); disabling her
+ * is what keeps her out afterwards. */
+int admin_user_kick(struct admin_ctx *ctx)
+{
+    const char *name = admin_arg(ctx, 0);
+    char node[STORE_NODE_MAX];
+    int rc;
+
+    if (gethostname(node, sizeof(node) - 1) != 0 || node[0] == '\0') {
+        snprintf(node, sizeof(node), "%s", "localhost");
+    }
+    node[sizeof(node) - 1] = '\0';
+    rc = admin_begin(ctx);
+    if (rc == GW_OK) {
+        rc = store_user_kick_request(ctx->st, node, name, ctx->actor);
+    }
+    if (rc == GW_OK) {
+        rc = admin_event(ctx, "admin.user.kick", name, "node=%s", node);
+    }
+    if (rc != GW_OK) {
+        return rc;
+    }
+    if (ctx->json) {
+        return out_json_ok(ctx->out,
+                           json_pack("{s:s, s:s}", "user", name, "node", node));
+    }
+    fprintf(ctx->out,
+            "asked the gateway on %s to end the connections of '%s'\n", node,
+            name);
+    return GW_OK;
 }

@@ -73,6 +73,11 @@ static const struct admin_optspec session_list_opts[] = {
     {"--limit", true, false},   {NULL, false, false},
 };
 
+static const struct admin_optspec session_kill_opts[] = {
+    {"--conn", true, false},
+    {NULL, false, false},
+};
+
 static const struct admin_optspec session_replay_opts[] = {
     {"--speed", true, false},
     {NULL, false, false},
@@ -89,6 +94,7 @@ static const struct admin_cmd commands[] = {
     {"user", "disable", admin_user_disable, "NAME", 1, 1, NULL, 0},
     {"user", "enable", admin_user_enable, "NAME", 1, 1, NULL, 0},
     {"user", "unlock", admin_user_unlock, "NAME", 1, 1, NULL, 0},
+    {"user", "kick", admin_user_kick, "NAME", 1, 1, NULL, 0},
     {"user", "passwd", admin_user_passwd, "NAME --password-stdin", 1, 1,
      user_passwd_opts, 0},
     {"key", "add", admin_key_add, "USER FILE|-", 2, 2, NULL, 0},
@@ -125,7 +131,8 @@ static const struct admin_cmd commands[] = {
      session_replay_opts, ADMIN_CMD_STREAM},
     {"session", "export", admin_session_export, "ID", 1, 1, NULL,
      ADMIN_CMD_STREAM},
-    {"session", "kill", admin_session_kill, "ID", 1, 1, NULL, 0},
+    {"session", "kill", admin_session_kill, "ID | --conn UID", 0, 1,
+     session_kill_opts, 0},
     {"db", "backup", admin_db_backup, "FILE", 1, 1, NULL, 0},
     {"db", "check", admin_db_check, "", 0, 0, NULL, 0},
     {"health", NULL, admin_health, "[--address HOST:PORT] [--timeout S]", 0, 0,

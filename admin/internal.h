@@ -170,6 +170,7 @@ int admin_user_del(struct admin_ctx *ctx);
 int admin_user_disable(struct admin_ctx *ctx);
 int admin_user_enable(struct admin_ctx *ctx);
 int admin_user_unlock(struct admin_ctx *ctx);
+int admin_user_kick(struct admin_ctx *ctx);
 int admin_user_passwd(struct admin_ctx *ctx);
 int admin_key_add(struct admin_ctx *ctx);
 int admin_key_list(struct admin_ctx *ctx);

@@ -15,6 +15,7 @@
 #include "gateway/front/listener.h"
 #include "gateway/privdrop.h"
 #include "gateway/daemon/sshlog.h"
+#include "store/conn_kills.h"
 #include "store/db.h"
 #include "store/sessions.h"
 #include "store/open.h"
@@ -32,7 +33,8 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
-/* How often the kill requests of "sshgate-admin session kill" are read. */
+/* How often the kill requests of "sshgate-admin session kill" and "user
+ * kick" and the access generation are read. */
 #define KILL_POLL_MS       500
 #define LIMITS_MAX_SOURCES 100000
 /* The client socket and one to a backend or destination. */
@@ -234,6 +236,19 @@ static void apply_lockout(struct gw_service *rt, const struct gw_config *cfg)
     }
 }
 
+/* The store's access generation into the daemon; true when it moved. A
+ * failed read changes nothing (the next poll tries again). */
+static bool read_access_gen(struct gw_service *rt)
+{
+    int64_t gen = 0;
+
+    if (store_access_generation(rt->st, &gen) != GW_OK) {
+        gw_log_error("cannot read the access generation: %s", gw_err_msg());
+        return false;
+    }
+    return atomic_exchange(&rt->daemon.access_gen, gen) != gen;
+}
+
 static int start(struct gw_service *rt, struct gw_config *cfg)
 {
     ssh_bind bind = NULL;
@@ -252,6 +267,9 @@ static int start(struct gw_service *rt, struct gw_config *cfg)
         apply_lockout(rt, cfg);
         rc = gw_daemon_init(&rt->daemon, cfg);
         rt->daemon_ready = rc == GW_OK;
+    }
+    if (rc == GW_OK) {
+        read_access_gen(rt);
     }
     if (rc == GW_OK) {
         rc = start_workers(rt, cfg);
@@ -440,6 +458,45 @@ static void poll_kills(struct gw_service *rt)
     free(ids);
 }
 
+/* "session kill --conn" and "user kick" write a request; this thread
+ * polls and asks the connections to end. A request for a connection of
+ * this run that is gone is done too: it has ended. */
+static void poll_conn_kills(struct gw_service *rt)
+{
+    struct store_conn_kill *kills = NULL;
+    size_t n = 0;
+
+    if (store_conn_kills_pending(rt->st, gw_node_name(), gw_node_run_prefix(),
+                                 &kills, &n) != GW_OK) {
+        gw_log_error("cannot read the connection kill requests: %s",
+                     gw_err_msg());
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct store_conn_kill *k = &kills[i];
+        size_t ended = gw_daemon_post_end(
+            &rt->daemon, k->conn_uid[0] != '\0' ? k->conn_uid : NULL,
+            k->user[0] != '\0' ? k->user : NULL);
+        gw_log_info("admin request to end %s%s: %zu connection(s)",
+                    k->conn_uid[0] != '\0' ? "connection " : "the user ",
+                    k->conn_uid[0] != '\0' ? k->conn_uid : k->user, ended);
+        if (store_conn_kill_done(rt->st, k->id) != GW_OK) {
+            gw_log_error("cannot mark a connection kill handled: %s",
+                         gw_err_msg());
+        }
+    }
+    free(kills);
+}
+
+/* Every admin change bumps the access generation: when it moved, every
+ * connection checks its access again (gateway/conn/access.h). */
+static void poll_access(struct gw_service *rt)
+{
+    if (read_access_gen(rt)) {
+        gw_daemon_post_recheck(&rt->daemon);
+    }
+}
+
 static int serve(struct gw_service *rt)
 {
     int sig = 0;
@@ -452,6 +509,8 @@ static int serve(struct gw_service *rt)
             reload(rt);
         } else if (sig == 0) {
             poll_kills(rt);
+            poll_conn_kills(rt);
+            poll_access(rt);
         }
     }
     gw_log_info("received %s: shutting down",

@@ -218,6 +218,25 @@ static const struct migration migrations[] = {
 
     /* 3 -> 4: a file in flight has its row (step4_file_seq). */
     {NULL, step4_file_seq},
+
+    /* 4 -> 5: the admin ends whole connections ("session kill --conn",
+     * "user kick"), not only channels: a request names a connection by
+     * its uid or a user of one node. The daemon polls it like
+     * session_kills. IF NOT EXISTS: a step may run again over a file
+     * that has it (a copy taken back by hand). */
+    {"CREATE TABLE IF NOT EXISTS conn_kills ("
+     "  id INTEGER PRIMARY KEY,"
+     "  node TEXT,"
+     "  conn_uid TEXT,"
+     "  username TEXT,"
+     "  requested_by TEXT NOT NULL,"
+     "  handled_at TEXT,"
+     "  created_at TEXT NOT NULL,"
+     "  CHECK ((conn_uid IS NULL) <> (username IS NULL))"
+     ");"
+     "CREATE INDEX IF NOT EXISTS conn_kills_pending ON conn_kills(id) "
+     "  WHERE handled_at IS NULL;",
+     NULL},
 };
 
 static int exec_sql(struct store *st, const char *sql, int version)

@@ -235,6 +235,7 @@ static void success(struct gw_conn *c, const struct attempt *a)
 {
     const char *fp_sep = a->fingerprint[0] != '\0' ? " fingerprint=" : "";
 
+    snprintf(c->auth_fp, sizeof(c->auth_fp), "%s", a->fingerprint);
     gw_conn_set_authenticated(c, a->user.name);
     gw_lockout_success(c, &a->user, a->password_method);
     gw_log_info("authenticated: method=%s%s%s%s%s", a->method, fp_sep,

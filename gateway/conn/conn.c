@@ -372,6 +372,11 @@ void gw_conn_set_authenticated(struct gw_conn *c, const char *user)
 
     c->authed = true;
     snprintf(c->user, sizeof(c->user), "%s", user);
+    /* What the main thread last saw: a change after the reads that let
+     * her in reaches this connection as a GW_REQ_RECHECK (it is
+     * registered already), so nothing falls between the two. */
+    c->access_gen = atomic_load(&c->daemon->access_gen);
+    gw_daemon_set_user(c->daemon, &c->link, user);
     gw_target_begin(c);
     release_unauth(c);
     c->last_activity_ms = now_ms;

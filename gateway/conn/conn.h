@@ -77,6 +77,10 @@ struct gw_conn {
     bool target_ok;
     bool kbdint_pending;
     char user[GW_NAME_MAX + 1]; /* authenticated user */
+    /* The key that authenticated ("" for a password): the access check
+     * (gateway/conn/access.c) ends the connection when it is deleted. */
+    char auth_fp[GW_FINGERPRINT_MAX];
+    int64_t access_gen; /* the store's access generation last checked */
 
     /* timing, on the monotonic clock */
     int64_t start_ms;

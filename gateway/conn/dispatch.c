@@ -6,6 +6,7 @@
 #include "gateway/chan/remote_fwd.h"
 #include "gateway/chan/session.h"
 #include "gateway/chan/tcpip.h"
+#include "gateway/conn/access.h"
 #include "gateway/conn/auth.h"
 #include "gateway/conn/conn.h"
 #include "gateway/conn/upstream.h"
@@ -51,15 +52,35 @@ static int dispatch_request(struct gw_conn *c, ssh_message msg)
     int subtype = ssh_message_subtype(msg);
 
     for (size_t i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++) {
-        if (handlers[i].type == type && handlers[i].subtype == subtype) {
-            return c->closing ? 1 : handlers[i].handle(c, msg);
+        if (handlers[i].type != type || handlers[i].subtype != subtype) {
+            continue;
         }
+        /* A new channel or forward is access used anew: refused once
+         * it is revoked, even before the main thread notices. */
+        if (c->closing ||
+            (type != SSH_REQUEST_CHANNEL && !gw_access_current(c))) {
+            return 1;
+        }
+        return handlers[i].handle(c, msg);
     }
     if (type != SSH_REQUEST_SERVICE) {
         /* x11, forwarded-tcpip, streamlocal, ...: refused */
         gw_log_verbose("refused request type %d/%d", type, subtype);
     }
     return 1; /* the default reply accepts "ssh-userauth" */
+}
+
+/* A session channel opens only while access stands (see
+ * dispatch_request); the refusal is all a callback does, the loop ends
+ * the connection. */
+static ssh_channel on_session_open(ssh_session session, void *userdata)
+{
+    struct gw_conn *c = userdata;
+
+    if (!gw_access_current(c)) {
+        return NULL;
+    }
+    return gw_session_open(session, userdata);
 }
 
 /* Everything without a server callback lands here: authentication before
@@ -91,7 +112,7 @@ void gw_dispatch_setup(struct gw_conn *c)
     ssh_callbacks_init(cb);
     cb->userdata = c;
     /* No auth_*_function: authentication goes to on_message (reply). */
-    cb->channel_open_request_session_function = gw_session_open;
+    cb->channel_open_request_session_function = on_session_open;
     ssh_set_server_callbacks(c->session, cb);
     ssh_set_message_callback(c->session, on_message, c);
     gw_auth_advertise(c);

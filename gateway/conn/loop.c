@@ -3,6 +3,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/timeutil.h"
+#include "gateway/conn/access.h"
 #include "gateway/conn/conn.h"
 #include "gateway/conn/target_state.h"
 #include "gateway/conn/upstream.h"
@@ -247,15 +248,24 @@ static bool conn_forward(struct gw_conn *c)
     return busy;
 }
 
-/* Sessions of this connection the admin asked to end (posted by the main
- * thread, docs/admin.md "session kill"). */
+/* What the main thread posted: sessions of this connection the admin
+ * asked to end (docs/admin.md "session kill"), the end of the whole
+ * connection ("session kill --conn", "user kick"), a change of access to
+ * check (gateway/conn/access.h). */
 static void check_kills(struct gw_conn *c)
 {
     struct gw_kill kills[GW_KILLS_MAX];
     size_t n = gw_daemon_take_kills(c->daemon, &c->link, kills, GW_KILLS_MAX);
+    unsigned req = gw_daemon_take_requests(c->daemon, &c->link);
 
     for (size_t i = 0; i < n; i++) {
         gw_chan_kill(c, &kills[i]);
+    }
+    if ((req & GW_REQ_END) != 0) {
+        gw_log_info("the admin ended the connection");
+        gw_conn_close(c, GW_END_KILLED);
+    } else if ((req & GW_REQ_RECHECK) != 0) {
+        gw_access_recheck(c);
     }
 }
 

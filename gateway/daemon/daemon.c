@@ -6,6 +6,7 @@
 #include "store/open.h"
 
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -36,6 +37,7 @@ int gw_daemon_init(struct gw_daemon *d, struct gw_config *cfg)
     d->verify_free = verify_slots();
     atomic_init(&d->phase, GW_PHASE_RUNNING);
     atomic_init(&d->next_conn_id, 1);
+    atomic_init(&d->access_gen, 0);
     d->cfg = gw_config_ref(cfg);
     return GW_OK;
 }
@@ -187,6 +189,61 @@ size_t gw_daemon_take_kills(struct gw_daemon *d, struct gw_conn_link *link,
     link->nkills = 0;
     pthread_mutex_unlock(&d->lock);
     return n;
+}
+
+void gw_daemon_set_user(struct gw_daemon *d, struct gw_conn_link *link,
+                        const char *user)
+{
+    pthread_mutex_lock(&d->lock);
+    snprintf(link->user, sizeof(link->user), "%s", user);
+    pthread_mutex_unlock(&d->lock);
+}
+
+void gw_daemon_post_recheck(struct gw_daemon *d)
+{
+    pthread_mutex_lock(&d->lock);
+    for (struct gw_conn_link *l = d->conns; l != NULL; l = l->next) {
+        l->requests |= GW_REQ_RECHECK;
+        wake(l);
+    }
+    pthread_mutex_unlock(&d->lock);
+}
+
+static bool end_matches(const struct gw_conn_link *l, const char *uid,
+                        const char *user)
+{
+    if (uid != NULL) {
+        return l->uid != NULL && strcmp(l->uid, uid) == 0;
+    }
+    return user != NULL && l->user[0] != '\0' && strcmp(l->user, user) == 0;
+}
+
+size_t gw_daemon_post_end(struct gw_daemon *d, const char *uid,
+                          const char *user)
+{
+    size_t n = 0;
+
+    pthread_mutex_lock(&d->lock);
+    for (struct gw_conn_link *l = d->conns; l != NULL; l = l->next) {
+        if (end_matches(l, uid, user)) {
+            l->requests |= GW_REQ_END;
+            wake(l);
+            n++;
+        }
+    }
+    pthread_mutex_unlock(&d->lock);
+    return n;
+}
+
+unsigned gw_daemon_take_requests(struct gw_daemon *d, struct gw_conn_link *link)
+{
+    unsigned bits;
+
+    pthread_mutex_lock(&d->lock);
+    bits = link->requests;
+    link->requests = 0;
+    pthread_mutex_unlock(&d->lock);
+    return bits;
 }
 
 enum gw_phase gw_daemon_phase(struct gw_daemon *d)

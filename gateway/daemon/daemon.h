@@ -8,6 +8,7 @@
 #define SSHGATE_GATEWAY_DAEMON_DAEMON_H
 
 #include "core/config.h"
+#include "core/strutil.h"
 #include "gateway/daemon/limits.h"
 
 #include <pthread.h>
@@ -56,16 +57,27 @@ int gw_daemon_wake_setup(void);
  * wait for each other. */
 #define GW_STORE_POOL_MAX 8
 
+/* What the main thread asks of a connection besides session kills
+ * (gw_daemon_take_requests). */
+enum {
+    GW_REQ_RECHECK = 1u << 0, /* the access generation moved: check again */
+    GW_REQ_END = 1u << 1,     /* "session kill --conn", "user kick" */
+};
+
 /* A connection's place in the registry: how to wake its thread. */
 struct gw_conn_link {
     struct gw_conn_link *prev;
     struct gw_conn_link *next;
     pthread_t thread; /* woken with GW_WAKE_SIGNAL */
     const char *uid;  /* the connection's id in the sessions table */
+    /* The authenticated user ("" before), for "user kick"; set with
+     * gw_daemon_set_user, read under the daemon's lock. */
+    char user[GW_NAME_MAX + 1];
     /* Sessions the admin asked to end ("session kill"), for the
      * connection's thread to act on; under the daemon's lock. */
     struct gw_kill kills[GW_KILLS_MAX];
     size_t nkills;
+    unsigned requests; /* GW_REQ_* bits; under the daemon's lock */
 };
 
 struct gw_daemon {
@@ -78,6 +90,10 @@ struct gw_daemon {
     pthread_mutex_t lock; /* guards cfg and conns */
     struct gw_config *cfg;
     struct gw_conn_link *conns;
+    /* The access generation of the store (store/settings.h) as the main
+     * thread last read it: what a connection that authenticates now has
+     * been checked against. */
+    atomic_int_fast64_t access_gen;
     /* Password hashing is deliberately expensive (scrypt, 32 MiB each), so
      * only a few verifications run at once, whatever the connection
      * count: memory stays bounded under a password-guessing flood. */
@@ -117,6 +133,22 @@ bool gw_daemon_post_kill(struct gw_daemon *d, const char *uid,
 /* Take up to max queued kills of link; how many. */
 size_t gw_daemon_take_kills(struct gw_daemon *d, struct gw_conn_link *link,
                             struct gw_kill *kills, size_t max);
+
+/* The link's connection authenticated as user. */
+void gw_daemon_set_user(struct gw_daemon *d, struct gw_conn_link *link,
+                        const char *user);
+
+/* Ask every connection to check its access again, and wake it. */
+void gw_daemon_post_recheck(struct gw_daemon *d);
+
+/* Ask the connection uid (when uid is not NULL) or every connection of
+ * user to end, and wake it. How many connections were asked. */
+size_t gw_daemon_post_end(struct gw_daemon *d, const char *uid,
+                          const char *user);
+
+/* Take the GW_REQ_* bits posted to link. */
+unsigned gw_daemon_take_requests(struct gw_daemon *d,
+                                 struct gw_conn_link *link);
 
 enum gw_phase gw_daemon_phase(struct gw_daemon *d);
 void gw_daemon_set_phase(struct gw_daemon *d, enum gw_phase phase);

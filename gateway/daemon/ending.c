@@ -30,6 +30,7 @@ static const struct ending_texts ending_table[] = {
                            "sessions",
                            "audit store unavailable"},
     [GW_END_VERSION] = {"no version line within version_timeout", NULL},
+    [GW_END_REVOKED] = {"access revoked", NULL},
 };
 
 const char *gw_ending_text(enum gw_ending ending)

@@ -29,6 +29,7 @@ enum gw_ending {
     GW_END_BACKEND_LOST,    /* the backend session died */
     GW_END_AUDIT_DOWN,      /* audit_failure = refuse held a login off */
     GW_END_VERSION,         /* no version line within version_timeout */
+    GW_END_REVOKED,         /* the user, her key or the grant went away */
 };
 
 /* The text the client and the log see ("Idle timeout"). For GW_END_TARGET

@@ -141,10 +141,59 @@ static void test_session_commands(void **state)
                 NULL);
 }
 
+static long long access_gen(const struct fx *fx)
+{
+    return db_scalar(fx->db, "SELECT coalesce((SELECT CAST(value AS "
+                             "INTEGER) FROM settings WHERE name = "
+                             "'access.generation'), 0)");
+}
+
+/* Every change bumps the access generation; "session kill --conn" and
+ * "user kick" write a request and their event. */
+static void test_conn_kill_and_kick(void **state)
+{
+    struct fx *fx = *state;
+    long long gen = access_gen(fx);
+
+    run(fx, "pw\n", "user", "add", "carol", "--password-stdin", NULL);
+    expect_ok(fx);
+    assert_true(access_gen(fx) == gen + 1);
+    run(fx, NULL, "user", "disable", "carol", NULL);
+    expect_ok(fx);
+    assert_true(access_gen(fx) == gen + 2);
+    /* Reading changes nothing. */
+    run(fx, NULL, "user", "list", NULL);
+    expect_ok(fx);
+    assert_true(access_gen(fx) == gen + 2);
+
+    run(fx, NULL, "session", "kill", "--conn", "18f00a-7", NULL);
+    expect_ok(fx);
+    expect_contains(fx->out, "end connection 18f00a-7");
+    assert_true(db_scalar(fx->db, "SELECT count(*) FROM conn_kills WHERE "
+                                  "conn_uid = '18f00a-7' AND handled_at IS "
+                                  "NULL") == 1);
+    assert_true(events_of(fx, "admin.session.kill") == 1);
+    expect_fail(fx, "not a connection uid", NULL, "session", "kill", "--conn",
+                "web1", NULL);
+    expect_usage(fx, "", NULL, "session", "kill", NULL);
+    expect_usage(fx, "", NULL, "session", "kill", "3", "--conn", "18f00a-7",
+                 NULL);
+
+    run(fx, NULL, "--json", "user", "kick", "carol", NULL);
+    expect_ok(fx);
+    expect_contains(fx->out, "\"user\": \"carol\"");
+    assert_true(db_scalar(fx->db, "SELECT count(*) FROM conn_kills WHERE "
+                                  "username = 'carol' AND node IS NOT "
+                                  "NULL") == 1);
+    assert_true(events_of(fx, "admin.user.kick") == 1);
+    expect_fail(fx, "unknown user", NULL, "user", "kick", "nobody", NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         T(test_session_commands),
+        T(test_conn_kill_and_kick),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

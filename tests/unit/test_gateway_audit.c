@@ -51,7 +51,7 @@ static void test_row_reason(void **state)
 static void test_ending_texts(void **state)
 {
     (void)state;
-    for (int e = GW_END_NONE; e <= GW_END_AUDIT_DOWN; e++) {
+    for (int e = GW_END_NONE; e <= GW_END_REVOKED; e++) {
         const char *text = gw_ending_text((enum gw_ending)e);
         assert_non_null(text);
         assert_true(text[0] != '\0');

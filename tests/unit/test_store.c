@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "core/err.h"
+#include "store/conn_kills.h"
 #include "store/db.h"
 #include "store/events.h"
 #include "store/grants.h"
@@ -1977,7 +1978,7 @@ static void test_migrate_v3_with_data(void **state)
                      "PRAGMA user_version = 3");
     assert_int_equal(store_open(f->path, STORE_OPEN_EXISTING, &f->st), GW_OK);
     assert_int_equal(store_schema_version(f->st, &v), GW_OK);
-    assert_int_equal(v, 4);
+    assert_int_equal(v, store_schema_latest());
     db_text(f,
             "SELECT sql FROM sqlite_master WHERE name = "
             "'file_transfers_file'",
@@ -2003,7 +2004,7 @@ static void test_migrate_v3_with_data(void **state)
     raw_sql(f->path, "PRAGMA user_version = 3");
     assert_int_equal(store_open(f->path, STORE_OPEN_EXISTING, &f->st), GW_OK);
     assert_int_equal(store_schema_version(f->st, &v), GW_OK);
-    assert_int_equal(v, 4);
+    assert_int_equal(v, store_schema_latest());
     assert_int_equal(count_rows(f, "file_transfers"), 3);
     expect_verified(f, 2);
     (void)old;
@@ -2077,6 +2078,76 @@ static void test_orphans_at_heartbeat(void **state)
     assert_int_equal(closed, 0);
 }
 
+/* The access generation: 0 until bumped, one more per bump, and a bump
+ * rolled back with its transaction is not seen. */
+static void test_access_generation(void **state)
+{
+    struct fixture *f = *state;
+    int64_t gen = -1;
+
+    assert_int_equal(store_access_generation(f->st, &gen), GW_OK);
+    assert_int_equal(gen, 0);
+    assert_int_equal(store_access_bump(f->st), GW_OK);
+    assert_int_equal(store_access_bump(f->st), GW_OK);
+    assert_int_equal(store_access_generation(f->st, &gen), GW_OK);
+    assert_int_equal(gen, 2);
+    assert_int_equal(store_begin(f->st), GW_OK);
+    assert_int_equal(store_access_bump(f->st), GW_OK);
+    assert_int_equal(store_access_generation(f->st, &gen), GW_OK);
+    assert_int_equal(gen, 3);
+    store_rollback(f->st);
+    assert_int_equal(store_access_generation(f->st, &gen), GW_OK);
+    assert_int_equal(gen, 2);
+}
+
+/* Connection kills and user kicks: what a daemon of node and run prefix
+ * takes, and that a handled request is not taken again. */
+static void test_conn_kills(void **state)
+{
+    struct fixture *f = *state;
+    struct store_conn_kill *k = NULL;
+    size_t n = 0;
+
+    assert_int_equal(store_user_add(f->st, "alice", false, NULL, '+', NULL),
+                     GW_OK);
+    assert_int_equal(store_conn_kill_request(f->st, "18f00a-7", "root"), GW_OK);
+    assert_int_equal(store_conn_kill_request(f->st, "99aa-1", "root"), GW_OK);
+    assert_int_equal(store_conn_kill_request(f->st, "nope", "root"),
+                     GW_ERR_INVALID);
+    assert_int_equal(store_conn_kill_request(f->st, "18f00a-", "root"),
+                     GW_ERR_INVALID);
+    assert_int_equal(store_user_kick_request(f->st, "gw1", "alice", "root"),
+                     GW_OK);
+    assert_int_equal(store_user_kick_request(f->st, "gw2", "alice", "root"),
+                     GW_OK);
+    assert_int_equal(store_user_kick_request(f->st, "gw1", "bob", "root"),
+                     GW_ERR_NOTFOUND);
+
+    assert_int_equal(store_conn_kills_pending(f->st, "gw1", "18f00a-", &k, &n),
+                     GW_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(k[0].conn_uid, "18f00a-7");
+    assert_string_equal(k[0].user, "");
+    assert_string_equal(k[1].conn_uid, "");
+    assert_string_equal(k[1].user, "alice");
+    assert_int_equal(store_conn_kill_done(f->st, k[0].id), GW_OK);
+    free(k);
+    k = NULL;
+    assert_int_equal(store_conn_kills_pending(f->st, "gw1", "18f00a-", &k, &n),
+                     GW_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(k[0].user, "alice");
+    free(k);
+    k = NULL;
+    /* Another node's daemon of another run. */
+    assert_int_equal(store_conn_kills_pending(f->st, "gw2", "99aa-", &k, &n),
+                     GW_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(k[0].conn_uid, "99aa-1");
+    assert_string_equal(k[1].user, "alice");
+    free(k);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -2131,6 +2202,8 @@ int main(void)
         T(test_verify_replaced_after_end),
         T(test_migrate_v3_with_data),
         T(test_orphans_at_heartbeat),
+        T(test_access_generation),
+        T(test_conn_kills),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
