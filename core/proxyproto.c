@@ -138,7 +138,10 @@ static int parse_v1(const uint8_t *buf, size_t len, struct gw_proxy_header *out)
         return gw_err_set(GW_ERR_INVALID, "not a PROXY v1 line");
     }
     llen = (size_t)(cr - buf);
-    if (llen < strlen(V1_PREFIX) || !v1_could_grow(buf, llen)) {
+    /* No CR in the line itself: v1_could_grow lets a last one through,
+     * as the start of a CRLF still to come. */
+    if (llen < strlen(V1_PREFIX) || !v1_could_grow(buf, llen) ||
+        memchr(buf, '\r', llen) != NULL) {
         return gw_err_set(GW_ERR_INVALID, "not a PROXY v1 line");
     }
     memcpy(line, buf, llen);

@@ -108,6 +108,7 @@ static void test_v1_bad(void **state)
         "PROXY\r\n",
         "PROXY TCP4 192.0.2.7\t198.51.100.1 1 22\r\n",
         "proxy TCP4 192.0.2.7 198.51.100.1 1 22\r\n",
+        "PROXY UNKNOWN x\r\r\n", /* found by fuzz_proxyproto */
         "SSH-2.0-OpenSSH_9.2\r\n",
     };
     struct gw_proxy_header h;
