@@ -2,6 +2,7 @@
 
 #include "err.h"
 #include "log.h"
+#include "proxyproto.h"
 #include "strutil.h"
 
 #include <ctype.h>
@@ -85,6 +86,7 @@ static int parse_user(const struct cfg_key *k, const char *v, void *out);
 static int parse_audit_failure(const struct cfg_key *k, const char *v,
                                void *out);
 static int parse_scope(const struct cfg_key *k, const char *v, void *out);
+static int parse_proxy(const struct cfg_key *k, const char *v, void *out);
 static int parse_startups(const struct cfg_key *k, const char *v, void *out);
 static void free_string(void *field);
 static void free_cidrs(void *field);
@@ -123,6 +125,9 @@ static const struct cfg_key keys[] = {
      0, true},
     {"blocked_clients", parse_cidrs, free_cidrs, FIELD(blocked_clients), "", 0,
      0, true},
+    NUM("proxy_protocol", parse_proxy, proxy_protocol, "off", 0, 0, true),
+    {"proxy_trusted", parse_cidrs, free_cidrs, FIELD(proxy_trusted), "", 0, 0,
+     true},
     NUM("refusal_summary_interval", parse_secs, refusal_summary_interval, "10",
         0, 3600, true),
     NUM("version_timeout", parse_secs, version_timeout, "5", 1, 3600, true),
@@ -321,6 +326,20 @@ static int parse_scope(const struct cfg_key *k, const char *v, void *out)
     (void)k;
     if (rc == GW_OK) {
         *(int *)out = (int)scope;
+    }
+    return rc;
+}
+
+/* "off", "v1", "v2" or "any": the PROXY protocol header the listener
+ * expects before the SSH version line. */
+static int parse_proxy(const struct cfg_key *k, const char *v, void *out)
+{
+    enum gw_proxy_mode mode = GW_PROXY_OFF;
+    int rc = gw_proxy_mode_parse(v, &mode);
+
+    (void)k;
+    if (rc == GW_OK) {
+        *(int *)out = (int)mode;
     }
     return rc;
 }

@@ -66,6 +66,10 @@ struct gw_config {
     long source_penalty_max; /* seconds */
     struct gw_cidr_list allowed_clients;
     struct gw_cidr_list blocked_clients;
+    int proxy_protocol; /* enum gw_proxy_mode */
+    /* Peers whose PROXY header is believed; with proxy_protocol on, no
+     * one else may connect. */
+    struct gw_cidr_list proxy_trusted;
     /* seconds; 0 = an event and a log line per refusal */
     long refusal_summary_interval;
     long version_timeout;    /* seconds until the client's version line */

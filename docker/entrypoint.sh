@@ -27,8 +27,8 @@
 # Variables named SSHGATE_* that are neither settings nor the ones above
 # are ignored with a warning: orchestrators add such variables on their own
 # (Kubernetes sets SSHGATE_PORT for a service named sshgate). A setting's
-# variable set to "" sets the empty value (allowed_clients, banner and
-# env_allow take it; other settings refuse it); the script's own variables
+# variable set to "" sets the empty value (allowed_clients, proxy_trusted,
+# banner and env_allow take it; other settings refuse it); the script's own variables
 # count as not set when empty.
 #
 # SSHGATED_BIN and SSHGATE_ADMIN_BIN override the binaries (tests run this
@@ -44,7 +44,7 @@ SSHGATE_ADMIN_BIN=${SSHGATE_ADMIN_BIN:-sshgate-admin}
 KEYS="listen db backlog max_connections max_unauth_connections
 max_unauth_per_source max_startups source_prefix_v4 source_prefix_v6
 source_penalty source_penalty_max allowed_clients blocked_clients
-refusal_summary_interval version_timeout login_grace_time
+proxy_protocol proxy_trusted refusal_summary_interval version_timeout login_grace_time
 idle_timeout keepalive_interval keepalive_count_max max_auth_attempts
 auth_methods lockout_threshold lockout_time lockout_scope
 source_lockout_threshold auth_failure_delay banner kex ciphers macs

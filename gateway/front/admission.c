@@ -20,6 +20,11 @@ static const struct gw_refusal refused_audit = {
 const struct gw_refusal gw_refused_busy = {GW_DISCONNECT_TOO_MANY_CONNECTIONS,
                                            "server busy, try again later",
                                            "no_worker"};
+const struct gw_refusal gw_refused_untrusted_proxy = {
+    GW_DISCONNECT_HOST_NOT_ALLOWED, "not allowed to connect", "proxy_trusted"};
+const struct gw_refusal gw_refused_proxy_header = {GW_DISCONNECT_PROTOCOL_ERROR,
+                                                   "bad PROXY protocol header",
+                                                   "proxy_protocol"};
 
 static struct gw_refusal limits_refusal(enum gw_admit verdict)
 {

@@ -24,6 +24,9 @@ struct gw_refusal {
 
 /* No worker would take an admitted connection. */
 extern const struct gw_refusal gw_refused_busy;
+/* proxy_protocol: a peer outside proxy_trusted; no valid header in time. */
+extern const struct gw_refusal gw_refused_untrusted_proxy;
+extern const struct gw_refusal gw_refused_proxy_header;
 
 /*
  * GW_OK with an unauthenticated slot taken for *source (give it back with

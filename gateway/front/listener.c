@@ -9,6 +9,7 @@
 #include "gateway/conn/conn.h"
 #include "gateway/daemon/limits.h"
 #include "gateway/front/admission.h"
+#include "gateway/front/proxy_wait.h"
 #include "gateway/front/refuse.h"
 #include "gateway/front/refusal_log.h"
 #include "gateway/daemon/sshlog.h"
@@ -57,6 +58,7 @@ struct gw_listener {
     int64_t paused_until_ms;
     int64_t next_sweep_ms;
     struct gw_refusal_log *rlog; /* what refusals leave in log and audit */
+    struct gw_proxy_wait pwait;  /* sockets waiting for a PROXY header */
 };
 
 /* ---- sockets ---------------------------------------------------------- */
@@ -292,34 +294,61 @@ static int hand_off(struct gw_listener *l, struct gw_config *cfg, int fd,
     return GW_OK;
 }
 
+/* Admit a connection from peer (the client's address, the one a PROXY
+ * header named when there was one) and hand it over, or refuse it. */
+static void admit(struct gw_listener *l, struct gw_config *cfg, int fd,
+                  const struct gw_addr *peer, int64_t now_ms)
+{
+    char peer_text[GW_ADDR_TEXT_MAX];
+    struct gw_refusal why;
+    struct gw_addr source;
+
+    gw_addr_format(peer, peer_text);
+    if (gw_admission_check(l->daemon, cfg, peer, now_ms, &source, &why) !=
+        GW_OK) {
+        refuse_logged(l, fd, cfg, peer, &why, now_ms);
+        return;
+    }
+    tune_socket(fd);
+    gw_log_verbose("connection from %s", peer_text);
+    if (hand_off(l, cfg, fd, peer, &source, now_ms) != GW_OK) {
+        gw_limits_release(l->daemon->limits, &source);
+        refuse_logged(l, fd, cfg, peer, &gw_refused_busy, now_ms);
+    }
+}
+
+/* gw_proxy_done_fn: a waiting socket's header came, or did not. */
+static void proxy_done(void *ud, int fd, const struct gw_addr *proxy,
+                       const struct gw_addr *client, int64_t now_ms)
+{
+    struct gw_listener *l = ud;
+    struct gw_config *cfg = gw_daemon_config(l->daemon);
+
+    if (client != NULL) {
+        admit(l, cfg, fd, client, now_ms);
+    } else {
+        refuse_logged(l, fd, cfg, proxy, &gw_refused_proxy_header, now_ms);
+    }
+    gw_config_unref(cfg);
+}
+
 static void accept_one(struct gw_listener *l, int fd,
                        const struct sockaddr_storage *ss, socklen_t len,
                        int64_t now_ms)
 {
     struct gw_config *cfg = gw_daemon_config(l->daemon);
-    char peer_text[GW_ADDR_TEXT_MAX];
-    struct gw_refusal why;
     struct gw_addr peer;
-    struct gw_addr source;
 
     if (gw_addr_from_sockaddr((const struct sockaddr *)ss, len, &peer) !=
         GW_OK) {
         close(fd);
-        goto out;
-    }
-    gw_addr_format(&peer, peer_text);
-    if (gw_admission_check(l->daemon, cfg, &peer, now_ms, &source, &why) !=
-        GW_OK) {
-        refuse_logged(l, fd, cfg, &peer, &why, now_ms);
-        goto out;
-    }
-    tune_socket(fd);
-    gw_log_verbose("connection from %s", peer_text);
-    if (hand_off(l, cfg, fd, &peer, &source, now_ms) != GW_OK) {
-        gw_limits_release(l->daemon->limits, &source);
+    } else if (cfg->proxy_protocol == GW_PROXY_OFF) {
+        admit(l, cfg, fd, &peer, now_ms);
+    } else if (!gw_cidr_list_match(&cfg->proxy_trusted, &peer)) {
+        refuse_logged(l, fd, cfg, &peer, &gw_refused_untrusted_proxy, now_ms);
+    } else if (gw_proxy_wait_add(&l->pwait, fd, &peer, now_ms) != GW_OK) {
         refuse_logged(l, fd, cfg, &peer, &gw_refused_busy, now_ms);
     }
-out:
     gw_config_unref(cfg);
 }
 
@@ -414,6 +443,7 @@ static size_t fill_pollfds(struct gw_listener *l, struct pollfd *pfds,
         pfds[n].fd = l->lingers[i].fd;
         pfds[n++].events = POLLIN;
     }
+    n += gw_proxy_wait_fill(&l->pwait, pfds + n);
     return n;
 }
 
@@ -422,7 +452,9 @@ static void listener_round(struct gw_listener *l, struct pollfd *pfds)
     int64_t now_ms = gw_now_ms();
     size_t n = fill_pollfds(l, pfds, now_ms);
     size_t nlinger = l->nlinger;
+    size_t nwait = l->pwait.n;
     struct gw_config *cfg = gw_daemon_config(l->daemon);
+    enum gw_proxy_mode mode = (enum gw_proxy_mode)cfg->proxy_protocol;
     eventfd_t ignored;
 
     /* Every round, so that a reload applies to the next refusal. */
@@ -431,7 +463,7 @@ static void listener_round(struct gw_listener *l, struct pollfd *pfds)
     for (size_t i = 0; i < n; i++) {
         pfds[i].revents = 0;
     }
-    if (poll(pfds, (nfds_t)n, l->nlinger > 0 ? 200 : POLL_MS) < 0 &&
+    if (poll(pfds, (nfds_t)n, l->nlinger + nwait > 0 ? 200 : POLL_MS) < 0 &&
         errno != EINTR) {
         gw_log_error("poll failed: %s", strerror(errno));
     }
@@ -440,7 +472,9 @@ static void listener_round(struct gw_listener *l, struct pollfd *pfds)
         (void)eventfd_read(l->wake_fd, &ignored);
     }
     service_lingers(l, pfds, 1 + l->nfds, nlinger, now_ms);
-    swap_bind(l);
+    swap_bind(l); /* before proxy_done hands sockets over */
+    gw_proxy_wait_service(&l->pwait, pfds + 1 + l->nfds + nlinger, nwait, mode,
+                          now_ms, proxy_done, l);
     for (size_t i = 0; i < l->nfds && !atomic_load(&l->stop); i++) {
         if (pfds[1 + i].revents & POLLIN) {
             accept_burst(l, l->fds[i], now_ms);
@@ -455,7 +489,7 @@ static void listener_round(struct gw_listener *l, struct pollfd *pfds)
 static void *listener_main(void *arg)
 {
     struct gw_listener *l = arg;
-    struct pollfd pfds[1 + LISTEN_MAX + LINGER_MAX];
+    struct pollfd pfds[1 + LISTEN_MAX + LINGER_MAX + GW_PROXY_WAIT_MAX];
 
     gw_log_set_context("listener");
     gw_sshlog_thread_init();
@@ -467,6 +501,7 @@ static void *listener_main(void *arg)
     while (l->nlinger > 0) {
         close_lingering(l, l->nlinger - 1);
     }
+    gw_proxy_wait_close_all(&l->pwait);
     return NULL;
 }
 

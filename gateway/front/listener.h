@@ -5,7 +5,9 @@
  * pool as libssh sessions. It never blocks: a connection it will not serve
  * gets the SSH version line and an unencrypted SSH_MSG_DISCONNECT with a
  * reason (gateway/front/refuse.h), written from this thread, and is then closed
- * once the client has gone or after a short linger.
+ * once the client has gone or after a short linger. With proxy_protocol on,
+ * a trusted proxy's socket first waits in the same loop for its header
+ * (gateway/front/proxy_wait.h), and the client it names is admitted.
  */
 #ifndef SSHGATE_GATEWAY_FRONT_LISTENER_H
 #define SSHGATE_GATEWAY_FRONT_LISTENER_H
