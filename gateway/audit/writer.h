@@ -68,8 +68,8 @@ void gw_audit_writer_configure(struct gw_audit_writer *w, bool fail_open,
  * Take r over (its strings with it; r is left cleared). GW_OK once it is
  * queued: from then on it is written or spooled, never dropped. GW_AGAIN
  * when the queue cannot take it (a recording chunk over its budget, or
- * anything over queue_max): it is counted as lost and reported in the
- * next audit.recovered / audit.lost event.
+ * anything over queue_max): it is counted as lost and reported in an
+ * audit.lost event once the store takes writes.
  */
 int gw_audit_submit(struct gw_audit_writer *w, struct gw_audit_record *r);
 
