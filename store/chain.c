@@ -369,8 +369,8 @@ static int amend(struct store *st, int64_t session_id, enum st_amend what,
     if (rc != GW_OK) {
         return rc;
     }
-    /* The writer was behind the session's end (the recording writer
-     * thread, a replayed spool): this event binds what came late, and
+    /* A record came after the session's end: this event binds what came
+     * late, and
      * names the row it adds (none for a recording's start) or replaces. */
     if (what == ST_AMEND_TRANSFERS && replaced[0] != '\0') {
         return store_event_addf(st, "session.amend", w.user, w.client,

@@ -59,7 +59,8 @@ int st_fail(struct store *st, int sqlite_rc, const char *what)
 
     if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) {
         /* The busy timeout ran out: another writer holds the lock. A
-         * caller that can wait (the recording writer) tries again. */
+         * caller that can wait (the audit writer) spools and tries
+         * again. */
         return gw_err_set(GW_ERR_TIMEOUT, "%s: database is locked (%s)",
                           st->path, what);
     }
