@@ -370,8 +370,8 @@ static int amend(struct store *st, int64_t session_id, enum st_amend what,
         return rc;
     }
     /* A record came after the session's end: this event binds what came
-     * late, and
-     * names the row it adds (none for a recording's start) or replaces. */
+     * late, and names the row it adds (none for a recording's start) or
+     * replaces. */
     if (what == ST_AMEND_TRANSFERS && replaced[0] != '\0') {
         return store_event_addf(st, "session.amend", w.user, w.client,
                                 "session=%lld transfers=%s transfer=%lld "
