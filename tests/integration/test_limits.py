@@ -241,8 +241,11 @@ class ConnectionCap(h.TestCase):
                         msg="login works again after one held session ended")
 
     def test_max_unauth_connections(self):
+        # max_startups 2:30:2: the cap alone, without auto's early drop
+        # from 1 (which refused the second held socket at random)
         gw = self.gateway(max_unauth_connections=2, login_grace_time=120,
-                          version_timeout=120, source_penalty=0)
+                          version_timeout=120, source_penalty=0,
+                          max_startups="2:30:2")
         # authenticated connections do not count against the unauth cap
         held = [h.ssh_hold(gw.port, "alice", [self.alice_key], self.dir) for _ in range(3)]
         self.assert_alice_hosts(self.alice_login(gw))
