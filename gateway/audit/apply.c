@@ -50,11 +50,6 @@ void gw_audit_ids_rollback(struct gw_audit_ids *ids)
     }
 }
 
-void gw_audit_ids_commit(struct gw_audit_ids *ids)
-{
-    (void)ids; /* what a committed transaction learned stays */
-}
-
 void gw_audit_ids_free(struct gw_audit_ids *ids)
 {
     if (ids != NULL) {

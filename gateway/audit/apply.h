@@ -33,7 +33,4 @@ bool gw_audit_transient(int status);
 /* Forget ids learned inside a transaction that was rolled back. */
 void gw_audit_ids_rollback(struct gw_audit_ids *ids);
 
-/* The transaction committed: what it learned is true. */
-void gw_audit_ids_commit(struct gw_audit_ids *ids);
-
 #endif

@@ -27,6 +27,16 @@ void gw_audit_free_queued(struct queued *q)
     }
 }
 
+/* A record that could not be queued: cleared, and counted for audit.lost. */
+static int count_lost(struct gw_audit_writer *w, struct gw_audit_record *r)
+{
+    gw_audit_record_clear(r);
+    pthread_mutex_lock(&w->lock);
+    w->lost++;
+    pthread_mutex_unlock(&w->lock);
+    return GW_AGAIN;
+}
+
 int gw_audit_submit(struct gw_audit_writer *w, struct gw_audit_record *r)
 {
     struct queued *q = malloc(sizeof(*q));
@@ -34,11 +44,7 @@ int gw_audit_submit(struct gw_audit_writer *w, struct gw_audit_record *r)
     int rc = GW_OK;
 
     if (q == NULL) {
-        gw_audit_record_clear(r);
-        pthread_mutex_lock(&w->lock);
-        w->lost++;
-        pthread_mutex_unlock(&w->lock);
-        return GW_AGAIN;
+        return count_lost(w, r);
     }
     q->next = NULL;
     q->size = gw_audit_record_size(r);
@@ -84,11 +90,7 @@ int gw_audit_event(struct gw_audit_writer *w, const char *kind,
     if (r.event_kind == NULL || r.detail == NULL ||
         (user != NULL && r.user == NULL) ||
         (client != NULL && r.client == NULL)) {
-        gw_audit_record_clear(&r);
-        pthread_mutex_lock(&w->lock);
-        w->lost++;
-        pthread_mutex_unlock(&w->lock);
-        return GW_AGAIN;
+        return count_lost(w, &r);
     }
     return gw_audit_submit(w, &r);
 }
@@ -288,15 +290,12 @@ int gw_audit_writer_start(const struct gw_audit_writer_config *cfg,
                           struct gw_audit_writer **out)
 {
     struct gw_audit_writer *w = calloc(1, sizeof(*w));
-    pthread_condattr_t attr;
 
     if (w == NULL) {
         return GW_ERR_NOMEM;
     }
     pthread_mutex_init(&w->lock, NULL);
-    pthread_condattr_init(&attr);
-    pthread_cond_init(&w->cv, &attr);
-    pthread_condattr_destroy(&attr);
+    pthread_cond_init(&w->cv, NULL); /* CLOCK_REALTIME, as wait_batch's */
     w->db_path = strdup(cfg->db_path);
     w->spool_path = cfg->spool_path != NULL ? strdup(cfg->spool_path) : NULL;
     w->node = strdup(cfg->node != NULL ? cfg->node : "localhost");
