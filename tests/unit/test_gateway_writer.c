@@ -202,6 +202,37 @@ static void wait_recovered(struct gw_audit_writer *w)
     assert_false(st.degraded);
 }
 
+/* Another process's write transaction: the writer's outage. */
+static sqlite3 *hold_database(const struct fixture *f)
+{
+    sqlite3 *locker = NULL;
+
+    assert_int_equal(sqlite3_open(f->db, &locker), SQLITE_OK);
+    assert_int_equal(sqlite3_busy_timeout(locker, 10000), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(locker, "BEGIN EXCLUSIVE", NULL, NULL, NULL),
+                     SQLITE_OK);
+    return locker;
+}
+
+static void release_database(sqlite3 *locker)
+{
+    assert_int_equal(sqlite3_exec(locker, "COMMIT", NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(locker);
+}
+
+/* The writer has found the lock (its busy wait) and spools. */
+static void wait_degraded(struct gw_audit_writer *w, int64_t t0)
+{
+    struct gw_audit_status st;
+
+    do {
+        usleep(100000);
+        gw_audit_status(w, &st);
+    } while (!st.degraded && gw_now_ms() - t0 < 15000);
+    assert_true(st.degraded);
+}
+
 static void test_record_roundtrip(void **state)
 {
     struct gw_audit_record r;
@@ -283,34 +314,24 @@ static void test_outage(void **state)
 {
     struct fixture *f = *state;
     struct gw_audit_writer *w = start(f, 300, false);
-    struct gw_audit_status st;
     sqlite3 *locker = NULL;
     struct stat sb;
     int64_t t0;
 
     submit_session(w, 0);
-    assert_int_equal(sqlite3_open(f->db, &locker), SQLITE_OK);
-    assert_int_equal(sqlite3_busy_timeout(locker, 10000), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(locker, "BEGIN EXCLUSIVE", NULL, NULL, NULL),
-                     SQLITE_OK);
+    locker = hold_database(f);
     t0 = gw_now_ms();
     for (int i = 1; i < 30; i++) {
         submit_session(w, i);
     }
     assert_true(gw_now_ms() - t0 < 1000); /* submitting never waits */
     /* The writer finds the lock (busy timeout), then spools. */
-    do {
-        usleep(100000);
-        gw_audit_status(w, &st);
-    } while (!st.degraded && gw_now_ms() - t0 < 15000);
-    assert_true(st.degraded);
+    wait_degraded(w, t0);
     usleep(500000);
     assert_false(gw_audit_accepting(w)); /* past the 300 ms grace */
     assert_int_equal(stat(f->spool, &sb), 0);
     assert_true(sb.st_size > GW_SPOOL_HEADER_LEN);
-    assert_int_equal(sqlite3_exec(locker, "COMMIT", NULL, NULL, NULL),
-                     SQLITE_OK);
-    sqlite3_close(locker);
+    release_database(locker);
     wait_recovered(w);
     assert_true(gw_audit_accepting(w));
     gw_audit_writer_stop(w, 5000);
@@ -326,22 +347,13 @@ static void test_continue(void **state)
     struct fixture *f = *state;
     struct gw_audit_writer *w = start(f, 0, true);
     sqlite3 *locker = NULL;
-    struct gw_audit_status st;
     int64_t t0 = gw_now_ms();
 
-    assert_int_equal(sqlite3_open(f->db, &locker), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(locker, "BEGIN EXCLUSIVE", NULL, NULL, NULL),
-                     SQLITE_OK);
+    locker = hold_database(f);
     submit_session(w, 0);
-    do {
-        usleep(100000);
-        gw_audit_status(w, &st);
-    } while (!st.degraded && gw_now_ms() - t0 < 15000);
-    assert_true(st.degraded);
+    wait_degraded(w, t0);
     assert_true(gw_audit_accepting(w));
-    assert_int_equal(sqlite3_exec(locker, "COMMIT", NULL, NULL, NULL),
-                     SQLITE_OK);
-    sqlite3_close(locker);
+    release_database(locker);
     wait_recovered(w);
     gw_audit_writer_stop(w, 5000);
     check_sessions(f, 1);
@@ -354,23 +366,15 @@ static void test_restart_replays(void **state)
     struct fixture *f = *state;
     struct gw_audit_writer *w = start(f, 30000, false);
     sqlite3 *locker = NULL;
-    struct gw_audit_status st;
     int64_t t0 = gw_now_ms();
 
-    assert_int_equal(sqlite3_open(f->db, &locker), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(locker, "BEGIN EXCLUSIVE", NULL, NULL, NULL),
-                     SQLITE_OK);
+    locker = hold_database(f);
     for (int i = 0; i < 10; i++) {
         submit_session(w, i);
     }
-    do {
-        usleep(100000);
-        gw_audit_status(w, &st);
-    } while (!st.degraded && gw_now_ms() - t0 < 15000);
+    wait_degraded(w, t0);
     gw_audit_writer_stop(w, 100); /* the rest goes to the spool */
-    assert_int_equal(sqlite3_exec(locker, "COMMIT", NULL, NULL, NULL),
-                     SQLITE_OK);
-    sqlite3_close(locker);
+    release_database(locker);
 
     w = start(f, 30000, false);
     wait_recovered(w);
@@ -422,9 +426,7 @@ static void test_chunk_budget(void **state)
     struct gw_audit_record r;
     int refused = 0;
 
-    assert_int_equal(sqlite3_open(f->db, &locker), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(locker, "BEGIN EXCLUSIVE", NULL, NULL, NULL),
-                     SQLITE_OK);
+    locker = hold_database(f);
     assert_int_equal(gw_audit_writer_start(&c, &w), GW_OK);
     for (int i = 0; i < 20; i++) {
         gw_audit_record_init(&r, GW_AUDIT_REC_CHUNK);
@@ -435,9 +437,7 @@ static void test_chunk_budget(void **state)
     }
     assert_true(refused >= 15);
     assert_int_equal(gw_audit_event(w, "test.event", NULL, NULL, "x"), GW_OK);
-    assert_int_equal(sqlite3_exec(locker, "COMMIT", NULL, NULL, NULL),
-                     SQLITE_OK);
-    sqlite3_close(locker);
+    release_database(locker);
     gw_audit_writer_stop(w, 20000);
     assert_int_equal(count_events(f, "test.event"), 1);
     /* The chunks of a session that has no row are refused, and said. */
