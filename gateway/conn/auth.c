@@ -320,6 +320,50 @@ static int verdict(struct gw_conn *c, struct attempt *a)
     return SSH_AUTH_DENIED;
 }
 
+/*
+ * A request libssh dropped (gateway/conn/authtap.h): a failure like any
+ * other -- max_auth_attempts, the source lockout, the backoff, the event
+ * with its reason -- answered with a USERAUTH_FAILURE sent through the
+ * message the connection kept for it. Before that message exists (the
+ * very first request was dropped) there is nothing to send it with: the
+ * connection ends with "Authentication failed" instead of leaving the
+ * client waiting for login_grace_time.
+ */
+static void dropped(struct gw_conn *c, const struct gw_authtap_drop *d)
+{
+    struct attempt a;
+
+    if (c->closing || c->authed) {
+        return; /* as verdict(): nothing else past the cap */
+    }
+    attempt_init(&a, d->method);
+    a.reason = d->reason;
+    a.counts_source = true; /* a forged signature is not an unknown key */
+    send_banner_once(c);
+    if (d->user[0] != '\0') {
+        (void)pin_login(c, d->user);
+    }
+    failure(c, &a);
+    if (c->closing) {
+        return; /* the cap: the loop disconnects */
+    }
+    if (c->auth_reply == NULL) {
+        gw_conn_close(c, GW_END_AUTH_UNANSWERED);
+    } else if (ssh_message_reply_default(c->auth_reply) != SSH_OK) {
+        gw_log_verbose("cannot answer a dropped request: %s",
+                       ssh_get_error(c->session));
+    }
+}
+
+void gw_auth_answer_drops(struct gw_conn *c)
+{
+    struct gw_authtap_drop d;
+
+    while (gw_authtap_take(c, &d)) {
+        dropped(c, &d);
+    }
+}
+
 /* ---- the methods ------------------------------------------------------ */
 
 /*
@@ -400,7 +444,9 @@ static int auth_pubkey(struct gw_conn *c, ssh_message msg)
     if (state == SSH_PUBLICKEY_STATE_NONE && key != NULL) {
         return pubkey_probe(c, msg, &a, key);
     }
-    /* Only STATE_VALID means libssh verified the signature. */
+    /* Only STATE_VALID means libssh verified the signature. libssh 0.10
+     * passes no other signed state on: it drops those requests itself
+     * (gateway/conn/authtap.h), and dropped() counts them. */
     a.counts_source = true;
     if (state != SSH_PUBLICKEY_STATE_VALID || key == NULL) {
         a.reason = "bad signature";

@@ -311,6 +311,7 @@ static void conn_teardown(struct gw_conn *c)
 {
     int fd = -1;
 
+    gw_dispatch_end(c);
     flush_before_disconnect(c);
     gw_chan_detach_all(c);
     for (size_t i = 0; i < GW_UPSTREAM_MAX; i++) {

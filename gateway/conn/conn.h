@@ -13,6 +13,7 @@
 #include "gateway/chan/chan.h"
 #include "gateway/daemon/ending.h"
 #include "gateway/daemon/daemon.h"
+#include "gateway/conn/authtap.h"
 #include "gateway/conn/policy.h"
 #include "gateway/chan/relay.h"
 #include "gateway/conn/target.h"
@@ -76,6 +77,8 @@ struct gw_conn {
     struct gw_target target;
     bool target_ok;
     bool kbdint_pending;
+    struct gw_authtap tap;      /* the requests libssh drops (authtap.h) */
+    ssh_message auth_reply;     /* the first auth message: replies to them */
     char user[GW_NAME_MAX + 1]; /* authenticated user */
     /* The key that authenticated ("" for a password): the access check
      * (gateway/conn/access.c) ends the connection when it is deleted. */

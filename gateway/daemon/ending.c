@@ -16,6 +16,7 @@ static const struct ending_texts ending_table[] = {
     [GW_END_KEX_FAILED] = {"key exchange failed", NULL},
     [GW_END_GRACE] = {"Login grace time exceeded", NULL},
     [GW_END_AUTH_FAILURES] = {"Too many authentication failures", NULL},
+    [GW_END_AUTH_UNANSWERED] = {"Authentication failed", NULL},
     [GW_END_KEEPALIVE] = {"Timeout, client not responding", NULL},
     [GW_END_IDLE] = {"Idle timeout", "idle timeout"},
     [GW_END_SHUTDOWN] = {"gateway shutting down", "shutdown"},

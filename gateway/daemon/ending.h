@@ -17,6 +17,7 @@ enum gw_ending {
     GW_END_KEX_FAILED,      /* no common algorithms, bad packets */
     GW_END_GRACE,           /* login_grace_time passed */
     GW_END_AUTH_FAILURES,   /* max_auth_attempts reached */
+    GW_END_AUTH_UNANSWERED, /* libssh dropped the first auth request */
     GW_END_KEEPALIVE,       /* the client stopped answering keepalives */
     GW_END_IDLE,            /* idle_timeout */
     GW_END_SHUTDOWN,        /* the daemon is stopping */
