@@ -15,7 +15,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#define BREAK_MS 1000 /* what OpenSSH's ~B asks for */
+#define BREAK_MS           1000 /* what OpenSSH's ~B asks for */
+#define ROUND_MESSAGES_MAX 32   /* queued messages taken per loop round */
 
 /* RFC 4335 break. libssh 0.10 hands unknown channel requests over without
  * their name or data; the only one OpenSSH's client sends is "break"
@@ -159,17 +160,23 @@ static void take_queued(struct gw_conn *c, ssh_message msg)
     }
 }
 
-void gw_dispatch_round(struct gw_conn *c)
+bool gw_dispatch_round(struct gw_conn *c)
 {
     ssh_message msg;
+    int n = 0;
 
     if (!c->tap.on) {
-        return;
+        return false;
     }
     if (!c->tap.callbacks) {
-        /* non-blocking: NULL once libssh has nothing queued */
+        /* non-blocking: NULL once libssh has nothing queued. A client
+         * that keeps sending must not keep the loop from its deadlines:
+         * the rest waits for the next round, which comes at once. */
         while (!c->closing && (msg = ssh_message_get(c->session)) != NULL) {
             take_queued(c, msg);
+            if (++n == ROUND_MESSAGES_MAX) {
+                return true;
+            }
         }
     }
     gw_authtap_settle(c);
@@ -177,6 +184,7 @@ void gw_dispatch_round(struct gw_conn *c)
     if (c->authed || c->closing) {
         gw_dispatch_end(c);
     }
+    return false;
 }
 
 void gw_dispatch_end(struct gw_conn *c)

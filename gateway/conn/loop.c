@@ -277,7 +277,9 @@ void gw_conn_loop(struct gw_conn *c)
     while (!c->closing) {
         /* before authentication: libssh's queue and the requests it
          * dropped; first of all for what came with the key exchange */
-        gw_dispatch_round(c);
+        if (gw_dispatch_round(c)) {
+            busy = true;
+        }
         if (c->closing) {
             break;
         }
