@@ -8,6 +8,7 @@
 #include "gateway/audit/writer.h"
 #include "gateway/conn/conn.h"
 #include "gateway/daemon/limits.h"
+#include "gateway/daemon/metrics.h"
 #include "gateway/front/admission.h"
 #include "gateway/front/proxy_wait.h"
 #include "gateway/front/refuse.h"
@@ -234,6 +235,7 @@ static void refuse_logged(struct gw_listener *l, int fd,
                           const struct gw_addr *peer,
                           const struct gw_refusal *why, int64_t now_ms)
 {
+    gw_metrics_refused(why->reason);
     gw_refusal_log_refused(l->rlog, peer, why->reason, why->text, now_ms);
     refuse_and_linger(l, fd, cfg->server_version, why, now_ms);
 }
@@ -493,9 +495,11 @@ static void *listener_main(void *arg)
 
     gw_log_set_context("listener");
     gw_sshlog_thread_init();
+    gw_metrics_set_listener_up(true);
     while (!atomic_load(&l->stop)) {
         listener_round(l, pfds);
     }
+    gw_metrics_set_listener_up(false);
     gw_refusal_log_flush_all(l->rlog,
                              gw_now_ms()); /* before the audit writer stops */
     while (l->nlinger > 0) {
