@@ -9,6 +9,7 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +39,7 @@ int gw_metrics_http_open(const struct gw_addr *addr,
     }
     gw_addr_format(addr, h->name);
     gw_addr_to_sockaddr(addr, &ss, &len);
-    h->fd = socket(addr->family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    h->fd = socket(addr->family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (h->fd < 0 ||
         setsockopt(h->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
         (addr->family == AF_INET6 &&

@@ -208,6 +208,7 @@ bool gw_metrics_listener_up(void)
     return atomic_load(&metrics.listener_up);
 }
 
+/* Only while no other thread counts (a unit test's set-up). */
 void gw_metrics_reset(void)
 {
     memset(&metrics, 0, sizeof(metrics));

@@ -66,7 +66,8 @@ void gw_metrics_session_end(const char *kind);
  * enum gw_backend_failure (0: it worked). */
 void gw_metrics_backend_connect(int64_t elapsed_ms, unsigned failure);
 
-/* The listener thread is serving (true) or has stopped (false). */
+/* The SSH listener runs: set once its thread is started, cleared when
+ * its loop ends (shutdown). */
 void gw_metrics_set_listener_up(bool up);
 bool gw_metrics_listener_up(void);
 

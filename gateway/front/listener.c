@@ -495,7 +495,6 @@ static void *listener_main(void *arg)
 
     gw_log_set_context("listener");
     gw_sshlog_thread_init();
-    gw_metrics_set_listener_up(true);
     while (!atomic_load(&l->stop)) {
         listener_round(l, pfds);
     }
@@ -520,6 +519,7 @@ int gw_listener_start(struct gw_listener *l, struct gw_daemon *d, ssh_bind bind)
         return gw_err_set(GW_ERR, "cannot start the listener thread");
     }
     l->started = true;
+    gw_metrics_set_listener_up(true); /* until the thread's loop ends */
     return GW_OK;
 }
 

@@ -67,6 +67,8 @@ class MetricsCase(h.ForwardTestCase):
         self.mport = h.free_port()
         self.gateway_options = {"metrics_listen": f"127.0.0.1:{self.mport}"}
         super().setUp()
+        # logged once the metrics thread answers (after "listening on")
+        self.gw.wait_log(rf"metrics on http://127\.0\.0\.1:{self.mport}/metrics")
 
     def curl(self, path: str, *args: str, host: str = "127.0.0.1"):
         """(status, body, headers) of one request made by curl."""
@@ -168,7 +170,6 @@ class Endpoints(MetricsCase):
             s.settimeout(h.t(5))
             self.assertNotEqual(s.connect_ex(("127.0.0.2", self.mport)), 0)
         self.assertTrue(h.port_listening(self.mport))
-        self.gw.wait_log(rf"metrics on http://127\.0\.0\.1:{self.mport}/metrics")
 
     def test_readyz_follows_the_audit_store(self):
         locker = sqlite3.connect(self.gw.db, timeout=10, isolation_level=None)
