@@ -221,6 +221,7 @@ void gw_metrics_http_free(struct gw_metrics_http *h)
     }
     if (h->mhd != NULL) {
         MHD_stop_daemon(h->mhd);
+        gw_log_info("stopped serving metrics on %s", h->name);
     }
     if (h->fd >= 0) {
         close(h->fd);

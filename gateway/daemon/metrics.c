@@ -2,6 +2,7 @@
 
 #include "backend/client.h"
 #include "core/err.h"
+#include "core/log.h"
 
 #include <stdatomic.h>
 #include <string.h>
@@ -111,13 +112,22 @@ static int64_t gauge_get(_Atomic int64_t *g)
     return atomic_load_explicit(g, memory_order_relaxed);
 }
 
-/* The index of value in names (n entries, the last "other"). */
+/* The index of value in names (n entries, the last "other"). A value
+ * the table lacks is a reason added elsewhere and not here: said once in
+ * the log, so that whoever added it adds it here too. */
 static size_t label_index(const char *const *names, size_t n, const char *value)
 {
+    static atomic_flag told = ATOMIC_FLAG_INIT;
+
     for (size_t i = 0; value != NULL && i + 1 < n; i++) {
         if (strcmp(names[i], value) == 0) {
             return i;
         }
+    }
+    if (value != NULL && !atomic_flag_test_and_set(&told)) {
+        gw_log_warn("metrics: '%s' is not a known label value; counted as "
+                    "\"other\" (gateway/daemon/metrics.c)",
+                    value);
     }
     return n - 1;
 }

@@ -6,12 +6,14 @@ results, sessions by kind, bytes each way, the backend connect
 histogram), as scraped by curl. Every scrape is read by a strict parser
 of the Prometheus text format and, when Debian's prometheus package is
 installed, checked by `promtool check metrics`. /readyz turns 503 while
-the database is held exclusively (the audit writer degraded) and back;
+the database is held exclusively (the audit writer degraded) and back,
+and while a SIGTERM drains the open connections;
 the endpoint binds only the configured address; a port in use stops the
 start with one clear line."""
 
 import re
 import shutil
+import signal
 import socket
 import sqlite3
 
@@ -63,9 +65,12 @@ def value(samples: dict, name: str, **labels) -> float:
 
 
 class MetricsCase(h.ForwardTestCase):
+    extra_options: dict = {}
+
     def setUp(self):
         self.mport = h.free_port()
-        self.gateway_options = {"metrics_listen": f"127.0.0.1:{self.mport}"}
+        self.gateway_options = {"metrics_listen": f"127.0.0.1:{self.mport}",
+                                **self.extra_options}
         super().setUp()
         # logged once the metrics thread answers (after "listening on")
         self.gw.wait_log(rf"metrics on http://127\.0\.0\.1:{self.mport}/metrics")
@@ -191,6 +196,27 @@ class Endpoints(MetricsCase):
         self.eventually(lambda: self.curl("/readyz")[0] == 200, timeout=60,
                         msg="/readyz after the database is back")
         self.assertEqual(value(self.scrape(), "sshgate_audit_degraded"), 0)
+
+
+class Draining(MetricsCase):
+    extra_options = {"shutdown_grace": 30}
+
+    def test_readyz_503_while_sessions_drain(self):
+        held = h.ssh_hold(self.gw.port, "alice", [self.alice_key], self.dir)
+        s = self.scrape()
+        self.assertEqual(value(s, "sshgate_connections_open", state="authenticated"), 1)
+        self.gw.signal(signal.SIGTERM)
+        # still answering while the open connection may finish
+        self.eventually(lambda: self.curl("/readyz")[0] == 503, timeout=10,
+                        msg="/readyz after SIGTERM")
+        self.assertEqual(self.curl("/readyz")[1], "not ready: shutting down\n")
+        self.assertEqual(self.curl("/healthz")[0], 200)
+        s = self.scrape()
+        self.assertEqual(value(s, "sshgate_ready"), 0)
+        self.assertEqual(value(s, "sshgate_connections_open", state="authenticated"), 1)
+        held.proc.terminate()
+        self.assertEqual(self.gw.wait_exit(h.t(30)), 0, self.gw.log_tail())
+        self.assertTrue(h.wait_port_closed(self.mport, 2), "metrics port open after exit")
 
 
 class StartFailure(h.TestCase):

@@ -14,7 +14,9 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "gateway/conn/lockout.h"
 #include "gateway/daemon/metrics.h"
+#include "gateway/front/admission.h"
 
 /* The text of one scrape; the caller frees it. */
 static char *render(const struct gw_metrics_gauges *g)
@@ -303,6 +305,51 @@ static void test_label_escaping(void **state)
     free(buf);
 }
 
+/* The reasons other files hand over are in the tables (not "other"). */
+static void test_reasons_from_elsewhere_are_known(void **state)
+{
+    const struct gw_refusal *refusals[] = {
+        &gw_refused_busy,
+        &gw_refused_untrusted_proxy,
+        &gw_refused_proxy_header,
+    };
+    char *text = NULL;
+
+    (void)state;
+    for (size_t i = 0; i < 3; i++) {
+        gw_metrics_refused(refusals[i]->reason);
+    }
+    gw_metrics_auth("password", gw_lockout_reason(GW_LOCKOUT_PASSWORD));
+    gw_metrics_auth("publickey", gw_lockout_reason(GW_LOCKOUT_USER));
+    text = render(NULL);
+    assert_line(text,
+                "sshgate_connections_refused_total{reason=\"no_worker\"} 1");
+    assert_line(
+        text, "sshgate_connections_refused_total{reason=\"proxy_trusted\"} 1");
+    assert_line(
+        text, "sshgate_connections_refused_total{reason=\"proxy_protocol\"} 1");
+    assert_line(text, "sshgate_connections_refused_total{reason=\"other\"} 0");
+    assert_line(text, "sshgate_auth_failures_total{method=\"password\","
+                      "reason=\"password locked\"} 1");
+    assert_line(text, "sshgate_auth_failures_total{method=\"publickey\","
+                      "reason=\"user locked\"} 1");
+    free(text);
+}
+
+/* Every ending has its own label, short and without spaces. */
+static void test_ending_labels(void **state)
+{
+    (void)state;
+    for (int i = 0; i < GW_END_COUNT; i++) {
+        const char *a = gw_ending_label((enum gw_ending)i);
+        assert_non_null(a);
+        assert_null(strchr(a, ' '));
+        for (int j = 0; j < i; j++) {
+            assert_string_not_equal(a, gw_ending_label((enum gw_ending)j));
+        }
+    }
+}
+
 static void test_listener_flag(void **state)
 {
     (void)state;
@@ -321,6 +368,8 @@ int main(void)
         cmocka_unit_test_setup(test_histogram, reset),
         cmocka_unit_test_setup(test_gauges, reset),
         cmocka_unit_test_setup(test_label_escaping, reset),
+        cmocka_unit_test_setup(test_reasons_from_elsewhere_are_known, reset),
+        cmocka_unit_test_setup(test_ending_labels, reset),
         cmocka_unit_test_setup(test_listener_flag, reset),
     };
 
