@@ -67,6 +67,7 @@ union cfg_value {
     struct gw_cidr_list cidrs;
     struct gw_listen_list listen;
     struct gw_startups startups;
+    struct gw_addr addr;
 };
 
 static int parse_long(const struct cfg_key *k, const char *v, void *out);
@@ -88,6 +89,7 @@ static int parse_audit_failure(const struct cfg_key *k, const char *v,
 static int parse_scope(const struct cfg_key *k, const char *v, void *out);
 static int parse_proxy(const struct cfg_key *k, const char *v, void *out);
 static int parse_startups(const struct cfg_key *k, const char *v, void *out);
+static int parse_addr_opt(const struct cfg_key *k, const char *v, void *out);
 static void free_string(void *field);
 static void free_cidrs(void *field);
 static void free_listen(void *field);
@@ -190,6 +192,7 @@ static const struct cfg_key keys[] = {
     NUM("relay_buffer_size", parse_size, relay_buffer_size, "64K",
         INT64_C(4) * 1024, INT64_C(16) * 1024 * 1024, true),
     STR("run_as_user", parse_user, run_as_user, "", false),
+    NUM("metrics_listen", parse_addr_opt, metrics_listen, "", 0, 0, false),
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -369,6 +372,20 @@ static int parse_startups(const struct cfg_key *k, const char *v, void *out)
                           v, (long long)k->max);
     }
     *(struct gw_startups *)out = st;
+    return GW_OK;
+}
+
+/* One numeric ADDR:PORT, or "" for none (family 0). */
+static int parse_addr_opt(const struct cfg_key *k, const char *v, void *out)
+{
+    struct gw_addr a;
+
+    (void)k;
+    memset(&a, 0, sizeof(a));
+    if (v[0] != '\0' && gw_addr_parse_hostport(v, &a) != GW_OK) {
+        return GW_ERR_INVALID;
+    }
+    *(struct gw_addr *)out = a;
     return GW_OK;
 }
 

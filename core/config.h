@@ -112,6 +112,8 @@ struct gw_config {
     long max_channels_per_connection;
     int64_t relay_buffer_size; /* bytes, per direction of a socket relay */
     char *run_as_user;         /* switch to it after binding; "" = stay */
+    /* Where /metrics, /healthz and /readyz are served; family 0: off. */
+    struct gw_addr metrics_listen;
 
     /* Loader bookkeeping, not settings. */
     char *path;  /* the file read, NULL when none */

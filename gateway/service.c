@@ -13,6 +13,7 @@
 #include "gateway/front/hostkeys.h"
 #include "gateway/daemon/limits.h"
 #include "gateway/front/listener.h"
+#include "gateway/metrics_http.h"
 #include "gateway/privdrop.h"
 #include "gateway/daemon/sshlog.h"
 #include "store/conn_kills.h"
@@ -257,6 +258,9 @@ static int start(struct gw_service *rt, struct gw_config *cfg)
     /* Bind first (port 22 may need root), then give root up before the
      * database is opened or any thread exists. */
     rc = gw_listener_open(cfg, &rt->listener);
+    if (rc == GW_OK && cfg->metrics_listen.family != 0) {
+        rc = gw_metrics_http_open(&cfg->metrics_listen, &rt->metrics);
+    }
     if (rc == GW_OK) {
         rc = gw_drop_privileges(cfg->run_as_user);
     }
@@ -277,6 +281,9 @@ static int start(struct gw_service *rt, struct gw_config *cfg)
     if (rc == GW_OK) {
         rc = gw_listener_start(rt->listener, &rt->daemon, bind);
         bind = NULL; /* transferred */
+    }
+    if (rc == GW_OK && rt->metrics != NULL) {
+        rc = gw_metrics_http_start(rt->metrics, &rt->daemon);
     }
     ssh_bind_free(bind);
     return rc;
@@ -386,6 +393,7 @@ static void cleanup(struct gw_service *rt, bool threads_done)
     if (!threads_done) {
         return; /* threads may still use everything below */
     }
+    gw_metrics_http_free(rt->metrics); /* reads the daemon and the writer */
     gw_listener_free(rt->listener);
     gw_pool_free(rt->daemon.pool);
     gw_audit_writer_stop(rt->daemon.audit, AUDIT_DRAIN_MS);

@@ -8,6 +8,7 @@
 #include "gateway/audit/writer.h"
 #include "gateway/conn/conn.h"
 #include "gateway/conn/lockout.h"
+#include "gateway/daemon/metrics.h"
 #include "store/keys.h"
 #include "store/users.h"
 
@@ -236,6 +237,7 @@ static void success(struct gw_conn *c, const struct attempt *a)
     const char *fp_sep = a->fingerprint[0] != '\0' ? " fingerprint=" : "";
 
     snprintf(c->auth_fp, sizeof(c->auth_fp), "%s", a->fingerprint);
+    gw_metrics_auth(a->method, NULL);
     gw_conn_set_authenticated(c, a->user.name);
     gw_lockout_success(c, &a->user, a->password_method);
     gw_log_info("authenticated: method=%s%s%s%s%s", a->method, fp_sep,
@@ -276,6 +278,7 @@ static void failure(struct gw_conn *c, const struct attempt *a)
     const char *user = event_user(c);
 
     c->attempts++;
+    gw_metrics_auth(a->method, a->reason);
     gw_log_info("authentication failed: method=%s user=%s reason=%s%s%s",
                 a->method, user != NULL ? user : "?", a->reason, fp_sep,
                 a->fingerprint);
@@ -306,6 +309,7 @@ static int verdict(struct gw_conn *c, struct attempt *a)
          * and the client reads why in the disconnect. */
         gw_log_warn("login of %s refused: the audit store is unavailable",
                     a->user.name);
+        gw_metrics_auth(a->method, "audit store unavailable");
         gw_conn_event(c, "auth.refused", a->user.name,
                       "method=%s reason=\"audit store unavailable\"",
                       a->method);
@@ -550,6 +554,7 @@ void gw_auth_advertise(struct gw_conn *c)
 void gw_auth_abandoned(struct gw_conn *c)
 {
     if (c->grace_expired && c->have_login) {
+        gw_metrics_auth("none", "login grace time exceeded");
         gw_conn_event(c, "auth.failure", event_user(c),
                       "method=none reason=\"login grace time exceeded\"");
     }

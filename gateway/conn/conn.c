@@ -9,6 +9,7 @@
 #include "gateway/conn/loop.h"
 #include "gateway/conn/target_state.h"
 #include "gateway/daemon/limits.h"
+#include "gateway/daemon/metrics.h"
 #include "gateway/daemon/sshlog.h"
 
 #include <poll.h>
@@ -354,6 +355,7 @@ static void conn_finish(struct gw_conn *c)
         struct gw_limits_policy pol = gw_daemon_policy(c->cfg);
         gw_limits_penalize(c->daemon->limits, &c->source, &pol, gw_now_ms());
     }
+    gw_metrics_conn_closed(c->authed, c->close_ending);
     gw_log_info("connection closed: %s (%lld ms, %llu bytes in, %llu out)",
                 c->close_reason, (long long)ms,
                 (unsigned long long)c->sock.in_bytes,
@@ -372,6 +374,7 @@ void gw_conn_set_authenticated(struct gw_conn *c, const char *user)
     int64_t now_ms = gw_now_ms();
 
     c->authed = true;
+    gw_metrics_conn_authenticated();
     snprintf(c->user, sizeof(c->user), "%s", user);
     /* What the main thread last saw: a change after the reads that let
      * her in reaches this connection as a GW_REQ_RECHECK (it is
@@ -414,6 +417,7 @@ void gw_conn_run(void *arg)
 
     gw_conn_log_context(c);
     gw_sshlog_thread_init();
+    gw_metrics_conn_open();
     gw_log_verbose("worker started");
     if (conn_setup(c) != GW_OK) {
         gw_log_error("%s", gw_err_msg());

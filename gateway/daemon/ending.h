@@ -44,4 +44,10 @@ const char *gw_ending_text(enum gw_ending ending);
 const char *gw_ending_row_reason(enum gw_ending ending, char closer,
                                  const char *detail);
 
+/* A short name for metrics labels ("idle_timeout"). Never NULL. */
+const char *gw_ending_label(enum gw_ending ending);
+
+/* One past the last enum gw_ending, for tables indexed by it. */
+#define GW_END_COUNT (GW_END_REVOKED + 1)
+
 #endif
