@@ -48,7 +48,7 @@ struct sink {
     struct gw_export *x;
     struct gw_export_sink_spec spec; /* copied: the config may go away */
     pthread_t thread;
-    bool started;
+    bool started; /* the thread runs until joined */
     pthread_mutex_t lock;
     pthread_cond_t cv;
 
@@ -543,10 +543,12 @@ static int sink_init(struct gw_export *x, struct sink *s,
     return copy_spec(&s->spec, spec);
 }
 
-static void sink_free(struct sink *s)
+/* After its thread: what is still queued is lost. */
+static void sink_drop_rest(struct sink *s)
 {
     uint64_t left = 0;
 
+    pthread_mutex_lock(&s->lock);
     while (s->head != NULL) {
         struct item *it = s->head;
         s->head = it->next;
@@ -554,10 +556,18 @@ static void sink_free(struct sink *s)
         left++;
         free(it);
     }
+    s->tail = NULL;
+    s->bytes = 0;
+    pthread_mutex_unlock(&s->lock);
     if (left > 0) {
         gw_log_warn("export: %s: %llu events not delivered before the stop",
                     s->spec.text, (unsigned long long)left);
     }
+}
+
+static void sink_free(struct sink *s)
+{
+    sink_drop_rest(s);
     sink_close(s);
     free(s->spec.path);
     free(s->spec.host);
@@ -611,7 +621,7 @@ int gw_export_start(const struct gw_export_config *cfg, struct gw_export **out)
         rc = GW_ERR_NOMEM;
     }
     if (rc != GW_OK) {
-        gw_export_stop(x, 0);
+        gw_export_free(x);
         return rc;
     }
     for (size_t i = 0; i < x->n; i++) {
@@ -621,7 +631,7 @@ int gw_export_start(const struct gw_export_config *cfg, struct gw_export **out)
     return GW_OK;
 }
 
-void gw_export_stop(struct gw_export *x, int64_t drain_ms)
+void gw_export_halt(struct gw_export *x, int64_t drain_ms)
 {
     if (x == NULL) {
         return;
@@ -637,9 +647,18 @@ void gw_export_stop(struct gw_export *x, int64_t drain_ms)
     for (size_t i = 0; i < x->n; i++) {
         if (x->sinks[i].started) {
             pthread_join(x->sinks[i].thread, NULL);
+            x->sinks[i].started = false;
         }
+        sink_drop_rest(&x->sinks[i]);
     }
-    export_free(x);
+}
+
+void gw_export_free(struct gw_export *x)
+{
+    if (x != NULL) {
+        gw_export_halt(x, 0);
+        export_free(x);
+    }
 }
 
 void gw_export_reopen(struct gw_export *x)

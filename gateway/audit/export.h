@@ -37,10 +37,13 @@ struct gw_export_config {
  * GW_ERR (no thread). */
 int gw_export_start(const struct gw_export_config *cfg, struct gw_export **out);
 
-/* Hand every sink what is queued for up to drain_ms, then stop the
- * threads and free x (what is left is counted as dropped and logged).
- * NULL is fine. */
-void gw_export_stop(struct gw_export *x, int64_t drain_ms);
+/* Let every sink deliver what is queued for up to drain_ms, then stop
+ * the threads; what is left is counted as dropped (and logged). Pushes
+ * after it are dropped. NULL is fine. */
+void gw_export_halt(struct gw_export *x, int64_t drain_ms);
+
+/* Halt (at once, if not done) and free x. NULL is fine. */
+void gw_export_free(struct gw_export *x);
 
 /* Queue e for every sink; never waits. A sink whose queue has no room
  * for it drops it (counted). */

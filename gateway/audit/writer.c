@@ -280,7 +280,7 @@ static void open_spool(struct gw_audit_writer *w)
 
 static void writer_free(struct gw_audit_writer *w)
 {
-    gw_export_stop(w->export, 0);
+    gw_export_free(w->export);
     gw_audit_free_queued(w->head);
     gw_spool_close(w->spool);
     store_close(w->st);
@@ -361,7 +361,13 @@ void gw_audit_writer_stop(struct gw_audit_writer *w, int64_t drain_ms)
                      "spooled before the stop",
                      (unsigned long long)left);
     }
-    gw_export_stop(w->export, EXPORT_DRAIN_MS);
-    w->export = NULL;
+    /* The export hands on what the last batches committed; what it could
+     * not is in a last export.dropped (the writer's thread is gone: its
+     * store handle is ours now). */
+    gw_export_halt(w->export, EXPORT_DRAIN_MS);
+    w->next_drop_report_ms = 0;
+    if (!w->degraded) {
+        gw_audit_report_drops(w);
+    }
     writer_free(w);
 }
