@@ -7,29 +7,17 @@
 
 #include "core/err.h"
 #include "core/log.h"
-#include "core/net.h"
 #include "core/timeutil.h"
+#include "gateway/audit/export_sink.h"
 
-#include <errno.h>
-#include <stdarg.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
-/* Deadlines of a connect (with its name lookup) and of one write. */
-#define CONNECT_MS 5000
-#define WRITE_MS   5000
-/* Reconnects back off from 1 s to 30 s. */
-#define RETRY_MIN_MS 1000
-#define RETRY_MAX_MS 30000
 /* An idle sink thread still looks at its flags this often. */
 #define WAKE_MS 1000
 /* A datagram carries at most this much (the detail is cut to fit); a
@@ -62,10 +50,7 @@ struct sink {
     struct gw_export_drops drops; /* since the last report; total */
 
     /* the sink thread's own */
-    int fd;
-    int64_t next_try_ms;
-    int64_t backoff_ms;
-    bool failing; /* said in the log; said again once it works */
+    struct gw_export_conn conn;
 };
 
 struct gw_export {
@@ -194,227 +179,6 @@ void gw_export_push(struct gw_export *x, const struct gw_export_event *e)
     free(f.json);
 }
 
-/* ---- the sink's file or socket (its thread) ----------------------------- */
-
-static void sink_close(struct sink *s)
-{
-    if (s->fd >= 0) {
-        close(s->fd);
-        s->fd = -1;
-    }
-}
-
-/* A failure of the sink: said once per streak; the next try backs off. */
-__attribute__((format(printf, 2, 3))) static void
-sink_failed(struct sink *s, const char *fmt, ...)
-{
-    char why[300];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(why, sizeof(why), fmt, ap);
-    va_end(ap);
-    sink_close(s);
-    s->backoff_ms = s->backoff_ms == 0 ? RETRY_MIN_MS : s->backoff_ms * 2;
-    if (s->backoff_ms > RETRY_MAX_MS) {
-        s->backoff_ms = RETRY_MAX_MS;
-    }
-    s->next_try_ms = gw_now_ms() + s->backoff_ms;
-    if (!s->failing) {
-        gw_log_warn("export: %s: %s; events wait in its queue (retrying)",
-                    s->spec.text, why);
-        s->failing = true;
-    }
-}
-
-static int open_unix(struct sink *s, int type)
-{
-    struct sockaddr_un sa;
-    int fd = socket(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-
-    if (fd < 0) {
-        return -errno;
-    }
-    memset(&sa, 0, sizeof(sa));
-    sa.sun_family = AF_UNIX;
-    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", s->spec.path);
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-        int err = errno;
-        close(fd);
-        return -err;
-    }
-    return fd;
-}
-
-/* Open the file or connect the socket. GW_OK, or not (backing off). */
-static int sink_open(struct sink *s)
-{
-    struct gw_net_failure why;
-    int64_t deadline = gw_now_ms() + CONNECT_MS;
-    int fd = -1;
-    int rc = GW_OK;
-
-    switch (s->spec.transport) {
-    case GW_EXPORT_FILE:
-        fd = open(s->spec.path,
-                  O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
-        fd = fd >= 0 ? fd : -errno;
-        break;
-    case GW_EXPORT_UNIX:
-        fd = open_unix(s, s->spec.format == GW_EXPORT_SYSLOG ? SOCK_DGRAM
-                                                             : SOCK_STREAM);
-        break;
-    case GW_EXPORT_UDP:
-        rc =
-            gw_net_connect_udp(s->spec.host, s->spec.port, deadline, &fd, &why);
-        break;
-    case GW_EXPORT_TCP:
-        rc = gw_net_connect(s->spec.host, s->spec.port, deadline, &fd, &why);
-        if (rc == GW_OK) {
-            (void)gw_net_set_keepalive(fd, 60, 10, 3);
-        }
-        break;
-    }
-    if (rc != GW_OK) {
-        sink_failed(s, "%s", gw_err_msg());
-        return rc;
-    }
-    if (fd < 0) {
-        sink_failed(s, "cannot open %s: %s", s->spec.path, strerror(-fd));
-        return GW_ERR_IO;
-    }
-    s->fd = fd;
-    if (s->failing) {
-        gw_log_info("export: %s: delivering again", s->spec.text);
-        s->failing = false;
-    }
-    s->backoff_ms = 0;
-    return GW_OK;
-}
-
-/* Wait until fd takes more, up to deadline. 0 or an errno value. */
-static int wait_writable(int fd, int64_t deadline_ms)
-{
-    struct pollfd p = {.fd = fd, .events = POLLOUT};
-
-    for (;;) {
-        int64_t left = deadline_ms - gw_now_ms();
-        int n;
-        if (left <= 0) {
-            return ETIMEDOUT;
-        }
-        n = poll(&p, 1, (int)left);
-        if (n > 0) {
-            return (p.revents & (POLLERR | POLLHUP)) != 0 ? EPIPE : 0;
-        }
-        if (n < 0 && errno != EINTR) {
-            return errno;
-        }
-    }
-}
-
-/* All of data on a stream (or a file), within WRITE_MS. 0 or an errno
- * value; *sent says how much went. */
-static int write_all(struct sink *s, const char *data, size_t len, size_t *sent)
-{
-    int64_t deadline = gw_now_ms() + WRITE_MS;
-
-    *sent = 0;
-    while (*sent < len) {
-        ssize_t n = s->spec.transport == GW_EXPORT_FILE
-                        ? write(s->fd, data + *sent, len - *sent)
-                        : send(s->fd, data + *sent, len - *sent,
-                               MSG_NOSIGNAL | MSG_DONTWAIT);
-        int err;
-        if (n > 0) {
-            *sent += (size_t)n;
-            continue;
-        }
-        err = n < 0 ? errno : EIO;
-        if (err == EINTR) {
-            continue;
-        }
-        if (err != EAGAIN && err != EWOULDBLOCK) {
-            return err;
-        }
-        err = wait_writable(s->fd, deadline);
-        if (err != 0) {
-            return err;
-        }
-    }
-    return 0;
-}
-
-/* One datagram; a full socket is waited for up to WRITE_MS. */
-static int send_datagram(struct sink *s, const char *data, size_t len)
-{
-    int64_t deadline = gw_now_ms() + WRITE_MS;
-
-    for (int refused = 0;;) {
-        int err;
-        if (send(s->fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT) >= 0) {
-            return 0;
-        }
-        err = errno;
-        if (err == EINTR) {
-            continue;
-        }
-        /* A UDP send reports the port-unreachable of an earlier one. */
-        if (err == ECONNREFUSED && s->spec.transport == GW_EXPORT_UDP &&
-            refused++ == 0) {
-            continue;
-        }
-        if (err != EAGAIN && err != EWOULDBLOCK) {
-            return err;
-        }
-        err = wait_writable(s->fd, deadline);
-        if (err != 0) {
-            return err;
-        }
-    }
-}
-
-/* Deliver it. GW_OK; GW_AGAIN when nothing of it went out and the
- * connection is closed (it waits for the next one); GW_ERR_IO when it is
- * lost. */
-static int deliver(struct sink *s, const struct item *it)
-{
-    size_t sent = 0;
-    int err;
-
-    if (s->spec.transport == GW_EXPORT_UDP ||
-        (s->spec.transport == GW_EXPORT_UNIX &&
-         s->spec.format == GW_EXPORT_SYSLOG)) {
-        err = send_datagram(s, it->data, it->len);
-        if (err == 0) {
-            return GW_OK;
-        }
-        if (s->spec.transport == GW_EXPORT_UNIX || err == ETIMEDOUT) {
-            sink_failed(s, "%s", strerror(err));
-            return err == ETIMEDOUT ? GW_ERR_IO : GW_AGAIN;
-        }
-        if (!s->failing) {
-            gw_log_warn("export: %s: %s; dropping events until it answers",
-                        s->spec.text, strerror(err));
-            s->failing = true;
-        }
-        return GW_ERR_IO; /* UDP: that one is gone, the next may go */
-    }
-    err = write_all(s, it->data, it->len, &sent);
-    if (err == 0) {
-        if (s->failing) {
-            gw_log_info("export: %s: delivering again", s->spec.text);
-            s->failing = false;
-        }
-        return GW_OK;
-    }
-    /* A frame cut in the middle breaks the stream: start a new one. */
-    sink_failed(s, "%s%s",
-                err == ETIMEDOUT ? "no progress writing for 5 s: " : "",
-                strerror(err));
-    return sent == 0 ? GW_AGAIN : GW_ERR_IO;
-}
-
 /* ---- the sink's thread -------------------------------------------------- */
 
 /* Under s->lock: wait for a signal, at most until the monotonic until_ms. */
@@ -466,8 +230,8 @@ static struct item *next_item(struct sink *s, bool *stop)
     if (!s->stopping && !s->reopen) {
         if (s->head == NULL) {
             wait_until(s, gw_now_ms() + WAKE_MS);
-        } else if (s->fd < 0 && gw_now_ms() < s->next_try_ms) {
-            wait_until(s, s->next_try_ms);
+        } else if (s->conn.fd < 0 && gw_now_ms() < s->conn.next_try_ms) {
+            wait_until(s, s->conn.next_try_ms);
         }
     }
     reopen = s->reopen;
@@ -476,9 +240,9 @@ static struct item *next_item(struct sink *s, bool *stop)
     *stop = s->stopping && (it == NULL || gw_now_ms() >= s->stop_deadline_ms);
     pthread_mutex_unlock(&s->lock);
     if (reopen) {
-        sink_close(s);
-        s->next_try_ms = 0;
-        s->backoff_ms = 0;
+        gw_export_conn_close(&s->conn);
+        s->conn.next_try_ms = 0;
+        s->conn.backoff_ms = 0;
     }
     return it;
 }
@@ -494,22 +258,23 @@ static void *sink_main(void *arg)
         if (stop || it == NULL) {
             continue;
         }
-        if (s->fd < 0) {
+        if (s->conn.fd < 0) {
             bool stopping;
             pthread_mutex_lock(&s->lock);
             stopping = s->stopping;
             pthread_mutex_unlock(&s->lock);
-            if (gw_now_ms() < s->next_try_ms || sink_open(s) != GW_OK) {
+            if (gw_now_ms() < s->conn.next_try_ms ||
+                gw_export_conn_open(&s->conn) != GW_OK) {
                 stop = stopping; /* no waiting for a dead sink at the end */
                 continue;
             }
         }
-        rc = deliver(s, it);
+        rc = gw_export_conn_deliver(&s->conn, it->data, it->len);
         if (rc != GW_AGAIN) {
             pop_head(s, rc != GW_OK);
         }
     }
-    sink_close(s);
+    gw_export_conn_close(&s->conn);
     return NULL;
 }
 
@@ -534,7 +299,8 @@ static int sink_init(struct gw_export *x, struct sink *s,
     pthread_condattr_t attr;
 
     s->x = x;
-    s->fd = -1;
+    s->conn.spec = &s->spec;
+    s->conn.fd = -1;
     pthread_mutex_init(&s->lock, NULL);
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -568,7 +334,7 @@ static void sink_drop_rest(struct sink *s)
 static void sink_free(struct sink *s)
 {
     sink_drop_rest(s);
-    sink_close(s);
+    gw_export_conn_close(&s->conn);
     free(s->spec.path);
     free(s->spec.host);
     free(s->spec.text);

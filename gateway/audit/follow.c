@@ -66,7 +66,10 @@ static void push_event(struct gw_audit_writer *w, const struct store_event *e)
 
 void gw_audit_follow(struct gw_audit_writer *w)
 {
-    if (w->export == NULL || w->st == NULL) {
+    /* In an outage nothing of ours is committed, and a read of a store
+     * that takes no writes could wait out the busy timeout on every round
+     * of the loop that spools. */
+    if (w->export == NULL || w->st == NULL || gw_audit_in_outage(w)) {
         return;
     }
     if (!w->follow_known) {
@@ -96,15 +99,15 @@ void gw_audit_follow(struct gw_audit_writer *w)
 void gw_audit_report_drops(struct gw_audit_writer *w)
 {
     int64_t now = gw_now_ms();
-    bool reported = false;
 
-    if (w->export == NULL || w->st == NULL || now < w->next_drop_report_ms) {
+    if (w->export == NULL || w->st == NULL) {
         return;
     }
     for (size_t i = 0; i < gw_export_sink_count(w->export); i++) {
         struct gw_export_drops d;
         const char *sink = gw_export_sink_name(w->export, i);
-        if (!gw_export_take_drops(w->export, i, &d)) {
+        if (now < w->next_drop_report_ms[i] ||
+            !gw_export_take_drops(w->export, i, &d)) {
             continue;
         }
         if (store_event_addf(w->st, "export.dropped", NULL, NULL,
@@ -120,9 +123,6 @@ void gw_audit_report_drops(struct gw_audit_writer *w)
                     "%llu since the start",
                     sink, (unsigned long long)d.events, (long long)d.first_id,
                     (long long)d.last_id, (unsigned long long)d.total);
-        reported = true;
-    }
-    if (reported) {
-        w->next_drop_report_ms = now + DROP_REPORT_MS;
+        w->next_drop_report_ms[i] = now + DROP_REPORT_MS;
     }
 }

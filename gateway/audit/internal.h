@@ -7,6 +7,7 @@
 #ifndef SSHGATE_GATEWAY_AUDIT_INTERNAL_H
 #define SSHGATE_GATEWAY_AUDIT_INTERNAL_H
 
+#include "core/export_spec.h"
 #include "gateway/audit/record.h"
 #include "gateway/audit/writer.h"
 
@@ -88,7 +89,7 @@ struct gw_audit_writer {
     struct gw_export *export;
     bool follow_known; /* follow_at is known */
     int64_t follow_at; /* the last event id handed to the export */
-    int64_t next_drop_report_ms;
+    int64_t next_drop_report_ms[GW_EXPORT_SINKS_MAX]; /* per sink */
 };
 
 /* writer.c: the queue. */

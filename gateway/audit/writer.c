@@ -365,7 +365,7 @@ void gw_audit_writer_stop(struct gw_audit_writer *w, int64_t drain_ms)
      * not is in a last export.dropped (the writer's thread is gone: its
      * store handle is ours now). */
     gw_export_halt(w->export, EXPORT_DRAIN_MS);
-    w->next_drop_report_ms = 0;
+    memset(w->next_drop_report_ms, 0, sizeof(w->next_drop_report_ms));
     if (!w->degraded) {
         gw_audit_report_drops(w);
     }
