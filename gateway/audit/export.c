@@ -301,6 +301,7 @@ static int sink_init(struct gw_export *x, struct sink *s,
     s->x = x;
     s->conn.spec = &s->spec;
     s->conn.fd = -1;
+    atomic_init(&s->conn.give_up_ms, 0);
     pthread_mutex_init(&s->lock, NULL);
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -407,6 +408,7 @@ void gw_export_halt(struct gw_export *x, int64_t drain_ms)
         pthread_mutex_lock(&s->lock);
         s->stopping = true;
         s->stop_deadline_ms = gw_now_ms() + drain_ms;
+        atomic_store(&s->conn.give_up_ms, s->stop_deadline_ms);
         pthread_cond_broadcast(&s->cv);
         pthread_mutex_unlock(&s->lock);
     }

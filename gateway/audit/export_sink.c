@@ -21,6 +21,16 @@
 /* Reconnects back off from 1 s to 30 s. */
 #define RETRY_MIN_MS 1000
 #define RETRY_MAX_MS 30000
+/* A wait for a full socket looks for the stop this often. */
+#define STOP_SLICE_MS 100
+
+/* deadline, or the stop's when that comes first. */
+static int64_t cap(const struct gw_export_conn *c, int64_t deadline_ms)
+{
+    int64_t stop = atomic_load(&c->give_up_ms);
+
+    return stop > 0 && stop < deadline_ms ? stop : deadline_ms;
+}
 
 void gw_export_conn_close(struct gw_export_conn *c)
 {
@@ -76,7 +86,7 @@ static int open_unix(struct gw_export_conn *c, int type)
 int gw_export_conn_open(struct gw_export_conn *c)
 {
     struct gw_net_failure why;
-    int64_t deadline = gw_now_ms() + GW_EXPORT_CONNECT_MS;
+    int64_t deadline = cap(c, gw_now_ms() + GW_EXPORT_CONNECT_MS);
     int fd = -1;
     int rc = GW_OK;
 
@@ -114,18 +124,20 @@ int gw_export_conn_open(struct gw_export_conn *c)
     return GW_OK;
 }
 
-/* Wait until fd takes more, up to deadline. 0 or an errno value. */
-static int wait_writable(int fd, int64_t deadline_ms)
+/* Wait until c's fd takes more, up to deadline (or the stop's). 0 or an
+ * errno value. */
+static int wait_writable(struct gw_export_conn *c, int64_t deadline_ms)
 {
-    struct pollfd p = {.fd = fd, .events = POLLOUT};
+    struct pollfd p = {.fd = c->fd, .events = POLLOUT};
 
     for (;;) {
-        int64_t left = deadline_ms - gw_now_ms();
+        int64_t left = cap(c, deadline_ms) - gw_now_ms();
         int n;
         if (left <= 0) {
             return ETIMEDOUT;
         }
-        n = poll(&p, 1, (int)left);
+        /* In slices, to see a stop that comes meanwhile. */
+        n = poll(&p, 1, left > STOP_SLICE_MS ? STOP_SLICE_MS : (int)left);
         if (n > 0) {
             return (p.revents & (POLLERR | POLLHUP)) != 0 ? EPIPE : 0;
         }
@@ -135,8 +147,8 @@ static int wait_writable(int fd, int64_t deadline_ms)
     }
 }
 
-/* All of data on a stream (or a file), within GW_EXPORT_WRITE_MS. 0 or an errno
- * value; *sent says how much went. */
+/* All of data on a stream (or a file), giving up after GW_EXPORT_WRITE_MS
+ * without progress. 0 or an errno value; *sent says how much went. */
 static int write_all(struct gw_export_conn *c, const char *data, size_t len,
                      size_t *sent)
 {
@@ -151,6 +163,7 @@ static int write_all(struct gw_export_conn *c, const char *data, size_t len,
         int err;
         if (n > 0) {
             *sent += (size_t)n;
+            deadline = gw_now_ms() + GW_EXPORT_WRITE_MS;
             continue;
         }
         err = n < 0 ? errno : EIO;
@@ -160,7 +173,7 @@ static int write_all(struct gw_export_conn *c, const char *data, size_t len,
         if (err != EAGAIN && err != EWOULDBLOCK) {
             return err;
         }
-        err = wait_writable(c->fd, deadline);
+        err = wait_writable(c, deadline);
         if (err != 0) {
             return err;
         }
@@ -190,7 +203,7 @@ static int send_datagram(struct gw_export_conn *c, const char *data, size_t len)
         if (err != EAGAIN && err != EWOULDBLOCK) {
             return err;
         }
-        err = wait_writable(c->fd, deadline);
+        err = wait_writable(c, deadline);
         if (err != 0) {
             return err;
         }

@@ -9,6 +9,7 @@
 
 #include "core/export_spec.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -23,6 +24,9 @@ struct gw_export_conn {
     int64_t next_try_ms; /* no open before (monotonic) */
     int64_t backoff_ms;  /* 1 s doubling to 30 s */
     bool failing;        /* said in the log; said again once it works */
+    /* Set by another thread at the stop: a connect or write gives up by
+     * then (monotonic ms; 0: not stopping). */
+    _Atomic int64_t give_up_ms;
 };
 
 /* Open the file or connect the socket, within GW_EXPORT_CONNECT_MS.
