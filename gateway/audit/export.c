@@ -9,6 +9,7 @@
 #include "core/log.h"
 #include "core/timeutil.h"
 #include "gateway/audit/export_sink.h"
+#include "gateway/daemon/export_stats.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -61,13 +62,6 @@ struct gw_export {
     struct sink sinks[GW_EXPORT_SINKS_MAX];
 };
 
-static atomic_uint_fast64_t dropped_total;
-
-uint64_t gw_export_dropped(void)
-{
-    return (uint64_t)atomic_load(&dropped_total);
-}
-
 /* ---- the queue (any thread) --------------------------------------------- */
 
 /* Under s->lock: one more delivery lost. */
@@ -83,7 +77,7 @@ static void count_drop(struct sink *s, int64_t id)
     }
     d->events++;
     d->total++;
-    atomic_fetch_add(&dropped_total, 1);
+    gw_export_count_dropped(1);
 }
 
 /* The bytes sink s sends for e; formatted once per kind of sink. */

@@ -11,8 +11,9 @@
  * queue: connects with a deadline (names resolved through core/net.c),
  * writes with a deadline, reconnects with a backoff. A sink that is slow
  * or dead only fills its own queue; what does not fit is dropped and
- * counted (gw_export_dropped, and an export.dropped event the writer
- * writes, gw_export_take_drops).
+ * counted (gw_export_dropped in gateway/daemon/export_stats.h, for the
+ * metrics, and an export.dropped event the writer writes,
+ * gw_export_take_drops).
  */
 #ifndef SSHGATE_GATEWAY_AUDIT_EXPORT_H
 #define SSHGATE_GATEWAY_AUDIT_EXPORT_H
@@ -51,13 +52,6 @@ void gw_export_push(struct gw_export *x, const struct gw_export_event *e);
 
 /* SIGHUP: reopen the files and reconnect the sockets (log rotation). */
 void gw_export_reopen(struct gw_export *x);
-
-/*
- * Deliveries dropped since the start, over all sinks (an event two sinks
- * could not take counts twice); for metrics. Any thread, any time; 0
- * without export.
- */
-uint64_t gw_export_dropped(void);
 
 /* What one sink dropped since its last report. */
 struct gw_export_drops {

@@ -116,7 +116,10 @@ int gw_export_conn_open(struct gw_export_conn *c)
         return rc;
     }
     if (fd < 0) {
-        conn_failed(c, "cannot open %s: %s", c->spec->path, strerror(-fd));
+        conn_failed(c, "cannot %s %s: %s",
+                    c->spec->transport == GW_EXPORT_FILE ? "open"
+                                                         : "connect to",
+                    c->spec->path, strerror(-fd));
         return GW_ERR_IO;
     }
     c->fd = fd;
