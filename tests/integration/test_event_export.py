@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
 """The SIEM export (event_export, docs/operator-guide.md "SIEM export"):
 the real sshgated sends every event it commits, and the events
-sshgate-admin commits, to a UDP and a TCP syslog collector and to a JSON
-file and a JSON unix socket, all this test's own listeners. Each receiver
+sshgate-admin commits, to a local datagram socket (as /dev/log), a UDP and
+a TCP syslog collector and to a JSON file and a JSON unix socket, all this
+test's own listeners. Each receiver
 gets every event of the database's chain after the export began, in order,
 with the same id and hash, each one's prev the hash before it; syslog
 messages are RFC 5424 with the event in their structured data. SIGHUP
-reopens a JSON file that was rotated away. A receiver that accepts and
+reopens a JSON file that was rotated away. What the daemon spooled while
+another process held the database goes out once it is committed, in
+order. A receiver that accepts and
 never reads, and a port nobody listens on, hold no login up: logins take
 their normal time, the dead sink's losses are counted in export.dropped
 events (the first at once, then rate-limited, the rest at the stop), and
@@ -26,6 +29,10 @@ SYSLOG_RE = re.compile(
     r"^<(?P<pri>\d+)>1 (?P<ts>\S+) (?P<host>\S+) sshgated (?P<pid>\d+) "
     r"(?P<msgid>\S+) \[sshgate@32473(?P<sd>(?: \w+=\"(?:[^\"\\\]]|\\.)*\")*)\]"
     r"(?: (?P<msg>.*))?$", re.S)
+# Kinds whose last part says a failure or a refusal are warnings (4).
+WARNINGS = {"failure", "denied", "refused", "locked", "source_locked",
+            "mismatch", "degraded", "lost", "rejected", "spool_torn",
+            "dropped", "revoked"}
 PARAM_RE = re.compile(r' (\w+)="((?:[^"\\\]]|\\.)*)"')
 
 
@@ -79,6 +86,17 @@ class UdpSyslog(Collector):
             except (socket.timeout, OSError):
                 continue
             self.add(data.decode("utf-8"))
+
+
+class UnixSyslog(UdpSyslog):
+    """A local syslog daemon's datagram socket (what /dev/log is)."""
+
+    def __init__(self, path):
+        Collector.__init__(self)
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(path))
+        self.sock.settimeout(0.2)
+        self.thread.start()
 
 
 class StreamCollector(Collector):
@@ -226,7 +244,9 @@ class EveryEventEverywhere(ExportCase):
         self.sock_path = self.dir / "siem.sock"
         self.unix = self.closing(UnixJson(self.sock_path))
         self.json_path = self.dir / "events.jsonl"
-        self.sinks = (f"syslog:udp:127.0.0.1:{self.udp.port}, "
+        self.devlog = self.closing(UnixSyslog(self.dir / "log.sock"))
+        self.sinks = (f"syslog:unix:{self.dir / 'log.sock'}, "
+                      f"syslog:udp:127.0.0.1:{self.udp.port}, "
                       f"syslog:tcp:localhost:{self.tcp.port}, "
                       f"json:file:{self.json_path}, json:unix:{self.sock_path}")
         self.gw.write_config(event_export=self.sinks)
@@ -262,7 +282,7 @@ class EveryEventEverywhere(ExportCase):
             self.assertEqual(g["msg"] or "", w["detail"], name)
             self.assertEqual(p.get("user"), w["user"] or None, name)
             self.assertEqual(p.get("client"), w["client"] or None, name)
-            sev = 4 if w["kind"] in ("auth.failure",) else 6
+            sev = 4 if w["kind"].rsplit(".", 1)[-1] in WARNINGS else 6
             self.assertEqual(int(g["pri"]), 10 * 8 + sev, f"{name}: {w['kind']}")
 
     def wait_all(self, after, received):
@@ -287,10 +307,11 @@ class EveryEventEverywhere(ExportCase):
         self.wait_event("conn.close", timeout=10)
         self.settle_events()
         received = {
+            "unix": self.devlog.received,
             "udp": self.udp.received,
             "tcp": self.tcp.received,
             "file": self.json_file_lines,
-            "unix": self.unix.received,
+            "json-unix": self.unix.received,
         }
         want = self.wait_all(start, received)
         kinds = [w["kind"] for w in want]
@@ -304,15 +325,16 @@ class EveryEventEverywhere(ExportCase):
             self.assertEqual(b["prev_hash"], a["hash"])
             self.assertEqual(b["id"], a["id"] + 1)
         got = {name: f()[:len(want)] for name, f in received.items()}
+        self.check_syslog(got["unix"], want, "unix")
         self.check_syslog(got["udp"], want, "udp")
         self.check_syslog(got["tcp"], want, "tcp")
         self.check_json(got["file"], want, "file")
-        self.check_json(got["unix"], want, "unix")
+        self.check_json(got["json-unix"], want, "json-unix")
         for name, f in received.items():
             self.assertEqual(len(f()), len(want), f"{name}: extra messages")
         mode = stat.S_IMODE(os.stat(self.json_path).st_mode)
         self.assertEqual(mode, 0o600)
-        print(f"\n  {len(want)} events at 4 sinks; login took {took:.2f} s",
+        print(f"\n  {len(want)} events at 5 sinks; login took {took:.2f} s",
               flush=True)
 
         # Log rotation: the file moved away, SIGHUP, a new file.
@@ -334,6 +356,30 @@ class EveryEventEverywhere(ExportCase):
         self.check_syslog(self.tcp.received(), want, "tcp after reload")
         self.assertEqual(self.tcp.connections, 2, "SIGHUP reconnects")
         self.assertNotIn("export.dropped", [w["kind"] for w in want])
+
+
+    def test_events_of_an_outage_go_out_in_order(self):
+        """While another process holds the database, the daemon spools;
+        what it spooled goes out once it is committed, in chain order,
+        between audit.degraded and audit.recovered."""
+        start = self.export_start()
+        locker = sqlite3.connect(self.db, timeout=10, isolation_level=None)
+        locker.execute("BEGIN EXCLUSIVE")
+        try:
+            self.timed_login("echo during")
+            time.sleep(2)
+        finally:
+            locker.execute("COMMIT")
+            locker.close()
+        self.wait_event("audit.recovered", timeout=30)
+        self.settle_events()
+        received = {"tcp": self.tcp.received, "file": self.json_file_lines}
+        want = self.wait_all(start, received)
+        kinds = [w["kind"] for w in want]
+        self.assertLess(kinds.index("audit.degraded"), kinds.index("session.end"))
+        self.assertLess(kinds.index("session.end"), kinds.index("audit.recovered"))
+        self.check_syslog(self.tcp.received(), want, "tcp")
+        self.check_json(self.json_file_lines(), want, "file")
 
 
 class DeadReceivers(ExportCase):
