@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include "err.h"
+#include "export_spec.h"
 #include "log.h"
 #include "proxyproto.h"
 #include "strutil.h"
@@ -68,6 +69,7 @@ union cfg_value {
     struct gw_listen_list listen;
     struct gw_startups startups;
     struct gw_addr addr;
+    struct gw_export_list sinks;
 };
 
 static int parse_long(const struct cfg_key *k, const char *v, void *out);
@@ -90,9 +92,11 @@ static int parse_scope(const struct cfg_key *k, const char *v, void *out);
 static int parse_proxy(const struct cfg_key *k, const char *v, void *out);
 static int parse_startups(const struct cfg_key *k, const char *v, void *out);
 static int parse_addr_opt(const struct cfg_key *k, const char *v, void *out);
+static int parse_export(const struct cfg_key *k, const char *v, void *out);
 static void free_string(void *field);
 static void free_cidrs(void *field);
 static void free_listen(void *field);
+static void free_export(void *field);
 
 #define FIELD(m) \
     offsetof(struct gw_config, m), sizeof(((struct gw_config *)0)->m)
@@ -179,6 +183,11 @@ static const struct cfg_key keys[] = {
         INT64_C(1) << 20, INT64_C(1) << 40, false),
     NUM("audit_queue_size", parse_size, audit_queue_size, "64M",
         INT64_C(1) << 20, INT64_C(4) << 30, false),
+    {"event_export", parse_export, free_export, FIELD(event_export), "", 0, 0,
+     false},
+    /* Per sink; as small as 1K for tests that want drops. */
+    NUM("export_queue_size", parse_size, export_queue_size, "4M", INT64_C(1024),
+        INT64_C(1) << 30, false),
     NUM("log_level", parse_level, log_level, "info", 0, 0, true),
     STR("server_version", parse_version, server_version, "sshgate", true),
     NUM("shutdown_grace", parse_secs, shutdown_grace, "30", 0, 3600, true),
@@ -631,6 +640,17 @@ static void free_cidrs(void *field)
     gw_cidr_list_free((struct gw_cidr_list *)field);
 }
 
+static int parse_export(const struct cfg_key *k, const char *v, void *out)
+{
+    (void)k;
+    return gw_export_list_parse(v, (struct gw_export_list *)out);
+}
+
+static void free_export(void *field)
+{
+    gw_export_list_free((struct gw_export_list *)field);
+}
+
 static void free_listen(void *field)
 {
     struct gw_listen_list *list = field;
@@ -668,6 +688,20 @@ __attribute__((format(printf, 2, 3))) static void problem(struct loader *ld,
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
     ld->report(ld->ud, line);
+}
+
+/* A parser's message with several lines (one per bad entry of a list):
+ * a problem line for each, all with the same prefix. */
+static void problems(struct loader *ld, const char *prefix, const char *msg)
+{
+    char copy[512];
+    char *rest = copy;
+    char *line = NULL;
+
+    snprintf(copy, sizeof(copy), "%s", msg);
+    while ((line = strsep(&rest, "\n")) != NULL) {
+        problem(ld, "%s: %s", prefix, line);
+    }
 }
 
 static int key_index(const char *name, size_t *idx)
@@ -756,7 +790,9 @@ static void load_line(struct loader *ld, const char *path, int lineno,
     }
     ld->line_of[i] = lineno;
     if (set_value(ld->cfg, i, gw_trim(eq + 1), ld->check) != GW_OK) {
-        problem(ld, "%s:%d: %s: %s", path, lineno, name, gw_err_msg());
+        char where_[300];
+        snprintf(where_, sizeof(where_), "%s:%d: %s", path, lineno, name);
+        problems(ld, where_, gw_err_msg());
     }
 }
 
@@ -796,7 +832,7 @@ static void apply_overrides(struct loader *ld,
         }
         ld->line_of[i] = FROM_COMMAND_LINE;
         if (set_value(ld->cfg, i, ov[n].value, ld->check) != GW_OK) {
-            problem(ld, "%s: %s", ov[n].origin, gw_err_msg());
+            problems(ld, ov[n].origin, gw_err_msg());
         }
     }
 }

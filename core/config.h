@@ -12,6 +12,7 @@
 #define SSHGATE_CORE_CONFIG_H
 
 #include "core/cidr.h"
+#include "core/export_spec.h"
 
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -103,7 +104,10 @@ struct gw_config {
     char *audit_spool;            /* path, "" = "<db>.spool" */
     int64_t audit_spool_size;     /* bytes the spool may grow to */
     int64_t audit_queue_size;     /* bytes of records waiting in memory */
-    int log_level;                /* enum gw_log_level */
+    /* The sinks of the SIEM export, and the bytes each may have waiting. */
+    struct gw_export_list event_export;
+    int64_t export_queue_size;
+    int log_level; /* enum gw_log_level */
     char *server_version;
     long shutdown_grace; /* seconds */
     int64_t worker_stack_size;

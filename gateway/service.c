@@ -182,6 +182,8 @@ static int start_audit(struct gw_daemon *d, const struct gw_config *cfg)
     ac.started_ms = gw_time_wall_ms();
     ac.close_orphans = true;
     ac.run_prefix = gw_node_run_prefix();
+    ac.export_sinks = &cfg->event_export;
+    ac.export_queue_max = (size_t)cfg->export_queue_size;
     rc = gw_audit_writer_start(&ac, &d->audit);
     free(spool);
     return rc;
@@ -335,6 +337,7 @@ static void reload(struct gw_service *rt)
     gw_audit_writer_configure(rt->daemon.audit, cfg->audit_failure_continue,
                               (int64_t)cfg->audit_failure_grace * 1000,
                               (size_t)cfg->recording_queue_size);
+    gw_audit_writer_reopen_export(rt->daemon.audit);
     gw_listener_set_bind(rt->listener, bind);
     apply_lockout(rt, cfg);
     gw_daemon_publish(&rt->daemon, cfg); /* takes our reference */

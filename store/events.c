@@ -230,15 +230,20 @@ int store_event_list(struct store *st, const struct store_event_filter *filter,
                   filter->kind[strlen(filter->kind) - 1] == '.';
     int rc;
 
-    /* Newest `limit` rows, returned oldest first. */
+    /* Newest `limit` rows, returned oldest first; from first_id on, the
+     * oldest `limit`. */
+#define EVENT_LIST_WHERE                                                  \
+    "SELECT id, created_at, kind, username, client_addr, detail, "        \
+    "prev_hash, hash FROM events WHERE (?1 IS NULL OR created_at >= ?1) " \
+    "AND (?2 IS NULL OR kind = ?2 OR (?3 AND substr(kind, 1, "            \
+    "length(?2)) = ?2)) AND (?4 IS NULL OR username = ?4) AND id >= ?6 "
     rc = st_prepare(st,
-                    "SELECT * FROM (SELECT id, created_at, kind, username, "
-                    "client_addr, detail, prev_hash, hash FROM events WHERE "
-                    "(?1 IS NULL OR created_at >= ?1) AND (?2 IS NULL OR "
-                    "kind = ?2 OR (?3 AND substr(kind, 1, length(?2)) = ?2)) "
-                    "AND (?4 IS NULL OR username = ?4) ORDER BY id DESC "
-                    "LIMIT ?5) ORDER BY id",
+                    filter->first_id > 0
+                        ? EVENT_LIST_WHERE "ORDER BY id LIMIT ?5"
+                        : "SELECT * FROM (" EVENT_LIST_WHERE
+                          "ORDER BY id DESC LIMIT ?5) ORDER BY id",
                     &stmt);
+#undef EVENT_LIST_WHERE
     if (rc != GW_OK) {
         return rc;
     }
@@ -248,6 +253,7 @@ int store_event_list(struct store *st, const struct store_event_filter *filter,
     st_bind_text(stmt, 4, filter->user);
     sqlite3_bind_int64(stmt, 5,
                        filter->limit > 0 ? (sqlite3_int64)filter->limit : -1);
+    sqlite3_bind_int64(stmt, 6, filter->first_id);
     return st_collect(st, stmt, &rows, events, n);
 }
 

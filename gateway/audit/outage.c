@@ -42,6 +42,7 @@ static bool store_ready(struct gw_audit_writer *w)
         /* A lock held longer than this is an outage: the records go to
          * the spool rather than pile up behind it. */
         store_set_busy_timeout(w->st, WRITER_BUSY_MS);
+        gw_audit_follow_begin(w); /* before our first commit */
     }
     return w->st != NULL;
 }
@@ -480,6 +481,7 @@ void gw_audit_housekeeping(struct gw_audit_writer *w)
     fail_open = w->fail_open;
     since = w->degraded_since_ms;
     pthread_mutex_unlock(&w->lock);
+    gw_audit_follow(w);
     if (gw_audit_in_outage(w)) {
         if (now >= w->next_retry_ms) {
             try_recover(w);
@@ -497,6 +499,7 @@ void gw_audit_housekeeping(struct gw_audit_writer *w)
     }
     close_orphans(w);
     report_lost(w);
+    gw_audit_report_drops(w);
     if (now >= w->next_heartbeat_ms && w->st != NULL && !w->orphans_pending) {
         w->next_heartbeat_ms = now + HEARTBEAT_MS;
         if (store_node_heartbeat(w->st, w->node, SSHGATE_VERSION, w->started_ms,

@@ -22,6 +22,7 @@
 #ifndef SSHGATE_GATEWAY_AUDIT_WRITER_H
 #define SSHGATE_GATEWAY_AUDIT_WRITER_H
 
+#include "core/export_spec.h"
 #include "gateway/audit/record.h"
 
 #include <stdbool.h>
@@ -48,6 +49,10 @@ struct gw_audit_writer_config {
      * last heartbeat; this run's connection uids start with run_prefix. */
     bool close_orphans;
     const char *run_prefix;
+    /* The SIEM export (gateway/audit/export.h): its sinks (none: no
+     * export) and the bytes each may have waiting. */
+    const struct gw_export_list *export_sinks;
+    size_t export_queue_max;
 };
 
 /* Open the spool (replaying what an earlier run left) and start the
@@ -63,6 +68,9 @@ void gw_audit_writer_stop(struct gw_audit_writer *w, int64_t drain_ms);
 /* New settings on reload (audit_failure, grace, the chunk budget). */
 void gw_audit_writer_configure(struct gw_audit_writer *w, bool fail_open,
                                int64_t grace_ms, size_t chunk_queue_max);
+
+/* SIGHUP: the export reopens its files and reconnects (log rotation). */
+void gw_audit_writer_reopen_export(struct gw_audit_writer *w);
 
 /*
  * Take r over (its strings with it; r is left cleared). GW_OK once it is

@@ -655,6 +655,7 @@ static void test_event_chain_intact(void **state)
     struct store_event_filter all = {0};
     struct store_event_filter kind = {.kind = "auth.failure", .limit = 2};
     struct store_event_filter prefix = {.kind = "auth."};
+    struct store_event_filter follow = {.limit = 2, .first_id = 3};
     size_t n = 0;
     int64_t bad = 0;
     char why[256];
@@ -680,6 +681,17 @@ static void test_event_chain_intact(void **state)
     store_event_list_free(ev, n);
     assert_int_equal(store_event_list(f->st, &prefix, &ev, &n), GW_OK);
     assert_int_equal(n, 6);
+    store_event_list_free(ev, n);
+    /* Following the chain by id: the oldest `limit` from first_id on. */
+    assert_int_equal(store_event_list(f->st, &follow, &ev, &n), GW_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(ev[0].id, 3);
+    assert_int_equal(ev[1].id, 4);
+    assert_string_equal(ev[1].prev_hash, ev[0].hash);
+    store_event_list_free(ev, n);
+    follow.first_id = 7;
+    assert_int_equal(store_event_list(f->st, &follow, &ev, &n), GW_OK);
+    assert_int_equal(n, 0);
     store_event_list_free(ev, n);
 }
 
