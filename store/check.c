@@ -18,28 +18,28 @@
 static int run_check(struct store *st, const char *sql, bool ok_is_single,
                      FILE *report, int *problems)
 {
-    sqlite3_stmt *stmt = NULL;
+    struct st_stmt *stmt = NULL;
     int rc = st_prepare(st, sql, &stmt);
     int step;
 
     if (rc != GW_OK) {
         return rc;
     }
-    while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
-        const unsigned char *first = sqlite3_column_text(stmt, 0);
+    while ((step = st_step(stmt)) == ST_ROW) {
+        const char *first = st_col_text(stmt, 0);
         if (ok_is_single && first != NULL &&
             strcmp((const char *)first, "ok") == 0) {
             continue;
         }
         (*problems)++;
         fprintf(report, "%s:", sql);
-        for (int c = 0; c < sqlite3_column_count(stmt); c++) {
-            const unsigned char *v = sqlite3_column_text(stmt, c);
+        for (int c = 0; c < st_col_count(stmt); c++) {
+            const char *v = st_col_text(stmt, c);
             fprintf(report, " %s", v != NULL ? (const char *)v : "NULL");
         }
         fputc('\n', report);
     }
-    if (step != SQLITE_DONE) {
+    if (step != ST_DONE) {
         rc = st_fail(st, step, sql);
     }
     st_done(st, stmt);

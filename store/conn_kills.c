@@ -27,7 +27,7 @@ static int insert_request(struct store *st, const char *node,
                           const char *conn_uid, const char *user,
                           const char *by)
 {
-    sqlite3_stmt *stmt = NULL;
+    struct st_stmt *stmt = NULL;
     char now[GW_TIME_LEN];
     int rc;
 
@@ -69,12 +69,12 @@ int store_user_kick_request(struct store *st, const char *node,
     return insert_request(st, node, NULL, user, by);
 }
 
-static int read_kill(sqlite3_stmt *stmt, void *out)
+static int read_kill(struct st_stmt *stmt, void *out)
 {
     struct store_conn_kill *k = out;
 
     memset(k, 0, sizeof(*k));
-    k->id = sqlite3_column_int64(stmt, 0);
+    k->id = st_col_int64(stmt, 0);
     st_col_copy(stmt, 1, k->conn_uid, sizeof(k->conn_uid));
     st_col_copy(stmt, 2, k->user, sizeof(k->user));
     return GW_OK;
@@ -87,7 +87,7 @@ int store_conn_kills_pending(struct store *st, const char *node,
     static const struct st_rows rows = {sizeof(struct store_conn_kill),
                                         read_kill, NULL,
                                         "reading connection kill requests"};
-    sqlite3_stmt *stmt = NULL;
+    struct st_stmt *stmt = NULL;
     int rc;
 
     rc = st_prepare(st,
@@ -106,7 +106,7 @@ int store_conn_kills_pending(struct store *st, const char *node,
 
 int store_conn_kill_done(struct store *st, int64_t id)
 {
-    sqlite3_stmt *stmt = NULL;
+    struct st_stmt *stmt = NULL;
     char now[GW_TIME_LEN];
     int rc;
 
@@ -118,7 +118,7 @@ int store_conn_kill_done(struct store *st, int64_t id)
     if (rc != GW_OK) {
         return rc;
     }
-    sqlite3_bind_int64(stmt, 1, id);
+    st_bind_int64(stmt, 1, id);
     st_bind_text(stmt, 2, now);
     return st_exec_stmt(st, stmt, "marking a connection kill handled");
 }

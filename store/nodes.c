@@ -7,7 +7,7 @@ int store_node_heartbeat(struct store *st, const char *node,
                          const char *version, int64_t started_ms,
                          int64_t now_ms)
 {
-    sqlite3_stmt *stmt = NULL;
+    struct st_stmt *stmt = NULL;
     char started[GW_TIME_LEN];
     char now[GW_TIME_LEN];
     int rc;
@@ -32,9 +32,9 @@ int store_node_heartbeat(struct store *st, const char *node,
     return st_exec_stmt(st, stmt, "recording a heartbeat");
 }
 
-static int read_heartbeat(sqlite3_stmt *stmt, void *out)
+static int read_heartbeat(struct st_stmt *stmt, void *out)
 {
-    const char *text = (const char *)sqlite3_column_text(stmt, 0);
+    const char *text = (const char *)st_col_text(stmt, 0);
 
     if (text == NULL || gw_time_iso_parse_ms(text, out) != GW_OK) {
         return gw_err_set(GW_ERR_DB, "heartbeat time '%s' is not a time",

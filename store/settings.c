@@ -17,7 +17,7 @@ int store_setting_get(struct store *st, const char *name, char **value)
 
 int store_setting_set(struct store *st, const char *name, const char *value)
 {
-    sqlite3_stmt *stmt = NULL;
+    struct st_stmt *stmt = NULL;
     char now[GW_TIME_LEN];
     int rc;
 
@@ -54,7 +54,7 @@ int store_access_generation(struct store *st, int64_t *gen)
 
 int store_access_bump(struct store *st)
 {
-    sqlite3_stmt *stmt = NULL;
+    struct st_stmt *stmt = NULL;
     char now[GW_TIME_LEN];
     int rc;
 

@@ -4,7 +4,7 @@
 # ones (as root) or prints the exact command to run (otherwise).
 
 SSHGATE_BUILD_PACKAGES=(build-essential cmake pkg-config libssh-dev
-    libsqlite3-dev libssl-dev libjansson-dev)
+    libsqlite3-dev libssl-dev libjansson-dev libpq-dev)
 SSHGATE_TEST_PACKAGES=(libcmocka-dev openssh-client openssh-server python3
     sqlite3 ssh-audit rsync procps shellcheck asciinema)
 # scripts/fuzz: libFuzzer needs clang
