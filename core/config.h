@@ -55,6 +55,7 @@ struct gw_listen_list {
 struct gw_config {
     struct gw_listen_list listen;
     char *db;
+    char *node_name; /* "" = the host name */
     long backlog;
     long max_connections;
     long max_unauth_connections;
@@ -100,7 +101,8 @@ struct gw_config {
     int64_t recording_queue_size; /* bytes of chunks waiting for the DB */
     bool audit_failure_continue;  /* audit_failure = continue */
     long audit_failure_grace;     /* seconds of outage before refusing */
-    char *audit_spool;            /* path, "" = "<db>.spool" */
+    char *audit_spool; /* path, "" = "<db>.spool" or, for a server,
+                        * /var/lib/sshgate/<node>.spool */
     int64_t audit_spool_size;     /* bytes the spool may grow to */
     int64_t audit_queue_size;     /* bytes of records waiting in memory */
     int log_level;                /* enum gw_log_level */

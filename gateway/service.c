@@ -149,15 +149,23 @@ static size_t worker_stack(const struct gw_config *cfg)
     return size;
 }
 
-/* The spool's path: audit_spool, or next to the database. */
+/* The spool's path: audit_spool, or next to the database file; a
+ * database server has no "next to": the node's own file in sshgate's
+ * state directory (each node spools its own records). */
 static char *spool_path(const struct gw_config *cfg)
 {
     char *path = NULL;
+    int n;
 
     if (cfg->audit_spool[0] != '\0') {
         return strdup(cfg->audit_spool);
     }
-    return asprintf(&path, "%s.spool", cfg->db) < 0 ? NULL : path;
+    if (store_is_server(cfg->db)) {
+        n = asprintf(&path, "%s/%s.spool", SSHGATE_STATE_DIR, gw_node_name());
+    } else {
+        n = asprintf(&path, "%s.spool", cfg->db);
+    }
+    return n < 0 ? NULL : path;
 }
 
 static int start_audit(struct gw_daemon *d, const struct gw_config *cfg)
@@ -192,6 +200,7 @@ static int start_workers(struct gw_service *rt, const struct gw_config *cfg)
     struct gw_pool_opts po;
     int rc;
 
+    gw_node_set_name(cfg->node_name);
     rc = gw_limits_new(LIMITS_MAX_SOURCES, &d->limits);
     if (rc == GW_OK) {
         rc = start_audit(d, cfg);

@@ -249,9 +249,9 @@ int store_event_list(struct store *st, const struct store_event_filter *filter,
     rc = st_prepare(st,
                     "SELECT * FROM (SELECT id, created_at, kind, username, "
                     "client_addr, detail, prev_hash, hash FROM events WHERE "
-                    "(?1 IS NULL OR created_at >= ?1) AND (?2 IS NULL OR "
-                    "kind = ?2 OR (?3 = 1 AND substr(kind, 1, length(?2)) = "
-                    "?2)) AND (?4 IS NULL OR username = ?4) ORDER BY id DESC "
+                    "(created_at >= ?1 OR ?1 IS NULL) AND (kind = ?2 OR ?2 "
+                    "IS NULL OR (?3 = 1 AND substr(kind, 1, length(?2)) = "
+                    "?2)) AND (username = ?4 OR ?4 IS NULL) ORDER BY id DESC "
                     "LIMIT ?5) AS newest ORDER BY id",
                     &stmt);
     if (rc != GW_OK) {
@@ -261,12 +261,7 @@ int store_event_list(struct store *st, const struct store_event_filter *filter,
     st_bind_text(stmt, 2, filter->kind);
     st_bind_int(stmt, 3, prefix);
     st_bind_text(stmt, 4, filter->user);
-    /* No limit: NULL to PostgreSQL, -1 to SQLite. */
-    if (filter->limit > 0) {
-        st_bind_int64(stmt, 5, (int64_t)filter->limit);
-    } else if (st->engine == ST_SQLITE) {
-        st_bind_int64(stmt, 5, -1);
-    }
+    st_bind_limit(stmt, 5, (int64_t)filter->limit);
     return st_collect(st, stmt, &rows, events, n);
 }
 

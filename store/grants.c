@@ -213,8 +213,8 @@ int store_grant_list(struct store *st, const char *user, bool active_only,
     gw_time_now_iso(now);
     rc = st_prepare(st,
                     "SELECT " GRANT_COLUMNS " FROM " GRANT_FROM
-                    " WHERE (?1 IS NULL OR u.name = ?1) AND (?2 IS NULL OR "
-                    "g.expires_at IS NULL OR g.expires_at > ?2) "
+                    " WHERE (u.name = ?1 OR ?1 IS NULL) AND (g.expires_at > "
+                    "?2 OR ?2 IS NULL OR g.expires_at IS NULL) "
                     "ORDER BY u.name, h.name, g.login",
                     &stmt);
     if (rc != GW_OK) {
@@ -244,7 +244,7 @@ int store_grant_delete(struct store *st, const char *user, const char *host,
     }
     rc = st_prepare(st,
                     "DELETE FROM grants WHERE user_id = ?1 AND host_id = ?2 "
-                    "AND (?3 IS NULL OR login = ?3)",
+                    "AND (login = ?3 OR ?3 IS NULL)",
                     &stmt);
     if (rc != GW_OK) {
         goto out;

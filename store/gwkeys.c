@@ -80,8 +80,8 @@ int store_gwkey_list(struct store *st, const char *purpose,
 
     rc = st_prepare(st,
                     "SELECT id, purpose, key_type, public_blob, fingerprint, "
-                    "created_at FROM gateway_keys WHERE ?1 IS NULL OR "
-                    "purpose = ?1 ORDER BY purpose DESC, id",
+                    "created_at FROM gateway_keys WHERE purpose = ?1 OR "
+                    "?1 IS NULL ORDER BY purpose DESC, id",
                     &stmt);
     if (rc != GW_OK) {
         return rc;

@@ -86,6 +86,9 @@ int st_bind_null(struct st_stmt *stmt, int idx);
 /* Bind len bytes of text (not NUL-terminated). */
 int st_bind_text_n(struct st_stmt *stmt, int idx, const char *text,
                    size_t len);
+/* Bind a LIMIT: limit rows, or all of them when limit <= 0 (-1 to
+ * SQLite, NULL to PostgreSQL). */
+int st_bind_limit(struct st_stmt *stmt, int idx, int64_t limit);
 /* How many parameters the statement takes (its highest ?N). */
 int st_param_count(struct st_stmt *stmt);
 int64_t st_col_int64(struct st_stmt *stmt, int col);

@@ -119,7 +119,7 @@ int store_key_list(struct store *st, const char *user,
     }
     rc = st_prepare(st,
                     "SELECT " KEY_COLUMNS " FROM user_keys k JOIN users u ON "
-                    "u.id = k.user_id WHERE ?1 IS NULL OR k.user_id = ?1 "
+                    "u.id = k.user_id WHERE k.user_id = ?1 OR ?1 IS NULL "
                     "ORDER BY u.name, k.id",
                     &stmt);
     if (rc != GW_OK) {

@@ -70,13 +70,18 @@ bool st_pg_is_target(const char *target)
     return *p == '=';
 }
 
+/* Keep the first line: one clear line, without libpq's LINE/caret
+ * lines that follow it. */
 static void set_error(struct st_pg *pg, const char *msg)
 {
-    size_t len;
+    size_t len = strcspn(msg, "\n");
 
-    snprintf(pg->errmsg, sizeof(pg->errmsg), "%s", msg);
-    len = strlen(pg->errmsg);
-    while (len > 0 && (pg->errmsg[len - 1] == '\n' || pg->errmsg[len - 1] == ' ')) {
+    if (len >= sizeof(pg->errmsg)) {
+        len = sizeof(pg->errmsg) - 1;
+    }
+    memcpy(pg->errmsg, msg, len);
+    pg->errmsg[len] = '\0';
+    while (len > 0 && pg->errmsg[len - 1] == ' ') {
         pg->errmsg[--len] = '\0';
     }
 }

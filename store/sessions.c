@@ -462,11 +462,11 @@ int store_session_list(struct store *st,
 
     rc = st_prepare(st,
                     "SELECT * FROM (SELECT " SESSION_COLUMNS
-                    " FROM sessions s WHERE (?1 IS NULL OR s.username = ?1) "
-                    "AND (?2 IS NULL OR s.host = ?2) AND (?3 IS NULL OR "
-                    "s.started_at >= ?3 OR s.ended_at IS NULL OR s.ended_at "
+                    " FROM sessions s WHERE (s.username = ?1 OR ?1 IS NULL) "
+                    "AND (s.host = ?2 OR ?2 IS NULL) AND (s.started_at >= "
+                    "?3 OR ?3 IS NULL OR s.ended_at IS NULL OR s.ended_at "
                     ">= ?3) AND (?4 = 0 OR s.ended_at IS NULL) ORDER BY "
-                    "s.id DESC LIMIT ?5) ORDER BY 1",
+                    "s.id DESC LIMIT ?5) AS newest ORDER BY 1",
                     &stmt);
     if (rc != GW_OK) {
         return rc;
@@ -475,8 +475,7 @@ int store_session_list(struct store *st,
     st_bind_text(stmt, 2, filter->host);
     st_bind_text(stmt, 3, filter->since);
     st_bind_int(stmt, 4, filter->active_only ? 1 : 0);
-    st_bind_int64(stmt, 5,
-                       filter->limit > 0 ? (int64_t)filter->limit : -1);
+    st_bind_limit(stmt, 5, (int64_t)filter->limit);
     return st_collect(st, stmt, &rows, sessions, n);
 }
 

@@ -64,8 +64,8 @@ int store_access_bump(struct store *st)
     rc = st_prepare(st,
                     "INSERT INTO settings (name, value, created_at, "
                     "updated_at) VALUES (?1, '1', ?2, ?2) ON CONFLICT (name) "
-                    "DO UPDATE SET value = CAST(CAST(value AS INTEGER) + 1 "
-                    "AS TEXT), updated_at = excluded.updated_at",
+                    "DO UPDATE SET value = CAST(CAST(settings.value AS "
+                    "INTEGER) + 1 AS TEXT), updated_at = excluded.updated_at",
                     &stmt);
     if (rc != GW_OK) {
         return rc;

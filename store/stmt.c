@@ -85,6 +85,15 @@ int st_bind_text_n(struct st_stmt *stmt, int idx, const char *text,
     return code;
 }
 
+int st_bind_limit(struct st_stmt *stmt, int idx, int64_t limit)
+{
+    if (limit > 0) {
+        return st_bind_int64(stmt, idx, limit);
+    }
+    return stmt->pg != NULL ? st_pg_bind(stmt, idx, NULL)
+                            : sqlite3_bind_int64(stmt->lite, idx, -1);
+}
+
 int st_param_count(struct st_stmt *stmt)
 {
     if (stmt->pg != NULL) {
