@@ -43,6 +43,7 @@ struct st_pg_stmt {
     char *sql;            /* with $N parameters */
     int nparams;
     char **values; /* nparams malloc'd texts or NULL */
+    Oid *types;    /* 0 (the server infers it) or text for an unused ?N */
     PGresult *res;
     int row;
     int nrows;
@@ -258,8 +259,14 @@ void st_pg_set_lock_timeout(struct store *st, int ms)
     (void)st_pg_exec(st, sql);
 }
 
-/* ?N -> $N and ? -> $k, outside quoted text; *nparams: the highest. */
-static char *translate(const char *sql, int *nparams)
+/* The type sent for a parameter that the statement never uses (a ?N
+ * skipped by a shared binding helper): the server cannot infer one. */
+#define TEXT_OID 25
+#define MAX_PARAMS 64
+
+/* ?N -> $N and ? -> $k, outside quoted text; *nparams: the highest;
+ * used[n - 1] set for each number that appears. */
+static char *translate(const char *sql, int *nparams, bool used[MAX_PARAMS])
 {
     size_t len = strlen(sql);
     char *out = malloc(len * 2 + 1);
@@ -287,6 +294,9 @@ static char *translate(const char *sql, int *nparams)
             }
             next = n + 1;
             highest = n > highest ? n : highest;
+            if (n >= 1 && n <= MAX_PARAMS) {
+                used[n - 1] = true;
+            }
             o += sprintf(o, "$%d", n);
         } else {
             *o++ = *p;
@@ -300,17 +310,30 @@ static char *translate(const char *sql, int *nparams)
 int st_pg_prepare(struct store *st, struct st_stmt *stmt, bool cached)
 {
     struct st_pg_stmt *ps = calloc(1, sizeof(*ps));
+    bool used[MAX_PARAMS] = {false};
 
     if (ps == NULL) {
         return GW_ERR_NOMEM;
     }
-    ps->sql = translate(stmt->sql, &ps->nparams);
+    ps->sql = translate(stmt->sql, &ps->nparams, used);
     ps->values = calloc((size_t)ps->nparams + 1, sizeof(char *));
-    if (ps->sql == NULL || ps->values == NULL) {
+    ps->types = calloc((size_t)ps->nparams + 1, sizeof(Oid));
+    if (ps->sql == NULL || ps->values == NULL || ps->types == NULL ||
+        ps->nparams > MAX_PARAMS) {
+        bool too_many = ps->sql != NULL && ps->nparams > MAX_PARAMS;
         free(ps->sql);
         free(ps->values);
+        free(ps->types);
         free(ps);
-        return GW_ERR_NOMEM;
+        /* a constant of ours: a programming error, said clearly */
+        return too_many ? gw_err_set(GW_ERR_INVALID,
+                                     "a statement takes more than %d "
+                                     "parameters",
+                                     MAX_PARAMS)
+                        : GW_ERR_NOMEM;
+    }
+    for (int i = 0; i < ps->nparams; i++) {
+        ps->types[i] = used[i] ? 0 : TEXT_OID;
     }
     if (cached) {
         snprintf(ps->name, sizeof(ps->name), "sg%u", ++st->pg->next_name);
@@ -341,6 +364,7 @@ void st_pg_finalize(struct st_stmt *stmt)
     }
     st_pg_reset(stmt);
     free(stmt->pg->values);
+    free(stmt->pg->types);
     free(stmt->pg->sql);
     free(stmt->pg);
     stmt->pg = NULL;
@@ -382,11 +406,12 @@ static int run(struct st_stmt *stmt)
         return ST_IOERR;
     }
     if (ps->name[0] == '\0') {
-        res = PQexecParams(pg->conn, ps->sql, ps->nparams, NULL, values, NULL,
-                           NULL, 0);
+        res = PQexecParams(pg->conn, ps->sql, ps->nparams, ps->types, values,
+                           NULL, NULL, 0);
     } else {
         if (ps->prepared_in != pg->generation) {
-            res = PQprepare(pg->conn, ps->name, ps->sql, 0, NULL);
+            res = PQprepare(pg->conn, ps->name, ps->sql, ps->nparams,
+                            ps->types);
             if (PQresultStatus(res) != PGRES_COMMAND_OK) {
                 int code = classify(pg, res);
                 PQclear(res);

@@ -6,7 +6,7 @@
 SSHGATE_BUILD_PACKAGES=(build-essential cmake pkg-config libssh-dev
     libsqlite3-dev libssl-dev libjansson-dev libpq-dev)
 SSHGATE_TEST_PACKAGES=(libcmocka-dev openssh-client openssh-server python3
-    sqlite3 ssh-audit rsync procps shellcheck asciinema)
+    sqlite3 ssh-audit rsync procps shellcheck asciinema postgresql-15)
 # scripts/fuzz: libFuzzer needs clang
 SSHGATE_FUZZ_PACKAGES=(clang)
 # scripts/check-format: the style of .clang-format
