@@ -135,6 +135,7 @@ static const struct admin_cmd commands[] = {
      session_kill_opts, 0},
     {"db", "backup", admin_db_backup, "FILE", 1, 1, NULL, 0},
     {"db", "check", admin_db_check, "", 0, 0, NULL, 0},
+    {"node", "list", admin_node_list, "", 0, 0, NULL, 0},
     {"health", NULL, admin_health, "[--address HOST:PORT] [--timeout S]", 0, 0,
      health_opts, 0},
 };

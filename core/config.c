@@ -109,6 +109,7 @@ static const struct cfg_key keys[] = {
      "0.0.0.0:2222,[::]:2222", 0, 0, false},
     STR("db", parse_path, db, SSHGATE_DEFAULT_DB, false),
     STR("node_name", parse_node_name, node_name, "", false),
+    NUM("node_lost_after", parse_secs, node_lost_after, "60", 3, 3600, false),
     NUM("backlog", parse_long, backlog, "512", 1, 65535, false),
     NUM("max_connections", parse_long, max_connections, "1000", 1, 100000,
         true),

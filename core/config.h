@@ -55,7 +55,8 @@ struct gw_listen_list {
 struct gw_config {
     struct gw_listen_list listen;
     char *db;
-    char *node_name; /* "" = the host name */
+    char *node_name;      /* "" = the host name */
+    long node_lost_after; /* seconds without a heartbeat: the node is lost */
     long backlog;
     long max_connections;
     long max_unauth_connections;

@@ -168,9 +168,28 @@ static char *spool_path(const struct gw_config *cfg)
     return n < 0 ? NULL : path;
 }
 
+/* "ADDR:PORT,..." of the listen setting, for the node's heartbeat. */
+static void listen_text(const struct gw_config *cfg, char *out, size_t len)
+{
+    size_t used = 0;
+
+    out[0] = '\0';
+    for (size_t i = 0; i < cfg->listen.n; i++) {
+        char addr[GW_ADDR_TEXT_MAX];
+        int n;
+        gw_addr_format(&cfg->listen.addrs[i], addr);
+        n = snprintf(out + used, len - used, "%s%s", i > 0 ? "," : "", addr);
+        if (n < 0 || (size_t)n >= len - used) {
+            break; /* the node list shows what fits */
+        }
+        used += (size_t)n;
+    }
+}
+
 static int start_audit(struct gw_daemon *d, const struct gw_config *cfg)
 {
     struct gw_audit_writer_config ac;
+    char listen[256];
     char *spool = spool_path(cfg);
     int rc;
 
@@ -186,6 +205,9 @@ static int start_audit(struct gw_daemon *d, const struct gw_config *cfg)
     ac.fail_open = cfg->audit_failure_continue;
     ac.grace_ms = (int64_t)cfg->audit_failure_grace * 1000;
     ac.node = gw_node_name();
+    listen_text(cfg, listen, sizeof(listen));
+    ac.listen = listen;
+    ac.lost_after_ms = (int64_t)cfg->node_lost_after * 1000;
     ac.started_ms = gw_time_wall_ms();
     ac.close_orphans = true;
     ac.run_prefix = gw_node_run_prefix();

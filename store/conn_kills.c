@@ -61,11 +61,31 @@ int store_user_kick_request(struct store *st, const char *node,
                             const char *user, const char *by)
 {
     struct store_user u;
+    struct st_stmt *stmt = NULL;
+    char now[GW_TIME_LEN];
     int rc = store_user_get(st, user, &u);
 
     if (rc != GW_OK) {
         return rc;
     }
+    /* One request per node of the cluster: each ends the user's
+     * connections it serves and marks its own request handled. */
+    gw_time_now_iso(now);
+    rc = st_prepare(st,
+                    "INSERT INTO conn_kills (node, username, requested_by, "
+                    "created_at) SELECT name, ?1, ?2, ?3 FROM nodes",
+                    &stmt);
+    if (rc != GW_OK) {
+        return rc;
+    }
+    st_bind_text(stmt, 1, user);
+    st_bind_text(stmt, 2, by);
+    st_bind_text(stmt, 3, now);
+    rc = st_exec_stmt(st, stmt, "requesting a user's end");
+    if (rc != GW_OK || st_changes(st) > 0) {
+        return rc;
+    }
+    /* No node has run yet: the one named, for when it does. */
     return insert_request(st, node, NULL, user, by);
 }
 

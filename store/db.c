@@ -306,6 +306,11 @@ out:
     return rc;
 }
 
+const char *store_name(const struct store *st)
+{
+    return st->path;
+}
+
 void store_close(struct store *st)
 {
     if (st == NULL) {

@@ -32,6 +32,7 @@ struct migration {
 
 static int step3_chain(struct store *st);
 static int step4_file_seq(struct store *st);
+static int step6_nodes(struct store *st);
 
 /* An id column: BIGINT, numbered by the database unless given (as
  * 'sshgate-admin db copy' gives them). */
@@ -244,6 +245,13 @@ static int step4_file_seq(struct store *st);
     "ALTER TABLE file_transfers ADD COLUMN IF NOT EXISTS file_seq BIGINT;" \
     "CREATE UNIQUE INDEX IF NOT EXISTS file_transfers_file ON "           \
     "  file_transfers(session_id, file_seq) WHERE file_seq IS NOT NULL;"
+
+/* 5 -> 6 on PostgreSQL: step6_nodes. */
+#define PG_STEP6                                                          \
+    "ALTER TABLE nodes ADD COLUMN IF NOT EXISTS listen TEXT NOT NULL "    \
+    "  DEFAULT '';"                                                       \
+    "ALTER TABLE nodes ADD COLUMN IF NOT EXISTS lost_after_ms BIGINT NOT " \
+    "  NULL DEFAULT 60000;"
 
 /* 4 -> 5 on PostgreSQL: the connection kills. */
 #define PG_STEP5                                                         \
@@ -472,6 +480,11 @@ static const struct migration migrations[] = {
      "CREATE INDEX IF NOT EXISTS conn_kills_pending ON conn_kills(id) "
      "  WHERE handled_at IS NULL;",
      NULL, PG_STEP5},
+
+    /* 5 -> 6: a cluster's nodes say where they listen and how long a
+     * silence of theirs means they are lost (node list; the survivors
+     * close a lost node's sessions). */
+    {NULL, step6_nodes, PG_STEP6},
 };
 
 static int exec_sql(struct store *st, const char *sql, int version)
@@ -601,6 +614,23 @@ static int step4_file_seq(struct store *st)
                       "ON file_transfers(session_id, file_seq) WHERE "
                       "file_seq IS NOT NULL",
                       4);
+    }
+    return rc;
+}
+
+/* 5 -> 6: the nodes' listen addresses and lost-after time. */
+static int step6_nodes(struct store *st)
+{
+    int rc = add_column(st, "nodes", "listen",
+                        "ALTER TABLE nodes ADD COLUMN listen TEXT NOT NULL "
+                        "DEFAULT ''",
+                        6);
+
+    if (rc == GW_OK) {
+        rc = add_column(st, "nodes", "lost_after_ms",
+                        "ALTER TABLE nodes ADD COLUMN lost_after_ms INTEGER "
+                        "NOT NULL DEFAULT 60000",
+                        6);
     }
     return rc;
 }

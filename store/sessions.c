@@ -332,6 +332,13 @@ static int orphan_tx(struct store *st, void *arg)
         store_session_clear(&s);
         return GW_OK;
     }
+    if (s.ended_at[0] != '\0') {
+        /* Ended since the list was read: another node of the cluster
+         * closed it first (under the same write lock). */
+        *o->kept = true;
+        store_session_clear(&s);
+        return GW_OK;
+    }
     /* Keep the bytes counted so far by periodic flushes. */
     e.bytes_up = s.bytes_up;
     e.bytes_down = s.bytes_down;
