@@ -41,8 +41,8 @@ static int list_json(struct admin_ctx *ctx, const struct store_node *list,
 static int list_text(struct admin_ctx *ctx, const struct store_node *list,
                      size_t n)
 {
-    static const char *const headers[] = {"NAME",    "STATE",     "VERSION",
-                                          "LISTEN",  "STARTED",   "HEARTBEAT",
+    static const char *const headers[] = {"NAME",    "STATE",   "VERSION",
+                                          "LISTEN",  "STARTED", "HEARTBEAT",
                                           "SESSIONS"};
     struct out_table *t = NULL;
     int rc = out_table_new(headers, 7, &t);

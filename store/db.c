@@ -12,7 +12,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-
 /* The statement's engine part, prepared for the cache or for one use. */
 static int prepare_engine(struct store *st, struct st_stmt *stmt, bool cached)
 {
@@ -43,7 +42,8 @@ int st_prepare(struct store *st, const char *sql, struct st_stmt **stmt)
     *stmt = NULL;
     for (int i = 0; i < st->ncache; i++) {
         struct st_cached *c = &st->cache[i];
-        if (!c->in_use && (c->stmt.sql == sql || strcmp(c->stmt.sql, sql) == 0)) {
+        if (!c->in_use &&
+            (c->stmt.sql == sql || strcmp(c->stmt.sql, sql) == 0)) {
             c->in_use = true;
             *stmt = &c->stmt;
             return GW_OK;
@@ -108,8 +108,7 @@ int st_fail(struct store *st, int code, const char *what)
         return gw_err_set(GW_ERR_DB, "%s is not an sshgate database", st->path);
     }
     if (primary == ST_READONLY || primary == ST_CANTOPEN ||
-        primary == ST_PERM || primary == ST_FULL ||
-        primary == ST_IOERR) {
+        primary == ST_PERM || primary == ST_FULL || primary == ST_IOERR) {
         /* A full disk or a failing one, or a server out of reach, is an
          * outage the audit writer waits out (spooling), like a lock, not
          * a verdict on the data. */
@@ -192,8 +191,8 @@ int st_grow(void *listp, size_t *cap, size_t count, size_t elem_size)
     return GW_OK;
 }
 
-int st_collect(struct store *st, struct st_stmt *stmt, const struct st_rows *rows,
-               void *listp, size_t *n)
+int st_collect(struct store *st, struct st_stmt *stmt,
+               const struct st_rows *rows, void *listp, size_t *n)
 {
     char *list = NULL;
     size_t count = 0, cap = 0;
@@ -336,8 +335,7 @@ int store_schema_version(struct store *st, int *version)
                         ST_SQL(st, "PRAGMA user_version",
                                "SELECT coalesce(max(version), 0) FROM "
                                "sshgate_schema"),
-                        NULL, 0, st_row_int, version,
-                        "reading schema version");
+                        NULL, 0, st_row_int, version, "reading schema version");
 
     if (rc == GW_ERR_NOTFOUND) {
         /* Not seen: the pragma answers one row even in an empty file. */

@@ -128,144 +128,144 @@ static int step6_nodes(struct store *st);
     "INSERT INTO sshgate_event_seq VALUES (0);"
 
 /* 1 -> 2 on PostgreSQL: the audit tables and the auditors' views. */
-#define PG_STEP2                                                          \
-    "CREATE TABLE sessions ("                                             \
-    "  " PG_ID ","                                                        \
-    "  node TEXT NOT NULL,"                                               \
-    "  conn_uid TEXT NOT NULL,"                                           \
-    "  channel BIGINT NOT NULL,"                                          \
-    "  username TEXT NOT NULL,"                                           \
-    "  client_addr TEXT NOT NULL,"                                        \
-    "  host TEXT,"                                                        \
-    "  login TEXT,"                                                       \
-    "  kind TEXT NOT NULL CHECK (kind IN ('shell', 'exec', 'sftp', "      \
-    "    'subsystem', 'direct-tcpip', 'tcpip-forward', 'agent')),"        \
-    "  command TEXT,"                                                     \
-    "  pty INTEGER NOT NULL DEFAULT 0 CHECK (pty IN (0, 1)),"             \
-    "  started_at TEXT NOT NULL,"                                         \
-    "  ended_at TEXT,"                                                    \
-    "  bytes_up BIGINT NOT NULL DEFAULT 0,"                               \
-    "  bytes_down BIGINT NOT NULL DEFAULT 0,"                             \
-    "  exit_status INTEGER,"                                              \
-    "  exit_signal TEXT,"                                                 \
-    "  end_reason TEXT,"                                                  \
-    "  created_at TEXT NOT NULL"                                          \
-    ");"                                                                  \
-    "CREATE INDEX sessions_started ON sessions(started_at);"              \
-    "CREATE INDEX sessions_user ON sessions(username, started_at);"       \
-    "CREATE INDEX sessions_host ON sessions(host, started_at);"           \
+#define PG_STEP2                                                           \
+    "CREATE TABLE sessions ("                                              \
+    "  " PG_ID ","                                                         \
+    "  node TEXT NOT NULL,"                                                \
+    "  conn_uid TEXT NOT NULL,"                                            \
+    "  channel BIGINT NOT NULL,"                                           \
+    "  username TEXT NOT NULL,"                                            \
+    "  client_addr TEXT NOT NULL,"                                         \
+    "  host TEXT,"                                                         \
+    "  login TEXT,"                                                        \
+    "  kind TEXT NOT NULL CHECK (kind IN ('shell', 'exec', 'sftp', "       \
+    "    'subsystem', 'direct-tcpip', 'tcpip-forward', 'agent')),"         \
+    "  command TEXT,"                                                      \
+    "  pty INTEGER NOT NULL DEFAULT 0 CHECK (pty IN (0, 1)),"              \
+    "  started_at TEXT NOT NULL,"                                          \
+    "  ended_at TEXT,"                                                     \
+    "  bytes_up BIGINT NOT NULL DEFAULT 0,"                                \
+    "  bytes_down BIGINT NOT NULL DEFAULT 0,"                              \
+    "  exit_status INTEGER,"                                               \
+    "  exit_signal TEXT,"                                                  \
+    "  end_reason TEXT,"                                                   \
+    "  created_at TEXT NOT NULL"                                           \
+    ");"                                                                   \
+    "CREATE INDEX sessions_started ON sessions(started_at);"               \
+    "CREATE INDEX sessions_user ON sessions(username, started_at);"        \
+    "CREATE INDEX sessions_host ON sessions(host, started_at);"            \
     "CREATE INDEX sessions_open ON sessions(node) WHERE ended_at IS NULL;" \
-    "CREATE TABLE recordings ("                                           \
-    "  " PG_ID ","                                                        \
-    "  session_id BIGINT NOT NULL UNIQUE REFERENCES sessions(id),"        \
-    "  header TEXT NOT NULL,"                                             \
-    "  chunks BIGINT NOT NULL DEFAULT 0,"                                 \
-    "  bytes BIGINT NOT NULL DEFAULT 0,"                                  \
-    "  degraded TEXT,"                                                    \
-    "  created_at TEXT NOT NULL"                                          \
-    ");"                                                                  \
-    "CREATE TABLE recording_chunks ("                                     \
-    "  " PG_ID ","                                                        \
-    "  recording_id BIGINT NOT NULL REFERENCES recordings(id),"           \
-    "  seq BIGINT NOT NULL,"                                              \
-    "  data TEXT NOT NULL,"                                               \
-    "  created_at TEXT NOT NULL,"                                         \
-    "  UNIQUE (recording_id, seq)"                                        \
-    ");"                                                                  \
-    "CREATE TABLE file_transfers ("                                       \
-    "  " PG_ID ","                                                        \
-    "  session_id BIGINT NOT NULL REFERENCES sessions(id),"               \
-    "  operation TEXT NOT NULL,"                                          \
-    "  path TEXT NOT NULL,"                                               \
-    "  path2 TEXT,"                                                       \
-    "  bytes_read BIGINT NOT NULL DEFAULT 0,"                             \
-    "  bytes_written BIGINT NOT NULL DEFAULT 0,"                          \
-    "  sha256 TEXT,"                                                      \
-    "  status TEXT NOT NULL,"                                             \
-    "  created_at TEXT NOT NULL"                                          \
-    ");"                                                                  \
-    "CREATE INDEX file_transfers_session ON file_transfers(session_id);"  \
-    "CREATE TABLE session_kills ("                                        \
-    "  " PG_ID ","                                                        \
-    "  session_id BIGINT NOT NULL REFERENCES sessions(id),"               \
-    "  requested_by TEXT NOT NULL,"                                       \
-    "  handled_at TEXT,"                                                  \
-    "  created_at TEXT NOT NULL"                                          \
-    ");"                                                                  \
-    "CREATE INDEX session_kills_pending ON session_kills(session_id) "    \
-    "  WHERE handled_at IS NULL;"                                         \
-    "CREATE VIEW v_sessions AS SELECT s.id, s.username, s.client_addr, "  \
-    "  s.host, s.login, s.kind, s.command, s.started_at, s.ended_at, "    \
-    "  CAST(round(extract(epoch FROM coalesce(s.ended_at::timestamptz, "  \
-    "  now()) - s.started_at::timestamptz)) AS BIGINT) AS seconds, "      \
-    "  s.bytes_up, s.bytes_down, s.exit_status, s.exit_signal, "          \
-    "  s.end_reason, (SELECT count(*) FROM file_transfers f WHERE "       \
-    "  f.session_id = s.id) AS transfers, CASE WHEN EXISTS (SELECT 1 "    \
-    "  FROM recordings r WHERE r.session_id = s.id) THEN 1 ELSE 0 END "   \
-    "  AS recorded FROM sessions s;"                                      \
-    "CREATE VIEW v_host_access AS SELECT host, username, login, kind, "   \
-    "  client_addr, started_at, ended_at FROM sessions "                  \
-    "  WHERE host IS NOT NULL;"                                           \
-    "CREATE VIEW v_failed_logins AS SELECT "                              \
-    "  rtrim(rtrim(client_addr, '0123456789'), ':') AS source, "          \
-    "  username, created_at, detail FROM events WHERE kind = "            \
-    "  'auth.failure';"                                                   \
-    "CREATE VIEW v_failed_logins_by_source AS SELECT source, "            \
-    "  count(*) AS failures, count(DISTINCT username) AS users, "         \
-    "  min(created_at) AS first_at, max(created_at) AS last_at "          \
-    "  FROM v_failed_logins GROUP BY source;"                             \
-    "CREATE VIEW v_transfers AS SELECT f.id, f.session_id, s.username, "  \
-    "  s.host, f.operation, f.path, f.path2, f.bytes_read, "              \
-    "  f.bytes_written, f.bytes_read + f.bytes_written AS bytes, "        \
-    "  f.sha256, f.status, f.created_at FROM file_transfers f JOIN "      \
-    "  sessions s ON s.id = f.session_id;"                                \
-    "CREATE VIEW v_sessions_per_user_day AS SELECT username, "            \
-    "  substr(started_at, 1, 10) AS day, count(*) AS sessions, "          \
-    "  count(DISTINCT host) AS hosts, sum(bytes_up) AS bytes_up, "        \
-    "  sum(bytes_down) AS bytes_down FROM sessions "                      \
+    "CREATE TABLE recordings ("                                            \
+    "  " PG_ID ","                                                         \
+    "  session_id BIGINT NOT NULL UNIQUE REFERENCES sessions(id),"         \
+    "  header TEXT NOT NULL,"                                              \
+    "  chunks BIGINT NOT NULL DEFAULT 0,"                                  \
+    "  bytes BIGINT NOT NULL DEFAULT 0,"                                   \
+    "  degraded TEXT,"                                                     \
+    "  created_at TEXT NOT NULL"                                           \
+    ");"                                                                   \
+    "CREATE TABLE recording_chunks ("                                      \
+    "  " PG_ID ","                                                         \
+    "  recording_id BIGINT NOT NULL REFERENCES recordings(id),"            \
+    "  seq BIGINT NOT NULL,"                                               \
+    "  data TEXT NOT NULL,"                                                \
+    "  created_at TEXT NOT NULL,"                                          \
+    "  UNIQUE (recording_id, seq)"                                         \
+    ");"                                                                   \
+    "CREATE TABLE file_transfers ("                                        \
+    "  " PG_ID ","                                                         \
+    "  session_id BIGINT NOT NULL REFERENCES sessions(id),"                \
+    "  operation TEXT NOT NULL,"                                           \
+    "  path TEXT NOT NULL,"                                                \
+    "  path2 TEXT,"                                                        \
+    "  bytes_read BIGINT NOT NULL DEFAULT 0,"                              \
+    "  bytes_written BIGINT NOT NULL DEFAULT 0,"                           \
+    "  sha256 TEXT,"                                                       \
+    "  status TEXT NOT NULL,"                                              \
+    "  created_at TEXT NOT NULL"                                           \
+    ");"                                                                   \
+    "CREATE INDEX file_transfers_session ON file_transfers(session_id);"   \
+    "CREATE TABLE session_kills ("                                         \
+    "  " PG_ID ","                                                         \
+    "  session_id BIGINT NOT NULL REFERENCES sessions(id),"                \
+    "  requested_by TEXT NOT NULL,"                                        \
+    "  handled_at TEXT,"                                                   \
+    "  created_at TEXT NOT NULL"                                           \
+    ");"                                                                   \
+    "CREATE INDEX session_kills_pending ON session_kills(session_id) "     \
+    "  WHERE handled_at IS NULL;"                                          \
+    "CREATE VIEW v_sessions AS SELECT s.id, s.username, s.client_addr, "   \
+    "  s.host, s.login, s.kind, s.command, s.started_at, s.ended_at, "     \
+    "  CAST(round(extract(epoch FROM coalesce(s.ended_at::timestamptz, "   \
+    "  now()) - s.started_at::timestamptz)) AS BIGINT) AS seconds, "       \
+    "  s.bytes_up, s.bytes_down, s.exit_status, s.exit_signal, "           \
+    "  s.end_reason, (SELECT count(*) FROM file_transfers f WHERE "        \
+    "  f.session_id = s.id) AS transfers, CASE WHEN EXISTS (SELECT 1 "     \
+    "  FROM recordings r WHERE r.session_id = s.id) THEN 1 ELSE 0 END "    \
+    "  AS recorded FROM sessions s;"                                       \
+    "CREATE VIEW v_host_access AS SELECT host, username, login, kind, "    \
+    "  client_addr, started_at, ended_at FROM sessions "                   \
+    "  WHERE host IS NOT NULL;"                                            \
+    "CREATE VIEW v_failed_logins AS SELECT "                               \
+    "  rtrim(rtrim(client_addr, '0123456789'), ':') AS source, "           \
+    "  username, created_at, detail FROM events WHERE kind = "             \
+    "  'auth.failure';"                                                    \
+    "CREATE VIEW v_failed_logins_by_source AS SELECT source, "             \
+    "  count(*) AS failures, count(DISTINCT username) AS users, "          \
+    "  min(created_at) AS first_at, max(created_at) AS last_at "           \
+    "  FROM v_failed_logins GROUP BY source;"                              \
+    "CREATE VIEW v_transfers AS SELECT f.id, f.session_id, s.username, "   \
+    "  s.host, f.operation, f.path, f.path2, f.bytes_read, "               \
+    "  f.bytes_written, f.bytes_read + f.bytes_written AS bytes, "         \
+    "  f.sha256, f.status, f.created_at FROM file_transfers f JOIN "       \
+    "  sessions s ON s.id = f.session_id;"                                 \
+    "CREATE VIEW v_sessions_per_user_day AS SELECT username, "             \
+    "  substr(started_at, 1, 10) AS day, count(*) AS sessions, "           \
+    "  count(DISTINCT host) AS hosts, sum(bytes_up) AS bytes_up, "         \
+    "  sum(bytes_down) AS bytes_down FROM sessions "                       \
     "  GROUP BY username, day;"
 
 /* 2 -> 3 on PostgreSQL: step3_chain. */
-#define PG_STEP3                                                        \
+#define PG_STEP3                                                         \
     "ALTER TABLE recording_chunks ADD COLUMN IF NOT EXISTS digest TEXT;" \
-    "ALTER TABLE recordings ADD COLUMN IF NOT EXISTS digest TEXT;"      \
-    "CREATE TABLE IF NOT EXISTS nodes ("                                \
-    "  " PG_ID ","                                                      \
-    "  name TEXT NOT NULL UNIQUE,"                                      \
-    "  version TEXT NOT NULL,"                                          \
-    "  started_at TEXT NOT NULL,"                                       \
-    "  heartbeat_at TEXT NOT NULL,"                                     \
-    "  created_at TEXT NOT NULL"                                        \
-    ");"                                                                \
-    "CREATE UNIQUE INDEX IF NOT EXISTS sessions_conn ON "               \
+    "ALTER TABLE recordings ADD COLUMN IF NOT EXISTS digest TEXT;"       \
+    "CREATE TABLE IF NOT EXISTS nodes ("                                 \
+    "  " PG_ID ","                                                       \
+    "  name TEXT NOT NULL UNIQUE,"                                       \
+    "  version TEXT NOT NULL,"                                           \
+    "  started_at TEXT NOT NULL,"                                        \
+    "  heartbeat_at TEXT NOT NULL,"                                      \
+    "  created_at TEXT NOT NULL"                                         \
+    ");"                                                                 \
+    "CREATE UNIQUE INDEX IF NOT EXISTS sessions_conn ON "                \
     "  sessions(conn_uid, channel);"
 
 /* 3 -> 4 on PostgreSQL: step4_file_seq. */
-#define PG_STEP4                                                          \
+#define PG_STEP4                                                           \
     "ALTER TABLE file_transfers ADD COLUMN IF NOT EXISTS file_seq BIGINT;" \
-    "CREATE UNIQUE INDEX IF NOT EXISTS file_transfers_file ON "           \
+    "CREATE UNIQUE INDEX IF NOT EXISTS file_transfers_file ON "            \
     "  file_transfers(session_id, file_seq) WHERE file_seq IS NOT NULL;"
 
 /* 5 -> 6 on PostgreSQL: step6_nodes. */
-#define PG_STEP6                                                          \
-    "ALTER TABLE nodes ADD COLUMN IF NOT EXISTS listen TEXT NOT NULL "    \
-    "  DEFAULT '';"                                                       \
+#define PG_STEP6                                                           \
+    "ALTER TABLE nodes ADD COLUMN IF NOT EXISTS listen TEXT NOT NULL "     \
+    "  DEFAULT '';"                                                        \
     "ALTER TABLE nodes ADD COLUMN IF NOT EXISTS lost_after_ms BIGINT NOT " \
     "  NULL DEFAULT 60000;"
 
 /* 4 -> 5 on PostgreSQL: the connection kills. */
-#define PG_STEP5                                                         \
-    "CREATE TABLE IF NOT EXISTS conn_kills ("                            \
-    "  " PG_ID ","                                                       \
-    "  node TEXT,"                                                       \
-    "  conn_uid TEXT,"                                                   \
-    "  username TEXT,"                                                   \
-    "  requested_by TEXT NOT NULL,"                                      \
-    "  handled_at TEXT,"                                                 \
-    "  created_at TEXT NOT NULL,"                                        \
-    "  CHECK ((conn_uid IS NULL) <> (username IS NULL))"                 \
-    ");"                                                                 \
-    "CREATE INDEX IF NOT EXISTS conn_kills_pending ON conn_kills(id) "   \
+#define PG_STEP5                                                       \
+    "CREATE TABLE IF NOT EXISTS conn_kills ("                          \
+    "  " PG_ID ","                                                     \
+    "  node TEXT,"                                                     \
+    "  conn_uid TEXT,"                                                 \
+    "  username TEXT,"                                                 \
+    "  requested_by TEXT NOT NULL,"                                    \
+    "  handled_at TEXT,"                                               \
+    "  created_at TEXT NOT NULL,"                                      \
+    "  CHECK ((conn_uid IS NULL) <> (username IS NULL))"               \
+    ");"                                                               \
+    "CREATE INDEX IF NOT EXISTS conn_kills_pending ON conn_kills(id) " \
     "  WHERE handled_at IS NULL;"
 
 static const struct migration migrations[] = {

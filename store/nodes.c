@@ -73,8 +73,10 @@ static int read_node(struct st_stmt *stmt, void *elem)
     n->lost_after_ms = st_col_int64(stmt, 5);
     n->open_sessions = st_col_int64(stmt, 6);
     if (gw_time_iso_parse_ms(n->heartbeat_at, &n->heartbeat_ms) != GW_OK) {
-        return gw_err_set(GW_ERR_DB, "node %s: heartbeat time '%s' is not a "
-                          "time", n->name, n->heartbeat_at);
+        return gw_err_set(GW_ERR_DB,
+                          "node %s: heartbeat time '%s' is not a "
+                          "time",
+                          n->name, n->heartbeat_at);
     }
     return GW_OK;
 }

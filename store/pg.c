@@ -38,7 +38,7 @@ struct st_pg {
 };
 
 struct st_pg_stmt {
-    char name[24]; /* "" for an unnamed statement */
+    char name[24];        /* "" for an unnamed statement */
     unsigned prepared_in; /* the generation it was prepared in; 0: never */
     char *sql;            /* with $N parameters */
     int nparams;
@@ -116,17 +116,12 @@ int st_pg_connect(struct store *st, const char *target)
 {
     /* Ours first, then target's own: with expand_dbname, a later keyword
      * wins, so whatever the URI sets overrides these defaults. */
-    static const char *const keys[] = {"connect_timeout",
-                                       "tcp_user_timeout",
-                                       "keepalives_idle",
-                                       "keepalives_interval",
-                                       "keepalives_count",
-                                       "application_name",
-                                       "client_encoding",
-                                       "dbname",
-                                       NULL};
-    const char *values[] = {"5", "10000", "10", "5", "3", "sshgate", "UTF8",
-                            target, NULL};
+    static const char *const keys[] = {
+        "connect_timeout",     "tcp_user_timeout", "keepalives_idle",
+        "keepalives_interval", "keepalives_count", "application_name",
+        "client_encoding",     "dbname",           NULL};
+    const char *values[] = {"5",       "10000", "10",   "5", "3",
+                            "sshgate", "UTF8",  target, NULL};
     struct st_pg *pg = calloc(1, sizeof(*pg));
     int rc = GW_OK;
 
@@ -204,9 +199,8 @@ static bool connection_usable(struct store *st)
 /* What a failed result means to the caller, as an st_code. */
 static int classify(struct st_pg *pg, const PGresult *res)
 {
-    const char *state = res != NULL
-                            ? PQresultErrorField(res, PG_DIAG_SQLSTATE)
-                            : NULL;
+    const char *state =
+        res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 
     set_error(pg, res != NULL ? PQresultErrorMessage(res)
                               : PQerrorMessage(pg->conn));
@@ -261,7 +255,7 @@ void st_pg_set_lock_timeout(struct store *st, int ms)
 
 /* The type sent for a parameter that the statement never uses (a ?N
  * skipped by a shared binding helper): the server cannot infer one. */
-#define TEXT_OID 25
+#define TEXT_OID   25
 #define MAX_PARAMS 64
 
 /* ?N -> $N and ? -> $k, outside quoted text; *nparams: the highest;
@@ -410,8 +404,8 @@ static int run(struct st_stmt *stmt)
                            NULL, NULL, 0);
     } else {
         if (ps->prepared_in != pg->generation) {
-            res = PQprepare(pg->conn, ps->name, ps->sql, ps->nparams,
-                            ps->types);
+            res =
+                PQprepare(pg->conn, ps->name, ps->sql, ps->nparams, ps->types);
             if (PQresultStatus(res) != PGRES_COMMAND_OK) {
                 int code = classify(pg, res);
                 PQclear(res);
@@ -455,8 +449,8 @@ int st_pg_step(struct st_stmt *stmt)
 
 static bool on_row(const struct st_pg_stmt *ps, int col)
 {
-    return ps->res != NULL && ps->row >= 0 && ps->row < ps->nrows &&
-           col >= 0 && col < PQnfields(ps->res);
+    return ps->res != NULL && ps->row >= 0 && ps->row < ps->nrows && col >= 0 &&
+           col < PQnfields(ps->res);
 }
 
 const char *st_pg_col_text(struct st_stmt *stmt, int col)

@@ -15,9 +15,8 @@
 _Static_assert(ST_ROW == SQLITE_ROW && ST_DONE == SQLITE_DONE &&
                    ST_ERROR == SQLITE_ERROR && ST_PERM == SQLITE_PERM &&
                    ST_BUSY == SQLITE_BUSY && ST_LOCKED == SQLITE_LOCKED &&
-                   ST_READONLY == SQLITE_READONLY &&
-                   ST_IOERR == SQLITE_IOERR && ST_FULL == SQLITE_FULL &&
-                   ST_CANTOPEN == SQLITE_CANTOPEN &&
+                   ST_READONLY == SQLITE_READONLY && ST_IOERR == SQLITE_IOERR &&
+                   ST_FULL == SQLITE_FULL && ST_CANTOPEN == SQLITE_CANTOPEN &&
                    ST_NOTADB == SQLITE_NOTADB &&
                    ST_CONSTRAINT == SQLITE_CONSTRAINT &&
                    ST_CONSTRAINT_UNIQUE == SQLITE_CONSTRAINT_UNIQUE,
@@ -66,8 +65,7 @@ int st_bind_text(struct st_stmt *stmt, int idx, const char *text)
     return sqlite3_bind_text(stmt->lite, idx, text, -1, SQLITE_TRANSIENT);
 }
 
-int st_bind_text_n(struct st_stmt *stmt, int idx, const char *text,
-                   size_t len)
+int st_bind_text_n(struct st_stmt *stmt, int idx, const char *text, size_t len)
 {
     char *copy = NULL;
     int code;
@@ -185,8 +183,8 @@ bool st_in_transaction(struct store *st)
 
 int st_exec_script(struct store *st, const char *sql, const char *what)
 {
-    int code = st->engine == ST_POSTGRES ? st_pg_exec(st, sql)
-                                         : st_lite_exec(st, sql);
+    int code =
+        st->engine == ST_POSTGRES ? st_pg_exec(st, sql) : st_lite_exec(st, sql);
 
     return code == ST_OK ? GW_OK : st_fail(st, code, what);
 }
