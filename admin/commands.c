@@ -28,6 +28,12 @@ static const struct admin_optspec host_add_opts[] = {
     {NULL, false, false},
 };
 
+static const struct admin_optspec db_copy_opts[] = {
+    {"--from", true, false},
+    {"--to", true, true},
+    {NULL, false, false},
+};
+
 static const struct admin_optspec host_check_opts[] = {
     {"--login", true, false},
     {"--timeout", true, false},
@@ -135,6 +141,9 @@ static const struct admin_cmd commands[] = {
      session_kill_opts, 0},
     {"db", "backup", admin_db_backup, "FILE", 1, 1, NULL, 0},
     {"db", "check", admin_db_check, "", 0, 0, NULL, 0},
+    {"db", "copy", admin_db_copy, "[--from PATH|URI] --to PATH|URI", 0, 0,
+     db_copy_opts, ADMIN_CMD_OWN_DB},
+    {"node", "list", admin_node_list, "", 0, 0, NULL, 0},
     {"health", NULL, admin_health, "[--address HOST:PORT] [--timeout S]", 0, 0,
      health_opts, 0},
 };

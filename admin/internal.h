@@ -187,6 +187,8 @@ int admin_grant_del(struct admin_ctx *ctx);
 int admin_keys_show(struct admin_ctx *ctx);
 int admin_db_backup(struct admin_ctx *ctx);
 int admin_db_check(struct admin_ctx *ctx);
+int admin_db_copy(struct admin_ctx *ctx);
+int admin_node_list(struct admin_ctx *ctx);
 int admin_audit_list(struct admin_ctx *ctx);
 int admin_session_list(struct admin_ctx *ctx);
 int admin_session_show(struct admin_ctx *ctx);

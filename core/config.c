@@ -85,6 +85,7 @@ static int parse_listen(const struct cfg_key *k, const char *v, void *out);
 static int parse_sep(const struct cfg_key *k, const char *v, void *out);
 static int parse_version(const struct cfg_key *k, const char *v, void *out);
 static int parse_patterns(const struct cfg_key *k, const char *v, void *out);
+static int parse_node_name(const struct cfg_key *k, const char *v, void *out);
 static int parse_user(const struct cfg_key *k, const char *v, void *out);
 static int parse_audit_failure(const struct cfg_key *k, const char *v,
                                void *out);
@@ -113,6 +114,8 @@ static const struct cfg_key keys[] = {
     {"listen", parse_listen, free_listen, FIELD(listen),
      "0.0.0.0:2222,[::]:2222", 0, 0, false},
     STR("db", parse_path, db, SSHGATE_DEFAULT_DB, false),
+    STR("node_name", parse_node_name, node_name, "", false),
+    NUM("node_lost_after", parse_secs, node_lost_after, "60", 3, 3600, false),
     NUM("backlog", parse_long, backlog, "512", 1, 65535, false),
     NUM("max_connections", parse_long, max_connections, "1000", 1, 100000,
         true),
@@ -600,6 +603,28 @@ static int parse_version(const struct cfg_key *k, const char *v, void *out)
             return gw_err_set(GW_ERR_INVALID,
                               "only printable ASCII without spaces and '-' "
                               "is allowed");
+        }
+    }
+    return dup_value(v, out);
+}
+
+/* A node's name in a cluster: empty (the host name) or up to 63
+ * letters, digits, '.', '_' and '-', as in a host name; it names the
+ * node's rows (sessions, nodes) and must differ between nodes. */
+static int parse_node_name(const struct cfg_key *k, const char *v, void *out)
+{
+    size_t len = strlen(v);
+
+    (void)k;
+    if (len > 63) {
+        return gw_err_set(GW_ERR_INVALID, "must be at most 63 characters");
+    }
+    for (const char *p = v; *p != '\0'; p++) {
+        if (!isalnum((unsigned char)*p) && *p != '.' && *p != '_' &&
+            *p != '-') {
+            return gw_err_set(GW_ERR_INVALID,
+                              "only letters, digits, '.', '_' and '-' are "
+                              "allowed");
         }
     }
     return dup_value(v, out);

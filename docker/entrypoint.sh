@@ -41,7 +41,7 @@ SSHGATED_BIN=${SSHGATED_BIN:-sshgated}
 SSHGATE_ADMIN_BIN=${SSHGATE_ADMIN_BIN:-sshgate-admin}
 
 # sshgated's settings, as in docs/configuration.md (a test keeps them equal).
-KEYS="listen db backlog max_connections max_unauth_connections
+KEYS="listen db node_name node_lost_after backlog max_connections max_unauth_connections
 max_unauth_per_source max_startups source_prefix_v4 source_prefix_v6
 source_penalty source_penalty_max allowed_clients blocked_clients
 proxy_protocol proxy_trusted refusal_summary_interval version_timeout login_grace_time

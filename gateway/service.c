@@ -150,20 +150,47 @@ static size_t worker_stack(const struct gw_config *cfg)
     return size;
 }
 
-/* The spool's path: audit_spool, or next to the database. */
+/* The spool's path: audit_spool, or next to the database file; a
+ * database server has no "next to": the node's own file in sshgate's
+ * state directory (each node spools its own records). */
 static char *spool_path(const struct gw_config *cfg)
 {
     char *path = NULL;
+    int n;
 
     if (cfg->audit_spool[0] != '\0') {
         return strdup(cfg->audit_spool);
     }
-    return asprintf(&path, "%s.spool", cfg->db) < 0 ? NULL : path;
+    if (store_is_server(cfg->db)) {
+        n = asprintf(&path, "%s/%s.spool", SSHGATE_STATE_DIR, gw_node_name());
+    } else {
+        n = asprintf(&path, "%s.spool", cfg->db);
+    }
+    return n < 0 ? NULL : path;
+}
+
+/* "ADDR:PORT,..." of the listen setting, for the node's heartbeat. */
+static void listen_text(const struct gw_config *cfg, char *out, size_t len)
+{
+    size_t used = 0;
+
+    out[0] = '\0';
+    for (size_t i = 0; i < cfg->listen.n; i++) {
+        char addr[GW_ADDR_TEXT_MAX];
+        int n;
+        gw_addr_format(&cfg->listen.addrs[i], addr);
+        n = snprintf(out + used, len - used, "%s%s", i > 0 ? "," : "", addr);
+        if (n < 0 || (size_t)n >= len - used) {
+            break; /* the node list shows what fits */
+        }
+        used += (size_t)n;
+    }
 }
 
 static int start_audit(struct gw_daemon *d, const struct gw_config *cfg)
 {
     struct gw_audit_writer_config ac;
+    char listen[256];
     char *spool = spool_path(cfg);
     int rc;
 
@@ -179,6 +206,9 @@ static int start_audit(struct gw_daemon *d, const struct gw_config *cfg)
     ac.fail_open = cfg->audit_failure_continue;
     ac.grace_ms = (int64_t)cfg->audit_failure_grace * 1000;
     ac.node = gw_node_name();
+    listen_text(cfg, listen, sizeof(listen));
+    ac.listen = listen;
+    ac.lost_after_ms = (int64_t)cfg->node_lost_after * 1000;
     ac.started_ms = gw_time_wall_ms();
     ac.close_orphans = true;
     ac.run_prefix = gw_node_run_prefix();
@@ -195,6 +225,7 @@ static int start_workers(struct gw_service *rt, const struct gw_config *cfg)
     struct gw_pool_opts po;
     int rc;
 
+    gw_node_set_name(cfg->node_name);
     rc = gw_limits_new(LIMITS_MAX_SOURCES, &d->limits);
     if (rc == GW_OK) {
         rc = start_audit(d, cfg);

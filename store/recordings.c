@@ -10,7 +10,7 @@
 static int set_tail(struct store *st, int64_t id, int64_t chunks, int64_t len,
                     const char *digest)
 {
-    sqlite3_stmt *stmt = NULL;
+    struct st_stmt *stmt = NULL;
     int rc = st_prepare(st,
                         "UPDATE recordings SET chunks = chunks + ?2, bytes = "
                         "bytes + ?3, digest = ?4 WHERE id = ?1",
@@ -19,9 +19,9 @@ static int set_tail(struct store *st, int64_t id, int64_t chunks, int64_t len,
     if (rc != GW_OK) {
         return rc;
     }
-    sqlite3_bind_int64(stmt, 1, id);
-    sqlite3_bind_int64(stmt, 2, chunks);
-    sqlite3_bind_int64(stmt, 3, len);
+    st_bind_int64(stmt, 1, id);
+    st_bind_int64(stmt, 2, chunks);
+    st_bind_int64(stmt, 3, len);
     st_bind_text(stmt, 4, digest);
     return st_exec_stmt(st, stmt, "counting recording chunk");
 }
@@ -35,7 +35,7 @@ struct start_args {
 static int start_tx(struct store *st, void *arg)
 {
     struct start_args *a = arg;
-    sqlite3_stmt *stmt = NULL;
+    struct st_stmt *stmt = NULL;
     char now[GW_TIME_LEN];
     char base[GW_SHA256_HEX_LEN];
     int64_t id = 0;
@@ -49,7 +49,7 @@ static int start_tx(struct store *st, void *arg)
     if (rc != GW_OK) {
         return rc;
     }
-    sqlite3_bind_int64(stmt, 1, a->session_id);
+    st_bind_int64(stmt, 1, a->session_id);
     st_bind_text(stmt, 2, a->header);
     st_bind_text(stmt, 3, now);
     rc = st_insert(st, stmt, "starting recording", &id);
@@ -85,7 +85,7 @@ static int insert_chunk(struct store *st, int64_t id, int64_t seq,
                         const char *data, size_t len, const char *digest,
                         int64_t *chunk_id)
 {
-    sqlite3_stmt *stmt = NULL;
+    struct st_stmt *stmt = NULL;
     char now[GW_TIME_LEN];
     int rc;
 
@@ -97,9 +97,9 @@ static int insert_chunk(struct store *st, int64_t id, int64_t seq,
     if (rc != GW_OK) {
         return rc;
     }
-    sqlite3_bind_int64(stmt, 1, id);
-    sqlite3_bind_int64(stmt, 2, seq);
-    sqlite3_bind_text(stmt, 3, data, (int)len, SQLITE_TRANSIENT);
+    st_bind_int64(stmt, 1, id);
+    st_bind_int64(stmt, 2, seq);
+    st_bind_text_n(stmt, 3, data, len);
     st_bind_text(stmt, 4, now);
     st_bind_text(stmt, 5, digest);
     return st_insert(st, stmt, "storing recording chunk", chunk_id);
@@ -164,7 +164,7 @@ int store_recording_append(struct store *st, int64_t id, int64_t seq,
 
 int store_recording_degraded(struct store *st, int64_t id, const char *why)
 {
-    sqlite3_stmt *stmt = NULL;
+    struct st_stmt *stmt = NULL;
     int rc;
 
     /* Keep the first reason: it says when the loss started. */
@@ -175,21 +175,21 @@ int store_recording_degraded(struct store *st, int64_t id, const char *why)
     if (rc != GW_OK) {
         return rc;
     }
-    sqlite3_bind_int64(stmt, 1, id);
+    st_bind_int64(stmt, 1, id);
     st_bind_text(stmt, 2, why);
     return st_exec_stmt(st, stmt, "marking recording degraded");
 }
 
 /* Fills *out; what it did allocate before failing, the caller clears. */
-static int read_recording_row(sqlite3_stmt *stmt, void *out)
+static int read_recording_row(struct st_stmt *stmt, void *out)
 {
     struct store_recording *r = out;
 
-    r->id = sqlite3_column_int64(stmt, 0);
-    r->session_id = sqlite3_column_int64(stmt, 1);
+    r->id = st_col_int64(stmt, 0);
+    r->session_id = st_col_int64(stmt, 1);
     r->header = st_col_dup(stmt, 2);
-    r->chunks = sqlite3_column_int64(stmt, 3);
-    r->bytes = sqlite3_column_int64(stmt, 4);
+    r->chunks = st_col_int64(stmt, 3);
+    r->bytes = st_col_int64(stmt, 4);
     r->degraded = st_col_dup(stmt, 5);
     st_col_copy(stmt, 6, r->created_at, sizeof(r->created_at));
     return r->header != NULL && r->degraded != NULL ? GW_OK : GW_ERR_NOMEM;
@@ -229,7 +229,7 @@ int store_recording_chunks(struct store *st, int64_t id,
                            int (*fn)(void *arg, const char *data, size_t len),
                            void *arg)
 {
-    sqlite3_stmt *stmt = NULL;
+    struct st_stmt *stmt = NULL;
     int step;
     int rc;
 
@@ -240,16 +240,16 @@ int store_recording_chunks(struct store *st, int64_t id,
     if (rc != GW_OK) {
         return rc;
     }
-    sqlite3_bind_int64(stmt, 1, id);
-    while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
-        const char *data = (const char *)sqlite3_column_text(stmt, 0);
-        size_t len = (size_t)sqlite3_column_bytes(stmt, 0);
+    st_bind_int64(stmt, 1, id);
+    while ((step = st_step(stmt)) == ST_ROW) {
+        const char *data = (const char *)st_col_text(stmt, 0);
+        size_t len = (size_t)st_col_bytes(stmt, 0);
         rc = fn(arg, data != NULL ? data : "", len);
         if (rc != GW_OK) {
             goto out;
         }
     }
-    if (step != SQLITE_DONE) {
+    if (step != ST_DONE) {
         rc = st_fail(st, step, "reading recording chunks");
     }
 out:

@@ -31,7 +31,8 @@ struct store;
 /* How long the writer waits for another writer's lock. */
 #define WRITER_BUSY_MS 1000
 #define OUTAGE_LOG_MS  60000
-#define HEARTBEAT_MS   10000
+/* The heartbeat's period at most (shorter when node_lost_after is). */
+#define HEARTBEAT_MS 10000
 /* The setting that holds "<spool id>:<offset replayed up to>". */
 #define SPOOL_SETTING "audit.spool"
 /* How long the export may take at the stop to hand on what it holds. */
@@ -71,7 +72,10 @@ struct gw_audit_writer {
     uint64_t spool_max;
     char *node;
     char *run_prefix; /* "<run id>-": the connection uids of this run */
+    char *listen;
     int64_t started_ms;
+    int64_t lost_after_ms;
+    int64_t heartbeat_every_ms;
     struct store *st;
     struct gw_spool *spool;
     struct gw_audit_ids *ids;

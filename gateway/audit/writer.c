@@ -291,6 +291,7 @@ static void writer_free(struct gw_audit_writer *w)
     free(w->spool_path);
     free(w->node);
     free(w->run_prefix);
+    free(w->listen);
     free(w);
 }
 
@@ -308,6 +309,11 @@ int gw_audit_writer_start(const struct gw_audit_writer_config *cfg,
     w->spool_path = cfg->spool_path != NULL ? strdup(cfg->spool_path) : NULL;
     w->node = strdup(cfg->node != NULL ? cfg->node : "localhost");
     w->run_prefix = strdup(cfg->run_prefix != NULL ? cfg->run_prefix : "");
+    w->listen = strdup(cfg->listen != NULL ? cfg->listen : "");
+    w->lost_after_ms = cfg->lost_after_ms > 0 ? cfg->lost_after_ms : 60000;
+    w->heartbeat_every_ms = w->lost_after_ms / 3 < HEARTBEAT_MS
+                                ? w->lost_after_ms / 3
+                                : HEARTBEAT_MS;
     w->spool_max = cfg->spool_max;
     w->queue_max = cfg->queue_max;
     w->chunk_max = cfg->chunk_queue_max;
@@ -316,6 +322,7 @@ int gw_audit_writer_start(const struct gw_audit_writer_config *cfg,
     w->started_ms = cfg->started_ms;
     w->orphans_pending = cfg->close_orphans;
     if (w->db_path == NULL || w->node == NULL || w->run_prefix == NULL ||
+        w->listen == NULL ||
         (cfg->spool_path != NULL && w->spool_path == NULL) ||
         gw_audit_ids_new(&w->ids) != GW_OK) {
         writer_free(w);

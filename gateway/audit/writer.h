@@ -44,7 +44,12 @@ struct gw_audit_writer_config {
     bool fail_open;         /* audit_failure = continue */
     int64_t grace_ms;       /* audit_failure_grace */
     const char *node;       /* for the heartbeat */
+    const char *listen;     /* "ADDR:PORT,...", for the heartbeat */
     int64_t started_ms;     /* the daemon's start, wall clock */
+    /* node_lost_after: a node silent this long is lost; the heartbeat
+     * comes three times within it, and this node closes the sessions of
+     * the nodes it finds lost (a cluster on one database). */
+    int64_t lost_after_ms;
     /* Close the sessions an earlier run of this node left open, at its
      * last heartbeat; this run's connection uids start with run_prefix. */
     bool close_orphans;

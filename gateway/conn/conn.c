@@ -29,6 +29,7 @@ static pthread_once_t node_once = PTHREAD_ONCE_INIT;
 static char node_name[64];
 static long long node_started; /* ms since the epoch */
 static char run_prefix[32];    /* "<node_started, hex>-" */
+static char configured_name[64]; /* node_name from the config, or "" */
 
 static void node_init(void)
 {
@@ -37,11 +38,19 @@ static void node_init(void)
      * tells the sessions a crashed run left open from this run's. */
     node_started = (long long)gw_time_wall_ms();
     snprintf(run_prefix, sizeof(run_prefix), "%llx-", node_started);
-    if (gethostname(node_name, sizeof(node_name) - 1) != 0 ||
-        node_name[0] == '\0') {
+    if (configured_name[0] != '\0') {
+        snprintf(node_name, sizeof(node_name), "%s", configured_name);
+    } else if (gethostname(node_name, sizeof(node_name) - 1) != 0 ||
+               node_name[0] == '\0') {
         snprintf(node_name, sizeof(node_name), "%s", "localhost");
     }
     node_name[sizeof(node_name) - 1] = '\0';
+}
+
+void gw_node_set_name(const char *name)
+{
+    snprintf(configured_name, sizeof(configured_name), "%s",
+             name != NULL ? name : "");
 }
 
 const char *gw_node_name(void)

@@ -152,6 +152,9 @@ void gw_conn_log_context(struct gw_conn *c);
 /* This machine's host name, and the daemon's start time, taken on the
  * first call (main calls it at start-up). */
 const char *gw_node_name(void);
+/* The config's node_name ("" for the host name): call once at startup,
+ * before anything asks gw_node_name. */
+void gw_node_set_name(const char *name);
 
 /* "<daemon start ms, hex>-": how every connection uid of this run begins. */
 const char *gw_node_run_prefix(void);

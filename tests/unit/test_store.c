@@ -1190,6 +1190,16 @@ static void test_session_find(void **state)
     assert_int_equal(count_rows(f, "events"), 1);
 }
 
+/* A heartbeat of node with version, started at started, at now (60 s
+ * lost-after, listening on a made-up address). */
+static int node_beat(struct fixture *f, const char *node, const char *version,
+                int64_t started, int64_t now)
+{
+    struct store_node_beat b = {node, version, "127.0.0.1:2222", started,
+                                60000};
+    return store_node_heartbeat(f->st, &b, now);
+}
+
 static void test_node_heartbeat(void **state)
 {
     struct fixture *f = *state;
@@ -1199,11 +1209,11 @@ static void test_node_heartbeat(void **state)
     assert_int_equal(store_node_last_heartbeat(f->st, "gw1", &ms),
                      GW_ERR_NOTFOUND);
     assert_non_null(strstr(gw_err_msg(), "gw1"));
-    assert_int_equal(store_node_heartbeat(f->st, "gw1", "1.0", T0, T0 + 5),
+    assert_int_equal(node_beat(f, "gw1", "1.0", T0, T0 + 5),
                      GW_OK);
     assert_int_equal(
-        store_node_heartbeat(f->st, "gw1", "1.1", T0 + 100, T0 + 15000), GW_OK);
-    assert_int_equal(store_node_heartbeat(f->st, "gw2", "1.1", T0, T0 + 7),
+        node_beat(f, "gw1", "1.1", T0 + 100, T0 + 15000), GW_OK);
+    assert_int_equal(node_beat(f, "gw2", "1.1", T0, T0 + 7),
                      GW_OK);
     assert_int_equal(count_rows(f, "nodes"), 2);
     assert_int_equal(store_node_last_heartbeat(f->st, "gw1", &ms), GW_OK);
@@ -1216,6 +1226,29 @@ static void test_node_heartbeat(void **state)
         text, "1.1 2026-11-26T19:14:25.223Z 2026-11-26T19:14:25.128Z");
     assert_int_equal(store_node_last_heartbeat(f->st, "gw2", &ms), GW_OK);
     assert_int_equal(ms, T0 + 7);
+}
+
+/* node list: live until a heartbeat is lost_after_ms old, with the
+ * node's open sessions counted. */
+static void test_node_list(void **state)
+{
+    struct fixture *f = *state;
+    struct store_node *nodes = NULL;
+    size_t n = 0;
+
+    assert_int_equal(node_beat(f, "gw1", "1.0", T0, T0 + 1000), GW_OK);
+    assert_int_equal(node_beat(f, "gw2", "1.0", T0, T0 + 50000), GW_OK);
+    assert_int_equal(store_node_list(f->st, T0 + 61001, &nodes, &n), GW_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(nodes[0].name, "gw1");
+    assert_true(nodes[0].lost); /* over 60 s since its last beat */
+    assert_string_equal(nodes[0].listen, "127.0.0.1:2222");
+    assert_int_equal(nodes[0].lost_after_ms, 60000);
+    assert_int_equal(nodes[0].open_sessions, 0);
+    assert_string_equal(nodes[1].name, "gw2");
+    assert_false(nodes[1].lost);
+    assert_int_equal(nodes[1].heartbeat_ms, T0 + 50000);
+    free(nodes);
 }
 
 /* ---- audit verification --------------------------------------------- */
@@ -1822,7 +1855,7 @@ static void test_migrate_v3_idempotent(void **state)
     char text[160];
 
     full_session(f, &rec);
-    assert_int_equal(store_node_heartbeat(f->st, "gw1", "1", T0, T0), GW_OK);
+    assert_int_equal(node_beat(f, "gw1", "1", T0, T0), GW_OK);
     store_close(f->st);
     /* Step 3 (and 4) again over a file that has it: nothing changes. */
     raw_sql(f->path, "PRAGMA user_version = 2");
@@ -2045,7 +2078,7 @@ static void test_orphans_at_heartbeat(void **state)
     assert_int_equal(store_recording_append(f->st, rec_id, 0, "[1]\n", 4),
                      GW_OK);
     assert_int_equal(
-        store_node_heartbeat(f->st, "gw1", "1", T0 - 60000, T0 + 10000), GW_OK);
+        node_beat(f, "gw1", "1", T0 - 60000, T0 + 10000), GW_OK);
     /* Started after the last heartbeat: it cannot end before it began. */
     s.channel = 2;
     s.at_ms = T0 + 12000;
@@ -2194,6 +2227,7 @@ int main(void)
         T(test_session_times),
         T(test_session_find),
         T(test_node_heartbeat),
+        T(test_node_list),
         T(test_verify_intact),
         T(test_verify_chunk_tampering),
         T(test_verify_chunk_resealed),
