@@ -103,8 +103,8 @@ struct gw_config {
     int64_t recording_queue_size; /* bytes of chunks waiting for the DB */
     bool audit_failure_continue;  /* audit_failure = continue */
     long audit_failure_grace;     /* seconds of outage before refusing */
-    char *audit_spool; /* path, "" = "<db>.spool" or, for a server,
-                        * /var/lib/sshgate/<node>.spool */
+    char *audit_spool;            /* path, "" = "<db>.spool" or, for a server,
+                                   * /var/lib/sshgate/<node>.spool */
     int64_t audit_spool_size;     /* bytes the spool may grow to */
     int64_t audit_queue_size;     /* bytes of records waiting in memory */
     /* The sinks of the SIEM export, and the bytes each may have waiting. */

@@ -89,10 +89,9 @@ int store_check(struct store *st, char **report)
         }
     }
     if (rc == GW_OK && problems == 0) {
-        fprintf(f,
-                "ok: schema version %d, %s, event chain intact\n", version,
-                ST_SQL(st, "integrity ok, foreign keys ok",
-                       "constraints valid"));
+        fprintf(
+            f, "ok: schema version %d, %s, event chain intact\n", version,
+            ST_SQL(st, "integrity ok, foreign keys ok", "constraints valid"));
     }
     fclose(f);
     if (rc == GW_OK && problems > 0) {

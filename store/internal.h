@@ -64,8 +64,8 @@ struct store {
     enum st_engine engine;
     struct sqlite3 *db; /* ST_SQLITE */
     struct st_pg *pg;   /* ST_POSTGRES */
-    char *path; /* what messages name: the file, or the server without
-                 * its password */
+    char *path;         /* what messages name: the file, or the server without
+                         * its password */
     struct st_cached cache[ST_CACHE_MAX];
     int ncache;
     int tx_depth; /* store_begin nesting: 1 is the transaction itself */
@@ -84,8 +84,7 @@ int st_bind_int64(struct st_stmt *stmt, int idx, int64_t value);
 int st_bind_int(struct st_stmt *stmt, int idx, int value);
 int st_bind_null(struct st_stmt *stmt, int idx);
 /* Bind len bytes of text (not NUL-terminated). */
-int st_bind_text_n(struct st_stmt *stmt, int idx, const char *text,
-                   size_t len);
+int st_bind_text_n(struct st_stmt *stmt, int idx, const char *text, size_t len);
 /* Bind a LIMIT: limit rows, or all of them when limit <= 0 (-1 to
  * SQLite, NULL to PostgreSQL). */
 int st_bind_limit(struct st_stmt *stmt, int idx, int64_t limit);
@@ -181,8 +180,8 @@ struct st_rows {
  * listp (a pointer to the caller's array pointer) with *n elements.
  * Finalizes stmt. On failure nothing is handed out.
  */
-int st_collect(struct store *st, struct st_stmt *stmt, const struct st_rows *rows,
-               void *listp, size_t *n);
+int st_collect(struct store *st, struct st_stmt *stmt,
+               const struct st_rows *rows, void *listp, size_t *n);
 
 /* A value for one ?N parameter of st_get_one: text (NULL binds NULL) or a
  * 64-bit integer. Write them with ST_TEXT and ST_INT64 inside ST_PARAMS. */

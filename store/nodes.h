@@ -19,10 +19,10 @@ struct store;
 
 /* What a node says of itself with each heartbeat. */
 struct store_node_beat {
-    const char *node;    /* node_name */
-    const char *version; /* sshgate's */
-    const char *listen;  /* "ADDR:PORT,..." */
-    int64_t started_ms;  /* wall clock ms since the epoch */
+    const char *node;      /* node_name */
+    const char *version;   /* sshgate's */
+    const char *listen;    /* "ADDR:PORT,..." */
+    int64_t started_ms;    /* wall clock ms since the epoch */
     int64_t lost_after_ms; /* a silence this long means the node is lost */
 };
 
@@ -45,7 +45,7 @@ struct store_node {
     char heartbeat_at[GW_TIME_LEN];
     int64_t heartbeat_ms;
     int64_t lost_after_ms;
-    bool lost;          /* silent for longer than lost_after_ms at now_ms */
+    bool lost; /* silent for longer than lost_after_ms at now_ms */
     int64_t open_sessions;
 };
 

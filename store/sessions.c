@@ -420,12 +420,10 @@ static int read_session_row(struct st_stmt *stmt, void *elem)
     st_col_copy(stmt, 16, s->exit_signal, sizeof(s->exit_signal));
     s->recorded = st_col_int(stmt, 18) != 0;
     s->transfers = st_col_int(stmt, 19);
-    s->command = strdup(st_col_is_null(stmt, 9)
-                            ? ""
-                            : (const char *)st_col_text(stmt, 9));
-    s->end_reason = strdup(st_col_is_null(stmt, 17)
-                               ? ""
-                               : (const char *)st_col_text(stmt, 17));
+    s->command = strdup(
+        st_col_is_null(stmt, 9) ? "" : (const char *)st_col_text(stmt, 9));
+    s->end_reason = strdup(
+        st_col_is_null(stmt, 17) ? "" : (const char *)st_col_text(stmt, 17));
     if (s->command == NULL || s->end_reason == NULL) {
         store_session_clear(s);
         return GW_ERR_NOMEM;

@@ -139,9 +139,8 @@ static int read_transfer_row(struct st_stmt *stmt, void *elem)
     t->session_id = st_col_int64(stmt, 1);
     st_col_copy(stmt, 2, t->operation, sizeof(t->operation));
     t->path = st_col_dup(stmt, 3);
-    t->path2 = strdup(st_col_is_null(stmt, 4)
-                          ? ""
-                          : (const char *)st_col_text(stmt, 4));
+    t->path2 = strdup(
+        st_col_is_null(stmt, 4) ? "" : (const char *)st_col_text(stmt, 4));
     t->bytes_read = (uint64_t)st_col_int64(stmt, 5);
     t->bytes_written = (uint64_t)st_col_int64(stmt, 6);
     st_col_copy(stmt, 7, t->sha256, sizeof(t->sha256));

@@ -24,8 +24,7 @@ static void read_user(struct st_stmt *stmt, struct store_user *u)
     memset(u, 0, sizeof(*u));
     u->id = st_col_int64(stmt, 0);
     st_col_copy(stmt, 1, u->name, sizeof(u->name));
-    u->is_admin =
-        strcmp((const char *)st_col_text(stmt, 2), "admin") == 0;
+    u->is_admin = strcmp((const char *)st_col_text(stmt, 2), "admin") == 0;
     u->has_password = st_col_int(stmt, 3) != 0;
     u->disabled = st_col_int(stmt, 4) != 0;
     u->failed_logins = st_col_int(stmt, 5);

@@ -477,8 +477,8 @@ static int read_recording(struct st_stmt *stmt, void *out)
 
     rec->id = st_col_int64(stmt, 0);
     rec->degraded = !st_col_is_null(stmt, 3);
-    return st_recording_base(rec->id, st_col_int64(stmt, 4),
-                             col_text(stmt, 1), col_text(stmt, 2), rec->base);
+    return st_recording_base(rec->id, st_col_int64(stmt, 4), col_text(stmt, 1),
+                             col_text(stmt, 2), rec->base);
 }
 
 /*
@@ -785,8 +785,7 @@ static int skip_rowless(struct verify *v, struct cursor *ev, int64_t below)
     int64_t reported = 0;
     int rc = GW_OK;
 
-    while (rc == GW_OK && ev->has_row &&
-           st_col_int64(ev->stmt, 0) < below) {
+    while (rc == GW_OK && ev->has_row && st_col_int64(ev->stmt, 0) < below) {
         int64_t sid = st_col_int64(ev->stmt, 0);
         if (sid != reported) {
             reported = sid;
@@ -809,7 +808,7 @@ static int walk_sessions(struct verify *v)
     struct cursor ss = {NULL, false};
     int rc;
 
-#define SESSION_EVENTS                                             \
+#define SESSION_EVENTS                                              \
     "id, kind, detail FROM events WHERE kind IN ('session.start', " \
     "'session.end', 'session.amend', 'recording.degraded') AND "    \
     "substr(detail, 1, 8) = 'session=' ORDER BY 1, 2"
@@ -838,8 +837,7 @@ static int walk_sessions(struct verify *v)
         struct session_events e;
         memset(&e, 0, sizeof(e));
         rc = skip_rowless(v, &ev, id);
-        while (rc == GW_OK && ev.has_row &&
-               st_col_int64(ev.stmt, 0) == id) {
+        while (rc == GW_OK && ev.has_row && st_col_int64(ev.stmt, 0) == id) {
             rc = note_event(&e, ev.stmt);
             if (rc == GW_OK) {
                 rc = advance(v, &ev);

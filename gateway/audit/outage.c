@@ -472,9 +472,8 @@ static void close_lost_nodes(struct gw_audit_writer *w, int64_t now_ms)
             strcmp(node->name, w->node) == 0) {
             continue;
         }
-        rc = store_session_close_orphans_at(w->st, node->name, NULL,
-                                            "node lost", node->heartbeat_ms,
-                                            &closed);
+        rc = store_session_close_orphans_at(
+            w->st, node->name, NULL, "node lost", node->heartbeat_ms, &closed);
         if (rc == GW_OK && closed > 0) {
             gw_log_warn("node %s is lost (no heartbeat since %s): closed "
                         "its %d open session%s",

@@ -27,8 +27,8 @@
 
 static pthread_once_t node_once = PTHREAD_ONCE_INIT;
 static char node_name[64];
-static long long node_started; /* ms since the epoch */
-static char run_prefix[32];    /* "<node_started, hex>-" */
+static long long node_started;   /* ms since the epoch */
+static char run_prefix[32];      /* "<node_started, hex>-" */
 static char configured_name[64]; /* node_name from the config, or "" */
 
 static void node_init(void)
