@@ -1342,7 +1342,7 @@ static void test_session_find(void **state)
 /* A heartbeat of node with version, started at started, at now (60 s
  * lost-after, listening on a made-up address). */
 static int node_beat(struct fixture *f, const char *node, const char *version,
-                int64_t started, int64_t now)
+                     int64_t started, int64_t now)
 {
     struct store_node_beat b = {node, version, "127.0.0.1:2222", started,
                                 60000};
@@ -1358,12 +1358,9 @@ static void test_node_heartbeat(void **state)
     assert_int_equal(store_node_last_heartbeat(f->st, "gw1", &ms),
                      GW_ERR_NOTFOUND);
     assert_non_null(strstr(gw_err_msg(), "gw1"));
-    assert_int_equal(node_beat(f, "gw1", "1.0", T0, T0 + 5),
-                     GW_OK);
-    assert_int_equal(
-        node_beat(f, "gw1", "1.1", T0 + 100, T0 + 15000), GW_OK);
-    assert_int_equal(node_beat(f, "gw2", "1.1", T0, T0 + 7),
-                     GW_OK);
+    assert_int_equal(node_beat(f, "gw1", "1.0", T0, T0 + 5), GW_OK);
+    assert_int_equal(node_beat(f, "gw1", "1.1", T0 + 100, T0 + 15000), GW_OK);
+    assert_int_equal(node_beat(f, "gw2", "1.1", T0, T0 + 7), GW_OK);
     assert_int_equal(count_rows(f, "nodes"), 2);
     assert_int_equal(store_node_last_heartbeat(f->st, "gw1", &ms), GW_OK);
     assert_int_equal(ms, T0 + 15000);
@@ -2251,8 +2248,7 @@ static void test_orphans_at_heartbeat(void **state)
     assert_int_equal(store_recording_start(f->st, early, "{}", &rec_id), GW_OK);
     assert_int_equal(store_recording_append(f->st, rec_id, 0, "[1]\n", 4),
                      GW_OK);
-    assert_int_equal(
-        node_beat(f, "gw1", "1", T0 - 60000, T0 + 10000), GW_OK);
+    assert_int_equal(node_beat(f, "gw1", "1", T0 - 60000, T0 + 10000), GW_OK);
     /* Started after the last heartbeat: it cannot end before it began. */
     s.channel = 2;
     s.at_ms = T0 + 12000;
