@@ -131,6 +131,14 @@ static const struct copied_table tables[] = {
      "?8)",
      "SELECT setval(pg_get_serial_sequence('nodes', 'id'), coalesce((SELECT "
      "max(id) FROM nodes), 0) + 1, false)"},
+    {"source_lockouts", 7,
+     "SELECT id, source, failures, window_started_at, locked_until, "
+     "created_at, updated_at FROM source_lockouts ORDER BY id",
+     "INSERT INTO source_lockouts (id, source, failures, window_started_at, "
+     "locked_until, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+     "?7)",
+     "SELECT setval(pg_get_serial_sequence('source_lockouts', 'id'), "
+     "coalesce((SELECT max(id) FROM source_lockouts), 0) + 1, false)"},
 };
 
 #define NTABLES (sizeof(tables) / sizeof(tables[0]))

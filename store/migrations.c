@@ -253,6 +253,18 @@ static int step6_nodes(struct store *st);
     "ALTER TABLE nodes ADD COLUMN IF NOT EXISTS lost_after_ms BIGINT NOT " \
     "  NULL DEFAULT 60000;"
 
+/* 6 -> 7 on PostgreSQL: the shared per-source lockout. */
+#define PG_STEP7                                   \
+    "CREATE TABLE IF NOT EXISTS source_lockouts (" \
+    "  " PG_ID ","                                 \
+    "  source TEXT NOT NULL UNIQUE,"               \
+    "  failures INTEGER NOT NULL DEFAULT 0,"       \
+    "  window_started_at TEXT NOT NULL,"           \
+    "  locked_until TEXT,"                         \
+    "  created_at TEXT NOT NULL,"                  \
+    "  updated_at TEXT NOT NULL"                   \
+    ");"
+
 /* 4 -> 5 on PostgreSQL: the connection kills. */
 #define PG_STEP5                                                       \
     "CREATE TABLE IF NOT EXISTS conn_kills ("                          \
@@ -485,6 +497,22 @@ static const struct migration migrations[] = {
      * silence of theirs means they are lost (node list; the survivors
      * close a lost node's sessions). */
     {NULL, step6_nodes, PG_STEP6},
+
+    /* 6 -> 7: the per-source authentication-failure lockout of a cluster
+     * (store/sources.c): one row per source (the client address reduced
+     * to source_prefix_v4/_v6, as text) with a failure in its current
+     * window or a lock. Only sshgated on a database server writes it; on
+     * SQLite it stays empty (one node counts in memory). */
+    {"CREATE TABLE IF NOT EXISTS source_lockouts ("
+     "  id INTEGER PRIMARY KEY,"
+     "  source TEXT NOT NULL UNIQUE,"
+     "  failures INTEGER NOT NULL DEFAULT 0,"
+     "  window_started_at TEXT NOT NULL,"
+     "  locked_until TEXT,"
+     "  created_at TEXT NOT NULL,"
+     "  updated_at TEXT NOT NULL"
+     ");",
+     NULL, PG_STEP7},
 };
 
 static int exec_sql(struct store *st, const char *sql, int version)

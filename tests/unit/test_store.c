@@ -26,6 +26,7 @@
 #include "store/keys.h"
 #include "store/recordings.h"
 #include "store/sessions.h"
+#include "store/sources.h"
 #include "store/settings.h"
 #include "store/transfers.h"
 #include "store/users.h"
@@ -2377,6 +2378,183 @@ static void test_conn_kills(void **state)
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
+/* ---- source lockouts (a cluster's shared per-source counter) ---------- */
+
+static enum store_source_verdict src_fail(struct fixture *f, const char *source,
+                                          int threshold, int64_t now_ms)
+{
+    struct store_lockout rule = {
+        .threshold = threshold, .seconds = 60, .now_ms = now_ms};
+    enum store_source_verdict v = STORE_SOURCE_WAS_LOCKED;
+
+    assert_int_equal(store_source_record_failure(f->st, source, &rule, &v),
+                     GW_OK);
+    return v;
+}
+
+static bool src_locked(struct fixture *f, const char *source, int64_t now_ms)
+{
+    bool locked = true;
+
+    assert_int_equal(store_source_is_locked(f->st, source, now_ms, &locked),
+                     GW_OK);
+    return locked;
+}
+
+/* The row of source: "failures|window_started_at|locked_until". */
+static void src_row(struct fixture *f, const char *source, char *out,
+                    size_t len)
+{
+    char sql[256];
+
+    snprintf(sql, sizeof(sql),
+             "SELECT failures || '|' || window_started_at || '|' || "
+             "coalesce(locked_until, '-') FROM source_lockouts WHERE source "
+             "= '%s'",
+             source);
+    db_text(f, sql, out, len);
+}
+
+static void expect_src_row(struct fixture *f, const char *source, int failures,
+                           int64_t window_ms, int64_t locked_until_ms)
+{
+    char window[GW_TIME_LEN];
+    char until[GW_TIME_LEN] = "-";
+    char want[128];
+    char got[128];
+
+    gw_time_iso_ms(window_ms, window);
+    if (locked_until_ms != 0) {
+        gw_time_iso_ms(locked_until_ms, until);
+    }
+    snprintf(want, sizeof(want), "%d|%s|%s", failures, window, until);
+    src_row(f, source, got, sizeof(got));
+    assert_string_equal(got, want);
+}
+
+static void test_source_lockout(void **state)
+{
+    struct fixture *f = *state;
+    const char *a = "203.0.113.0";
+    const char *b = "2001:db8:1:2::";
+    int64_t t0 = gw_time_wall_ms();
+    int64_t end = t0 + 1000 + 60000;
+    struct store_lockout rule = {.threshold = 0, .seconds = 60, .now_ms = t0};
+    enum store_source_verdict v = STORE_SOURCE_WAS_LOCKED;
+    int64_t deleted = -1;
+
+    /* Nothing counted yet: not locked. */
+    assert_false(src_locked(f, a, t0));
+    /* The first failure opens the window, the third within 60 s locks. */
+    assert_int_equal(src_fail(f, a, 3, t0), STORE_SOURCE_COUNTED);
+    assert_int_equal(src_fail(f, a, 3, t0 + 500), STORE_SOURCE_COUNTED);
+    expect_src_row(f, a, 2, t0, 0);
+    assert_false(src_locked(f, a, t0 + 500));
+    assert_int_equal(src_fail(f, a, 3, t0 + 1000), STORE_SOURCE_LOCKED_NOW);
+    expect_src_row(f, a, 3, t0, end);
+    assert_true(src_locked(f, a, t0 + 1000));
+    assert_true(src_locked(f, a, end - 1));
+    /* Locked: not counted, and the lock is not extended. */
+    assert_int_equal(src_fail(f, a, 3, t0 + 2000), STORE_SOURCE_WAS_LOCKED);
+    assert_int_equal(src_fail(f, a, 3, end - 1), STORE_SOURCE_WAS_LOCKED);
+    expect_src_row(f, a, 3, t0, end);
+    /* Another source is another counter. */
+    assert_false(src_locked(f, b, t0 + 2000));
+    assert_int_equal(src_fail(f, b, 3, t0), STORE_SOURCE_COUNTED);
+    expect_src_row(f, b, 1, t0, 0);
+    /* The lock ends at its end; the next failure opens a new window. */
+    assert_false(src_locked(f, a, end));
+    assert_int_equal(src_fail(f, a, 3, end), STORE_SOURCE_COUNTED);
+    expect_src_row(f, a, 1, end, 0);
+    /* A window that began 60 s ago or earlier is over: counting restarts,
+     * so two failures in one window and one in the next lock nothing. */
+    assert_int_equal(src_fail(f, b, 3, t0 + 59999), STORE_SOURCE_COUNTED);
+    expect_src_row(f, b, 2, t0, 0);
+    assert_int_equal(src_fail(f, b, 3, t0 + 60000), STORE_SOURCE_COUNTED);
+    expect_src_row(f, b, 1, t0 + 60000, 0);
+    /* A threshold of 1 locks at the first failure, of 0 never counts. */
+    assert_int_equal(src_fail(f, "198.51.100.7", 1, t0),
+                     STORE_SOURCE_LOCKED_NOW);
+    assert_true(src_locked(f, "198.51.100.7", t0));
+    assert_int_equal(
+        store_source_record_failure(f->st, "198.51.100.8", &rule, &v), GW_OK);
+    assert_int_equal(v, STORE_SOURCE_COUNTED);
+    assert_int_equal(count_rows(f, "source_lockouts"), 3);
+
+    /* Expiry at t0 + 61 s: 198.51.100.7's lock is over (deleted), a's
+     * window of `end` and b's of t0 + 60 s are open (kept). */
+    rule.now_ms = t0 + 61000;
+    assert_int_equal(store_source_expire(f->st, &rule, &deleted), GW_OK);
+    assert_int_equal(deleted, 1);
+    assert_int_equal(count_rows(f, "source_lockouts"), 2);
+    /* 121 s on, both windows are over too. */
+    rule.now_ms = t0 + 121000;
+    assert_int_equal(store_source_expire(f->st, &rule, &deleted), GW_OK);
+    assert_int_equal(deleted, 2);
+    assert_int_equal(count_rows(f, "source_lockouts"), 0);
+    /* A lock in force is never expired. */
+    assert_int_equal(src_fail(f, a, 1, t0 + 121000), STORE_SOURCE_LOCKED_NOW);
+    rule.now_ms = t0 + 180000;
+    assert_int_equal(store_source_expire(f->st, &rule, &deleted), GW_OK);
+    assert_int_equal(deleted, 0);
+    assert_true(src_locked(f, a, t0 + 180000));
+}
+
+struct src_counter {
+    const char *path;
+    int64_t now_ms;
+    int rc;
+    int verdicts[3]; /* by enum store_source_verdict */
+};
+
+static void *count_source_failures(void *arg)
+{
+    struct src_counter *w = arg;
+    struct store_lockout rule = {
+        .threshold = 10, .seconds = 60, .now_ms = w->now_ms};
+    struct store *st = NULL;
+
+    w->rc = store_open(w->path, STORE_OPEN_EXISTING, &st);
+    for (int i = 0; i < 8 && w->rc == GW_OK; i++) {
+        enum store_source_verdict v = STORE_SOURCE_COUNTED;
+        w->rc = store_source_record_failure(st, "192.0.2.0", &rule, &v);
+        w->verdicts[v]++;
+    }
+    store_close(st);
+    return NULL;
+}
+
+/* Nodes counting one source at once: every failure counts, exactly one
+ * locks, the rest find it locked (one connection per thread). */
+static void test_source_lockout_concurrent(void **state)
+{
+    struct fixture *f = *state;
+    pthread_t threads[4];
+    struct src_counter w[4];
+    int total[3] = {0, 0, 0};
+    int64_t t0 = gw_time_wall_ms();
+
+    for (int i = 0; i < 4; i++) {
+        memset(&w[i], 0, sizeof(w[i]));
+        w[i].path = f->path;
+        w[i].now_ms = t0;
+        w[i].rc = -100;
+        assert_int_equal(
+            pthread_create(&threads[i], NULL, count_source_failures, &w[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(threads[i], NULL);
+        assert_int_equal(w[i].rc, GW_OK);
+        for (int k = 0; k < 3; k++) {
+            total[k] += w[i].verdicts[k];
+        }
+    }
+    assert_int_equal(total[STORE_SOURCE_COUNTED], 9);
+    assert_int_equal(total[STORE_SOURCE_LOCKED_NOW], 1);
+    assert_int_equal(total[STORE_SOURCE_WAS_LOCKED], 22);
+    expect_src_row(f, "192.0.2.0", 10, t0, t0 + 60000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2432,6 +2610,8 @@ int main(void)
         T(test_orphans_at_heartbeat),
         T(test_access_generation),
         T(test_conn_kills),
+        T(test_source_lockout),
+        T(test_source_lockout_concurrent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
