@@ -116,15 +116,6 @@ static void lookup_user(struct gw_conn *c, struct attempt *a)
     a->user_exists = rc == GW_OK;
 }
 
-/* Is the connection's source locked out for failures (under the prefixes
- * in force now)? */
-static bool source_locked(struct gw_conn *c)
-{
-    struct gw_limits_policy pol = gw_daemon_policy(c->cfg);
-
-    return gw_limits_locked(c->daemon->limits, &c->peer, &pol, gw_now_ms());
-}
-
 /* Common start of every attempt: banner, method, login name, source lock,
  * user lookup. GW_OK to go on; otherwise a->reason says why not. */
 static int begin(struct gw_conn *c, struct attempt *a, unsigned method_bit,
@@ -139,7 +130,7 @@ static int begin(struct gw_conn *c, struct attempt *a, unsigned method_bit,
         a->reason = "login name changed";
         return GW_ERR_DENIED;
     }
-    if (source_locked(c)) {
+    if (gw_lockout_source_locked(c)) {
         a->reason = "source address locked";
         return GW_ERR_DENIED;
     }
@@ -498,7 +489,7 @@ static int kbdint_answer(struct gw_conn *c, ssh_message msg)
     if (ssh_userauth_kbdint_getnanswers(c->session) == 1) {
         answer = ssh_userauth_kbdint_getanswer(c->session, 0);
     }
-    if (source_locked(c)) {
+    if (gw_lockout_source_locked(c)) {
         a.reason = "source address locked";
     } else if (answer == NULL) {
         a.reason = "no answer";

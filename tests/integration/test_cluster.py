@@ -6,7 +6,9 @@ killed (SIGKILL) while a session runs on node B and another on A: B keeps
 serving, closes A's session as "node lost" at A's last heartbeat once A
 has been silent for node_lost_after, an admin kill and a user kick reach
 B's sessions, `node list` shows A lost and B live, and `audit verify`
-passes after it all (checked after every test).
+passes after it all (checked after every test). Failures from one source
+spread over both nodes lock it after source_lockout_threshold in all (the
+counter is in the database), before they can lock the user.
 
 Runs only on PostgreSQL: ctest runs it under tests/pg/with-postgres.
 """
@@ -115,6 +117,43 @@ class Cluster(h.ForwardTestCase):
         self.assertIn("revoked", ended["end_reason"])
         proc.wait(timeout=h.t(10))
 
+
+    def test_source_lockout_counts_across_nodes(self):
+        # the design's ratio: the user's threshold is twice the source's,
+        # so one source cannot lock her -- unless each node counted it
+        # alone (3 per node = 6 = her threshold)
+        limits = {"source_lockout_threshold": 3, "lockout_threshold": 6,
+                  "lockout_time": 600}
+        for gw in (self.gw_a, self.gw_b):
+            gw.reload(**limits)
+        self.admin.ok("user", "passwd", "alice", "--password-stdin",
+                      input="alice-password-1\n")
+        nodes = [self.gw_a, self.gw_b] * 3
+        for i, gw in enumerate(nodes):
+            r = h.ssh_password(gw.port, "alice", f"guess-{i}", self.dir, "hosts")
+            self.assertRefused(r, r"Permission denied")
+        # after 3 in all the source is locked on either node, for her key too
+        for gw in (self.gw_a, self.gw_b):
+            r = gw.ssh("alice", "hosts", keys=[self.alice_key])
+            self.assertRefused(r)
+            self.assertNotIn("Authenticated to", r.err)
+        self.settle_events()
+        failures = self.admin.events(kind="auth.failure", user="alice")
+        locked_out = [e for e in failures if 'reason="source address locked"' in e["detail"]]
+        # attempts 4-6 of the passwords, and the key logins on both nodes
+        self.assertEqual(len([e for e in locked_out if "method=password" in e["detail"]]),
+                         3, locked_out)
+        self.assertGreaterEqual(len([e for e in locked_out
+                                     if "method=publickey" in e["detail"]]), 2, locked_out)
+        self.assertEqual(len(self.admin.events(kind="auth.source_locked")), 1)
+        # alice is not locked: only the 3 counted failures reached her
+        show = self.admin.json("user", "show", "alice")
+        self.assertFalse(show["locked"], show)
+        self.assertEqual(show["failed_logins"], 3, show)
+        self.assertEqual(self.admin.events(kind="auth.locked"), [])
+        rows = pgdb.psql("SELECT source, failures, locked_until IS NOT NULL "
+                         "FROM source_lockouts", str(self.db)).split()
+        self.assertEqual(rows, ["127.0.0.1|3|t"])
 
 if __name__ == "__main__":
     h.main()
