@@ -34,6 +34,7 @@ struct st_pg {
     unsigned generation; /* bumped by a reconnect: prepared names are gone */
     unsigned next_name;
     int64_t changes;
+    int lock_timeout_ms; /* st_pg_set_lock_timeout's; -1: never set */
     char errmsg[512];
 };
 
@@ -112,6 +113,8 @@ static char *display_name(PGconn *conn)
     return name;
 }
 
+static int session_settings(struct store *st);
+
 int st_pg_connect(struct store *st, const char *target)
 {
     /* Ours first, then target's own: with expand_dbname, a later keyword
@@ -131,6 +134,7 @@ int st_pg_connect(struct store *st, const char *target)
     st->engine = ST_POSTGRES;
     st->pg = pg;
     pg->generation = 1;
+    pg->lock_timeout_ms = -1;
     pg->conn = PQconnectdbParams(keys, values, 1);
     if (pg->conn == NULL) {
         return GW_ERR_NOMEM;
@@ -146,9 +150,7 @@ int st_pg_connect(struct store *st, const char *target)
     if (st->path == NULL) {
         return GW_ERR_NOMEM;
     }
-    /* Audit rows compare times as text: make the server's own "now"
-     * (views only) UTC too. */
-    if (st_pg_exec(st, "SET TIME ZONE 'UTC'") != ST_OK) {
+    if (session_settings(st) != ST_OK) {
         rc = gw_err_set(GW_ERR_DB, "%s: %s", st->path, pg->errmsg);
     }
     return rc;
@@ -193,7 +195,7 @@ static bool connection_usable(struct store *st)
         return false;
     }
     pg->generation++;
-    return true;
+    return session_settings(st) == ST_OK;
 }
 
 /* What a failed result means to the caller, as an st_code. */
@@ -245,10 +247,29 @@ int st_pg_exec(struct store *st, const char *sql)
     return rc;
 }
 
+/* The settings of the session, which a reconnect (PQreset: a new
+ * session) must make again. */
+static int session_settings(struct store *st)
+{
+    char sql[64];
+    int rc;
+
+    /* Audit rows compare times as text: make the server's own "now"
+     * (views only) UTC too. */
+    rc = st_pg_exec(st, "SET TIME ZONE 'UTC'");
+    if (rc == ST_OK && st->pg->lock_timeout_ms >= 0) {
+        snprintf(sql, sizeof(sql), "SET lock_timeout = %d",
+                 st->pg->lock_timeout_ms);
+        rc = st_pg_exec(st, sql);
+    }
+    return rc;
+}
+
 void st_pg_set_lock_timeout(struct store *st, int ms)
 {
     char sql[64];
 
+    st->pg->lock_timeout_ms = ms;
     snprintf(sql, sizeof(sql), "SET lock_timeout = %d", ms);
     (void)st_pg_exec(st, sql);
 }
