@@ -117,7 +117,6 @@ class Cluster(h.ForwardTestCase):
         self.assertIn("revoked", ended["end_reason"])
         proc.wait(timeout=h.t(10))
 
-
     def test_source_lockout_counts_across_nodes(self):
         # the design's ratio: the user's threshold is twice the source's,
         # so one source cannot lock her -- unless each node counted it
@@ -154,6 +153,7 @@ class Cluster(h.ForwardTestCase):
         rows = pgdb.psql("SELECT source, failures, locked_until IS NOT NULL "
                          "FROM source_lockouts", str(self.db)).split()
         self.assertEqual(rows, ["127.0.0.1|3|t"])
+
 
 if __name__ == "__main__":
     h.main()
