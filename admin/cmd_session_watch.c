@@ -193,13 +193,13 @@ static int watch_begin(struct admin_ctx *ctx, int64_t id, bool from_start,
     if (rc != GW_OK) {
         return rc;
     }
-    if (s->ended_at[0] != '\0' && !from_start) {
+    rc = find_recording(ctx, s, r);
+    if (rc == GW_OK && s->ended_at[0] != '\0' && !from_start) {
         return gw_err_set(GW_ERR_INVALID,
                           "session %lld ended at %s: play it with `" ADMIN_PROG
                           " session replay %lld` (or watch --from-start)",
                           (long long)id, s->ended_at, (long long)id);
     }
-    rc = find_recording(ctx, s, r);
     if (rc == GW_OK) {
         rc = admin_begin(ctx);
     }
