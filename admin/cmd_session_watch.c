@@ -135,8 +135,8 @@ static int play_context(struct admin_ctx *ctx, struct admin_player *p,
 
 /* Play what the recording gets, until the session has ended and every
  * chunk is played, or a signal or a closed output stops it. */
-static int follow(struct admin_ctx *ctx, struct admin_player *p,
-                  int64_t rec_id, int64_t last, struct store_session *s)
+static int follow(struct admin_ctx *ctx, struct admin_player *p, int64_t rec_id,
+                  int64_t last, struct store_session *s)
 {
     bool ended = false;
     size_t n = 0;
@@ -174,14 +174,25 @@ static int follow(struct admin_ctx *ctx, struct admin_player *p,
 
 static void end_note(struct admin_ctx *ctx, const struct store_session *s)
 {
+    struct store_recording r;
+    bool lost = false;
+
     if (watch_stop || s->ended_at[0] == '\0') {
         fprintf(ctx->err, ADMIN_PROG ": stopped watching session %lld\n",
                 (long long)s->id);
         return;
     }
-    fprintf(ctx->err, ADMIN_PROG ": session %lld ended at %s (%s)\n",
+    /* Chunks the recorder had to drop (a database that could not keep
+     * up) are missing from what was shown: say so. */
+    if (store_recording_get(ctx->st, s->id, &r) == GW_OK) {
+        lost = r.degraded[0] != '\0';
+    }
+    fprintf(ctx->err, ADMIN_PROG ": session %lld ended at %s (%s)%s%s\n",
             (long long)s->id, s->ended_at,
-            s->end_reason[0] != '\0' ? s->end_reason : "no reason recorded");
+            s->end_reason[0] != '\0' ? s->end_reason : "no reason recorded",
+            lost ? "; the recording is incomplete: " : "",
+            lost ? r.degraded : "");
+    store_recording_clear(&r);
 }
 
 /* Checks, then the one write: the admin.session.watch event. */
@@ -204,9 +215,8 @@ static int watch_begin(struct admin_ctx *ctx, int64_t id, bool from_start,
         rc = admin_begin(ctx);
     }
     if (rc == GW_OK) {
-        rc = admin_event(ctx, "admin.session.watch", s->user,
-                         "session=%lld%s", (long long)id,
-                         from_start ? " from=start" : "");
+        rc = admin_event(ctx, "admin.session.watch", s->user, "session=%lld%s",
+                         (long long)id, from_start ? " from=start" : "");
     }
     if (rc == GW_OK) {
         rc = admin_commit(ctx);

@@ -65,8 +65,7 @@ class Watcher:
         for th in self._threads:
             th.join(timeout=5)
         if h.sanitizer_re().search(self.err):
-            self.fail_text = f"sanitizer report from session watch:\n{self.err}"
-            raise AssertionError(self.fail_text)
+            raise AssertionError(f"sanitizer report from session watch:\n{self.err}")
         return rc
 
     def close(self):
