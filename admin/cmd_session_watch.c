@@ -87,7 +87,8 @@ static int find_recording(struct admin_ctx *ctx, const struct store_session *s,
                           "session %lld has no recording (%s): nothing to "
                           "watch",
                           (long long)s->id,
-                          s->pty ? "recording is off"
+                          s->pty ? "recording is off, or the gateway has "
+                                   "not stored it yet"
                                  : "not a terminal (pty) session");
     }
     return rc;
