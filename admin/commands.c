@@ -89,6 +89,12 @@ static const struct admin_optspec session_replay_opts[] = {
     {NULL, false, false},
 };
 
+static const struct admin_optspec session_watch_opts[] = {
+    {"--speed", true, false},
+    {"--from-start", false, false},
+    {NULL, false, false},
+};
+
 static const struct admin_cmd commands[] = {
     {"init", NULL, admin_init, "", 0, 0, NULL, ADMIN_CMD_OWN_DB},
     {"user", "add", admin_user_add,
@@ -135,6 +141,8 @@ static const struct admin_cmd commands[] = {
     {"session", "show", admin_session_show, "ID", 1, 1, NULL, 0},
     {"session", "replay", admin_session_replay, "ID [--speed X]", 1, 1,
      session_replay_opts, ADMIN_CMD_STREAM},
+    {"session", "watch", admin_session_watch, "ID [--speed X] [--from-start]",
+     1, 1, session_watch_opts, ADMIN_CMD_STREAM},
     {"session", "export", admin_session_export, "ID", 1, 1, NULL,
      ADMIN_CMD_STREAM},
     {"session", "kill", admin_session_kill, "ID | --conn UID", 0, 1,

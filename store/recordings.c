@@ -256,3 +256,77 @@ out:
     st_done(st, stmt);
     return rc;
 }
+
+/* Fills one store_chunk; leaves nothing to free when it fails. */
+static int read_chunk_row(struct st_stmt *stmt, void *elem)
+{
+    struct store_chunk *c = elem;
+    const char *data = st_col_text(stmt, 1);
+    size_t len = data != NULL ? st_col_bytes(stmt, 1) : 0;
+
+    c->seq = st_col_int64(stmt, 0);
+    c->len = len;
+    c->data = malloc(len + 1);
+    if (c->data == NULL) {
+        return GW_ERR_NOMEM;
+    }
+    if (len > 0) {
+        memcpy(c->data, data, len);
+    }
+    c->data[len] = '\0';
+    return GW_OK;
+}
+
+static void clear_chunk(void *elem)
+{
+    struct store_chunk *c = elem;
+
+    free(c->data);
+    c->data = NULL;
+}
+
+int store_recording_chunks_after(struct store *st, int64_t id,
+                                 int64_t after_seq, size_t max,
+                                 struct store_chunk **out, size_t *n)
+{
+    static const struct st_rows rows = {sizeof(struct store_chunk),
+                                        read_chunk_row, clear_chunk,
+                                        "reading recording chunks"};
+    struct st_stmt *stmt = NULL;
+    int rc;
+
+    *out = NULL;
+    *n = 0;
+    if (max == 0 || max > INT32_MAX) {
+        return gw_err_set(GW_ERR_INVALID, "chunks to read: 1 to %d", INT32_MAX);
+    }
+    rc = st_prepare(st,
+                    "SELECT seq, data FROM recording_chunks WHERE "
+                    "recording_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+                    &stmt);
+    if (rc != GW_OK) {
+        return rc;
+    }
+    st_bind_int64(stmt, 1, id);
+    st_bind_int64(stmt, 2, after_seq);
+    st_bind_limit(stmt, 3, (int64_t)max);
+    return st_collect(st, stmt, &rows, out, n);
+}
+
+void store_chunk_list_free(struct store_chunk *list, size_t n)
+{
+    for (size_t i = 0; list != NULL && i < n; i++) {
+        clear_chunk(&list[i]);
+    }
+    free(list);
+}
+
+int store_recording_last_seq(struct store *st, int64_t id, int64_t *seq)
+{
+    /* max() over the index's range: one row, -1 when the range is empty. */
+    return st_get_one(st,
+                      "SELECT coalesce(max(seq), -1) FROM recording_chunks "
+                      "WHERE recording_id = ?1",
+                      ST_PARAMS(ST_INT64(id)), st_row_int64, seq,
+                      "reading recording chunks");
+}

@@ -1114,6 +1114,81 @@ static int collect_chunk(void *arg, const char *data, size_t len)
     return GW_OK;
 }
 
+/* What `session watch` polls: the chunks after the last one it played,
+ * a few at a time, in seq order (not the order of writing), with the
+ * other recordings' chunks left out. */
+static void test_recording_chunks_after(void **state)
+{
+    struct fixture *f = *state;
+    int64_t s = start_session(f, "gw1", "alice", "web1", "shell");
+    int64_t other = start_session(f, "gw1", "bob", "web1", "shell");
+    struct store_chunk *c = NULL;
+    size_t n = 99;
+    int64_t id = 0, id2 = 0, top = 0;
+
+    assert_int_equal(store_recording_start(f->st, s, "{}", &id), GW_OK);
+    assert_int_equal(store_recording_start(f->st, other, "{}", &id2), GW_OK);
+    /* Nothing yet: an empty answer, not an error. */
+    assert_int_equal(store_recording_last_seq(f->st, id, &top), GW_OK);
+    assert_int_equal(top, -1);
+    assert_int_equal(store_recording_chunks_after(f->st, id, -1, 4, &c, &n),
+                     GW_OK);
+    assert_int_equal(n, 0);
+    store_chunk_list_free(c, n);
+
+    assert_int_equal(store_recording_append(f->st, id, 0, "[0]\n", 4), GW_OK);
+    assert_int_equal(store_recording_append(f->st, id2, 0, "[b]\n", 4), GW_OK);
+    assert_int_equal(store_recording_append(f->st, id, 2, "[2]\n", 4), GW_OK);
+    assert_int_equal(store_recording_append(f->st, id, 1, "[1]\n", 4), GW_OK);
+    /* A gap (a chunk the recorder dropped) is no end. */
+    assert_int_equal(store_recording_append(f->st, id, 5, "[5]\n", 4), GW_OK);
+    assert_int_equal(store_recording_last_seq(f->st, id, &top), GW_OK);
+    assert_int_equal(top, 5);
+
+    assert_int_equal(store_recording_chunks_after(f->st, id, -1, 2, &c, &n),
+                     GW_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(c[0].seq, 0);
+    assert_int_equal(c[0].len, 4);
+    assert_string_equal(c[0].data, "[0]\n");
+    assert_int_equal(c[1].seq, 1);
+    assert_string_equal(c[1].data, "[1]\n");
+    store_chunk_list_free(c, n);
+
+    assert_int_equal(store_recording_chunks_after(f->st, id, 1, 4, &c, &n),
+                     GW_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(c[0].seq, 2);
+    assert_int_equal(c[1].seq, 5);
+    assert_string_equal(c[1].data, "[5]\n");
+    store_chunk_list_free(c, n);
+
+    /* The live end: nothing after the last, until the next is written. */
+    assert_int_equal(store_recording_chunks_after(f->st, id, 5, 4, &c, &n),
+                     GW_OK);
+    assert_int_equal(n, 0);
+    store_chunk_list_free(c, n);
+    assert_int_equal(store_recording_append(f->st, id, 6, "[6]\n", 4), GW_OK);
+    assert_int_equal(store_recording_chunks_after(f->st, id, 5, 4, &c, &n),
+                     GW_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(c[0].seq, 6);
+    store_chunk_list_free(c, n);
+
+    /* The other recording's own, and none of an unknown one. */
+    assert_int_equal(store_recording_chunks_after(f->st, id2, -1, 4, &c, &n),
+                     GW_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(c[0].data, "[b]\n");
+    store_chunk_list_free(c, n);
+    assert_int_equal(
+        store_recording_chunks_after(f->st, id2 + 100, -1, 4, &c, &n), GW_OK);
+    assert_int_equal(n, 0);
+    store_chunk_list_free(c, n);
+    assert_int_equal(store_recording_chunks_after(f->st, id, -1, 0, &c, &n),
+                     GW_ERR_INVALID);
+}
+
 static void test_recordings_and_transfers(void **state)
 {
     struct fixture *f = *state;
@@ -2582,6 +2657,7 @@ int main(void)
         T(test_sessions),
         T(test_session_orphans_and_kills),
         T(test_recordings_and_transfers),
+        T(test_recording_chunks_after),
         T(test_single_row_reads),
         T(test_event_add_at),
         T(test_session_times),
