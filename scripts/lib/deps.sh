@@ -45,6 +45,9 @@ ensure_packages() {
     fi
     echo "installing: ${missing[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -q >&2
-    apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+    # Another apt or dpkg at work (a second job on the machine,
+    # unattended-upgrades) is waited for instead of failing at once.
+    apt-get -o DPkg::Lock::Timeout=600 update -q >&2
+    apt-get -o DPkg::Lock::Timeout=600 install -y -q \
+        --no-install-recommends "${missing[@]}" >&2
 }
