@@ -5,6 +5,12 @@
 
 SSHGATE_BUILD_PACKAGES=(build-essential cmake pkg-config libssh-dev
     libsqlite3-dev libssl-dev libjansson-dev libmicrohttpd-dev libpq-dev)
+# The libraries of the -dev packages above, as the binaries need them at
+# run time: what the Docker image's runtime stage installs. A library added
+# above goes here too (libpq-dev: libpq5; libmicrohttpd-dev:
+# libmicrohttpd12); the image's build then fails at once if one is missing.
+SSHGATE_RUNTIME_PACKAGES=(libssh-4 libsqlite3-0 libssl3 libjansson4
+    libmicrohttpd12 libpq5)
 SSHGATE_TEST_PACKAGES=(libcmocka-dev openssh-client openssh-server python3
     sqlite3 ssh-audit rsync procps shellcheck asciinema python3-paramiko
     curl prometheus postgresql-15)
@@ -13,6 +19,13 @@ SSHGATE_FUZZ_PACKAGES=(clang)
 # scripts/check-format: the style of .clang-format
 SSHGATE_LINT_PACKAGES=(clang-format git)
 SSHGATE_RUN_PACKAGES=(openssh-client sqlite3)
+# The Docker image's build stage: the build, and the unit tests it runs
+# (cmocka; CMake wants python3 for the test tree).
+SSHGATE_IMAGE_BUILD_PACKAGES=("${SSHGATE_BUILD_PACKAGES[@]}" libcmocka-dev
+    python3)
+# scripts/docker-test: mmdebstrap makes the base image where no registry
+# can be reached; the stock client logs in; python3 reads docker's JSON.
+SSHGATE_DOCKER_PACKAGES=(mmdebstrap openssh-client python3)
 # bench/run: real OpenSSH on both ends, gnuplot for the plots
 SSHGATE_BENCH_PACKAGES=(openssh-client openssh-server python3 procps
     gnuplot-nox)
@@ -34,6 +47,9 @@ ensure_packages() {
     fi
     echo "installing: ${missing[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -q >&2
-    apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+    # Another apt or dpkg at work (a second job on the machine,
+    # unattended-upgrades) is waited for instead of failing at once.
+    apt-get -o DPkg::Lock::Timeout=600 update -q >&2
+    apt-get -o DPkg::Lock::Timeout=600 install -y -q \
+        --no-install-recommends "${missing[@]}" >&2
 }
