@@ -50,7 +50,10 @@ static int read_some(ssh_channel src, uint32_t *avail, char *buf, size_t n,
         r = ssh_channel_read_nonblocking(src, buf, (uint32_t)n,
                                          is_stderr ? 1 : 0);
         if (r > 0 && w != NULL && !is_stderr) {
-            w->used += (uint32_t)r;
+            /* saturating: only "an eighth of size or more" matters */
+            w->used = w->used > UINT32_MAX - (uint32_t)r
+                          ? UINT32_MAX
+                          : w->used + (uint32_t)r;
         }
     }
     if (r < 0) {
