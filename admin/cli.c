@@ -460,6 +460,11 @@ static int run_command(struct admin_ctx *ctx)
     if (!(ctx->cmd->flags & ADMIN_CMD_OWN_DB)) {
         rc = store_open(ctx->db_path, STORE_OPEN_EXISTING, &ctx->st);
     }
+    if (rc == GW_OK && ctx->st != NULL) {
+        /* From here on output and events name the database as the store
+         * does: a server's URI without its password. */
+        ctx->db_path = store_name(ctx->st);
+    }
     if (rc == GW_OK) {
         rc = run_buffered(ctx);
     }

@@ -220,6 +220,9 @@ int admin_init(struct admin_ctx *ctx)
     }
     /* Opening creates the file (mode 0600) and the schema. */
     rc = store_open(ctx->db_path, STORE_OPEN_CREATE, &ctx->st);
+    if (rc == GW_OK) {
+        ctx->db_path = store_name(ctx->st); /* without a password */
+    }
     if (rc != GW_OK) {
         goto out;
     }

@@ -1,10 +1,11 @@
 /*
- * session list | show | replay | export: what users did through the
- * gateway, from the sessions, file_transfers and recordings tables.
+ * session list | show | replay | export | kill: what users did through
+ * the gateway, from the sessions, file_transfers and recordings tables.
  */
 #include "admin/internal.h"
 
 #include "admin/output.h"
+#include "admin/playback.h"
 #include "core/strutil.h"
 #include "core/timeutil.h"
 #include "store/conn_kills.h"
@@ -13,15 +14,10 @@
 #include "store/transfers.h"
 
 #include <limits.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-/* Replay never sits longer than this on one pause (as asciinema -i). */
-#define REPLAY_IDLE_MAX_S 2.0
-
-static int session_id_arg(struct admin_ctx *ctx, int64_t *id)
+int admin_session_id_arg(struct admin_ctx *ctx, int64_t *id)
 {
     long v = 0;
 
@@ -270,7 +266,7 @@ int admin_session_show(struct admin_ctx *ctx)
 
     memset(&s, 0, sizeof(s));
     memset(&r, 0, sizeof(r));
-    rc = session_id_arg(ctx, &id);
+    rc = admin_session_id_arg(ctx, &id);
     if (rc == GW_OK) {
         rc = store_session_get(ctx->st, id, &s);
     }
@@ -297,7 +293,7 @@ int admin_session_show(struct admin_ctx *ctx)
 static int load_recording(struct admin_ctx *ctx, struct store_recording *r)
 {
     int64_t id = 0;
-    int rc = session_id_arg(ctx, &id);
+    int rc = admin_session_id_arg(ctx, &id);
 
     if (rc != GW_OK) {
         return rc;
@@ -334,87 +330,28 @@ int admin_session_export(struct admin_ctx *ctx)
     return rc;
 }
 
-struct replay {
-    FILE *out;
-    double speed;
-    double last_t; /* time of the previous event, in recording seconds */
-};
-
-static void pause_for(double seconds)
-{
-    struct timespec ts;
-
-    if (seconds <= 0) {
-        return;
-    }
-    ts.tv_sec = (time_t)seconds;
-    ts.tv_nsec = (long)((seconds - (double)ts.tv_sec) * 1e9);
-    while (nanosleep(&ts, &ts) != 0) {
-    }
-}
-
-/* One event line "[t, "o", "text"]": wait, then write its text. Input
- * events ("i") are not shown, as asciinema does. */
-static void replay_line(struct replay *rp, const char *line, size_t len)
-{
-    json_error_t error;
-    json_t *ev = json_loadb(line, len, JSON_ALLOW_NUL, &error);
-    const char *code = json_string_value(json_array_get(ev, 1));
-    json_t *text = json_array_get(ev, 2);
-    double t = json_number_value(json_array_get(ev, 0));
-    double wait = (t - rp->last_t) / rp->speed;
-
-    if (ev == NULL || code == NULL || !json_is_string(text) || !isfinite(t)) {
-        json_decref(ev);
-        return; /* a damaged line is skipped, the replay goes on */
-    }
-    pause_for(wait > REPLAY_IDLE_MAX_S ? REPLAY_IDLE_MAX_S : wait);
-    rp->last_t = t;
-    if (strcmp(code, "o") == 0) {
-        fwrite(json_string_value(text), 1, json_string_length(text), rp->out);
-        fflush(rp->out);
-    }
-    json_decref(ev);
-}
-
 static int replay_chunk(void *arg, const char *data, size_t len)
 {
-    struct replay *rp = arg;
-    const char *end = data + len;
-
-    /* The recorder stores whole lines in every chunk. */
-    while (data < end) {
-        const char *nl = memchr(data, '\n', (size_t)(end - data));
-        const char *stop = nl != NULL ? nl : end;
-        replay_line(rp, data, (size_t)(stop - data));
-        data = stop + 1;
-    }
-    return GW_OK;
+    return admin_player_chunk(arg, data, len);
 }
 
 int admin_session_replay(struct admin_ctx *ctx)
 {
-    const char *speed = admin_opt(ctx, "--speed");
-    struct replay rp = {ctx->out, 1.0, 0.0};
+    struct admin_player player;
     struct store_recording r;
-    char *end = NULL;
+    double speed = 1.0;
     int rc;
 
-    if (speed != NULL) {
-        rp.speed = strtod(speed, &end);
-        if (end == speed || *end != '\0' || !(rp.speed >= 0.01) ||
-            rp.speed > 1000) {
-            return gw_err_set(GW_ERR_INVALID,
-                              "--speed must be a number from 0.01 to 1000, "
-                              "not '%s'",
-                              speed);
-        }
+    rc = admin_player_speed(admin_opt(ctx, "--speed"), &speed);
+    if (rc != GW_OK) {
+        return rc;
     }
     rc = load_recording(ctx, &r);
     if (rc != GW_OK) {
         return rc;
     }
-    rc = store_recording_chunks(ctx->st, r.id, replay_chunk, &rp);
+    admin_player_init(&player, ctx->out, speed);
+    rc = store_recording_chunks(ctx->st, r.id, replay_chunk, &player);
     store_recording_clear(&r);
     return rc;
 }
@@ -455,7 +392,7 @@ int admin_session_kill(struct admin_ctx *ctx)
     if (uid != NULL) {
         return kill_conn(ctx, uid);
     }
-    rc = session_id_arg(ctx, &id);
+    rc = admin_session_id_arg(ctx, &id);
     if (rc == GW_OK) {
         rc = admin_begin(ctx);
     }

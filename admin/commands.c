@@ -28,6 +28,12 @@ static const struct admin_optspec host_add_opts[] = {
     {NULL, false, false},
 };
 
+static const struct admin_optspec db_copy_opts[] = {
+    {"--from", true, false},
+    {"--to", true, true},
+    {NULL, false, false},
+};
+
 static const struct admin_optspec host_check_opts[] = {
     {"--login", true, false},
     {"--timeout", true, false},
@@ -83,6 +89,12 @@ static const struct admin_optspec session_replay_opts[] = {
     {NULL, false, false},
 };
 
+static const struct admin_optspec session_watch_opts[] = {
+    {"--speed", true, false},
+    {"--from-start", false, false},
+    {NULL, false, false},
+};
+
 static const struct admin_cmd commands[] = {
     {"init", NULL, admin_init, "", 0, 0, NULL, ADMIN_CMD_OWN_DB},
     {"user", "add", admin_user_add,
@@ -129,12 +141,17 @@ static const struct admin_cmd commands[] = {
     {"session", "show", admin_session_show, "ID", 1, 1, NULL, 0},
     {"session", "replay", admin_session_replay, "ID [--speed X]", 1, 1,
      session_replay_opts, ADMIN_CMD_STREAM},
+    {"session", "watch", admin_session_watch, "ID [--speed X] [--from-start]",
+     1, 1, session_watch_opts, ADMIN_CMD_STREAM},
     {"session", "export", admin_session_export, "ID", 1, 1, NULL,
      ADMIN_CMD_STREAM},
     {"session", "kill", admin_session_kill, "ID | --conn UID", 0, 1,
      session_kill_opts, 0},
     {"db", "backup", admin_db_backup, "FILE", 1, 1, NULL, 0},
     {"db", "check", admin_db_check, "", 0, 0, NULL, 0},
+    {"db", "copy", admin_db_copy, "[--from PATH|URI] --to PATH|URI", 0, 0,
+     db_copy_opts, ADMIN_CMD_OWN_DB},
+    {"node", "list", admin_node_list, "", 0, 0, NULL, 0},
     {"health", NULL, admin_health, "[--address HOST:PORT] [--timeout S]", 0, 0,
      health_opts, 0},
 };

@@ -25,6 +25,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #define ADMIN_PROG "sshgate-admin"
@@ -161,6 +162,9 @@ int admin_grant_table(FILE *f, const struct store_grant *grants, size_t n,
                       unsigned cols, const char *indent);
 int admin_grant_json(const struct store_grant *grants, size_t n, json_t **out);
 
+/* cmd_session.c: the session id that is positional argument 0. */
+int admin_session_id_arg(struct admin_ctx *ctx, int64_t *id);
+
 /* The handlers, one file per noun. */
 int admin_init(struct admin_ctx *ctx);
 int admin_user_add(struct admin_ctx *ctx);
@@ -187,12 +191,15 @@ int admin_grant_del(struct admin_ctx *ctx);
 int admin_keys_show(struct admin_ctx *ctx);
 int admin_db_backup(struct admin_ctx *ctx);
 int admin_db_check(struct admin_ctx *ctx);
+int admin_db_copy(struct admin_ctx *ctx);
+int admin_node_list(struct admin_ctx *ctx);
 int admin_audit_list(struct admin_ctx *ctx);
 int admin_session_list(struct admin_ctx *ctx);
 int admin_session_show(struct admin_ctx *ctx);
 int admin_session_replay(struct admin_ctx *ctx);
 int admin_session_export(struct admin_ctx *ctx);
 int admin_session_kill(struct admin_ctx *ctx);
+int admin_session_watch(struct admin_ctx *ctx);
 int admin_audit_verify(struct admin_ctx *ctx);
 int admin_audit_head(struct admin_ctx *ctx);
 int admin_health(struct admin_ctx *ctx);

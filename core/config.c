@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include "err.h"
+#include "export_spec.h"
 #include "log.h"
 #include "proxyproto.h"
 #include "strutil.h"
@@ -67,6 +68,8 @@ union cfg_value {
     struct gw_cidr_list cidrs;
     struct gw_listen_list listen;
     struct gw_startups startups;
+    struct gw_addr addr;
+    struct gw_export_list sinks;
 };
 
 static int parse_long(const struct cfg_key *k, const char *v, void *out);
@@ -82,15 +85,19 @@ static int parse_listen(const struct cfg_key *k, const char *v, void *out);
 static int parse_sep(const struct cfg_key *k, const char *v, void *out);
 static int parse_version(const struct cfg_key *k, const char *v, void *out);
 static int parse_patterns(const struct cfg_key *k, const char *v, void *out);
+static int parse_node_name(const struct cfg_key *k, const char *v, void *out);
 static int parse_user(const struct cfg_key *k, const char *v, void *out);
 static int parse_audit_failure(const struct cfg_key *k, const char *v,
                                void *out);
 static int parse_scope(const struct cfg_key *k, const char *v, void *out);
 static int parse_proxy(const struct cfg_key *k, const char *v, void *out);
 static int parse_startups(const struct cfg_key *k, const char *v, void *out);
+static int parse_addr_opt(const struct cfg_key *k, const char *v, void *out);
+static int parse_export(const struct cfg_key *k, const char *v, void *out);
 static void free_string(void *field);
 static void free_cidrs(void *field);
 static void free_listen(void *field);
+static void free_export(void *field);
 
 #define FIELD(m) \
     offsetof(struct gw_config, m), sizeof(((struct gw_config *)0)->m)
@@ -107,6 +114,8 @@ static const struct cfg_key keys[] = {
     {"listen", parse_listen, free_listen, FIELD(listen),
      "0.0.0.0:2222,[::]:2222", 0, 0, false},
     STR("db", parse_path, db, SSHGATE_DEFAULT_DB, false),
+    STR("node_name", parse_node_name, node_name, "", false),
+    NUM("node_lost_after", parse_secs, node_lost_after, "60", 3, 3600, false),
     NUM("backlog", parse_long, backlog, "512", 1, 65535, false),
     NUM("max_connections", parse_long, max_connections, "1000", 1, 100000,
         true),
@@ -177,6 +186,11 @@ static const struct cfg_key keys[] = {
         INT64_C(1) << 20, INT64_C(1) << 40, false),
     NUM("audit_queue_size", parse_size, audit_queue_size, "64M",
         INT64_C(1) << 20, INT64_C(4) << 30, false),
+    {"event_export", parse_export, free_export, FIELD(event_export), "", 0, 0,
+     false},
+    /* Per sink; as small as 1K for tests that want drops. */
+    NUM("export_queue_size", parse_size, export_queue_size, "4M", INT64_C(1024),
+        INT64_C(1) << 30, false),
     NUM("log_level", parse_level, log_level, "info", 0, 0, true),
     STR("server_version", parse_version, server_version, "sshgate", true),
     NUM("shutdown_grace", parse_secs, shutdown_grace, "30", 0, 3600, true),
@@ -194,6 +208,7 @@ static const struct cfg_key keys[] = {
     NUM("channel_window_budget", parse_size, channel_window_budget, "32M", 0,
         INT64_C(1) << 30, true),
     STR("run_as_user", parse_user, run_as_user, "", false),
+    NUM("metrics_listen", parse_addr_opt, metrics_listen, "", 0, 0, false),
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -373,6 +388,20 @@ static int parse_startups(const struct cfg_key *k, const char *v, void *out)
                           v, (long long)k->max);
     }
     *(struct gw_startups *)out = st;
+    return GW_OK;
+}
+
+/* One numeric ADDR:PORT, or "" for none (family 0). */
+static int parse_addr_opt(const struct cfg_key *k, const char *v, void *out)
+{
+    struct gw_addr a;
+
+    (void)k;
+    memset(&a, 0, sizeof(a));
+    if (v[0] != '\0' && gw_addr_parse_hostport(v, &a) != GW_OK) {
+        return GW_ERR_INVALID;
+    }
+    *(struct gw_addr *)out = a;
     return GW_OK;
 }
 
@@ -583,6 +612,28 @@ static int parse_version(const struct cfg_key *k, const char *v, void *out)
     return dup_value(v, out);
 }
 
+/* A node's name in a cluster: empty (the host name) or up to 63
+ * letters, digits, '.', '_' and '-', as in a host name; it names the
+ * node's rows (sessions, nodes) and must differ between nodes. */
+static int parse_node_name(const struct cfg_key *k, const char *v, void *out)
+{
+    size_t len = strlen(v);
+
+    (void)k;
+    if (len > 63) {
+        return gw_err_set(GW_ERR_INVALID, "must be at most 63 characters");
+    }
+    for (const char *p = v; *p != '\0'; p++) {
+        if (!isalnum((unsigned char)*p) && *p != '.' && *p != '_' &&
+            *p != '-') {
+            return gw_err_set(GW_ERR_INVALID,
+                              "only letters, digits, '.', '_' and '-' are "
+                              "allowed");
+        }
+    }
+    return dup_value(v, out);
+}
+
 /* A comma-separated list of environment variable name patterns (fnmatch
  * globs: letters, digits, '_', '*', '?'); may be empty (nothing passes). */
 static int parse_patterns(const struct cfg_key *k, const char *v, void *out)
@@ -616,6 +667,17 @@ static void free_string(void *field)
 static void free_cidrs(void *field)
 {
     gw_cidr_list_free((struct gw_cidr_list *)field);
+}
+
+static int parse_export(const struct cfg_key *k, const char *v, void *out)
+{
+    (void)k;
+    return gw_export_list_parse(v, (struct gw_export_list *)out);
+}
+
+static void free_export(void *field)
+{
+    gw_export_list_free((struct gw_export_list *)field);
 }
 
 static void free_listen(void *field)
@@ -655,6 +717,20 @@ __attribute__((format(printf, 2, 3))) static void problem(struct loader *ld,
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
     ld->report(ld->ud, line);
+}
+
+/* A parser's message with several lines (one per bad entry of a list):
+ * a problem line for each, all with the same prefix. */
+static void problems(struct loader *ld, const char *prefix, const char *msg)
+{
+    char copy[512];
+    char *rest = copy;
+    char *line = NULL;
+
+    snprintf(copy, sizeof(copy), "%s", msg);
+    while ((line = strsep(&rest, "\n")) != NULL) {
+        problem(ld, "%s: %s", prefix, line);
+    }
 }
 
 static int key_index(const char *name, size_t *idx)
@@ -743,7 +819,9 @@ static void load_line(struct loader *ld, const char *path, int lineno,
     }
     ld->line_of[i] = lineno;
     if (set_value(ld->cfg, i, gw_trim(eq + 1), ld->check) != GW_OK) {
-        problem(ld, "%s:%d: %s: %s", path, lineno, name, gw_err_msg());
+        char where_[300];
+        snprintf(where_, sizeof(where_), "%s:%d: %s", path, lineno, name);
+        problems(ld, where_, gw_err_msg());
     }
 }
 
@@ -783,7 +861,7 @@ static void apply_overrides(struct loader *ld,
         }
         ld->line_of[i] = FROM_COMMAND_LINE;
         if (set_value(ld->cfg, i, ov[n].value, ld->check) != GW_OK) {
-            problem(ld, "%s: %s", ov[n].origin, gw_err_msg());
+            problems(ld, ov[n].origin, gw_err_msg());
         }
     }
 }

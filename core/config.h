@@ -12,6 +12,7 @@
 #define SSHGATE_CORE_CONFIG_H
 
 #include "core/cidr.h"
+#include "core/export_spec.h"
 
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -55,6 +56,8 @@ struct gw_listen_list {
 struct gw_config {
     struct gw_listen_list listen;
     char *db;
+    char *node_name;      /* "" = the host name */
+    long node_lost_after; /* seconds without a heartbeat: the node is lost */
     long backlog;
     long max_connections;
     long max_unauth_connections;
@@ -100,10 +103,14 @@ struct gw_config {
     int64_t recording_queue_size; /* bytes of chunks waiting for the DB */
     bool audit_failure_continue;  /* audit_failure = continue */
     long audit_failure_grace;     /* seconds of outage before refusing */
-    char *audit_spool;            /* path, "" = "<db>.spool" */
+    char *audit_spool;            /* path, "" = "<db>.spool" or, for a server,
+                                   * /var/lib/sshgate/<node>.spool */
     int64_t audit_spool_size;     /* bytes the spool may grow to */
     int64_t audit_queue_size;     /* bytes of records waiting in memory */
-    int log_level;                /* enum gw_log_level */
+    /* The sinks of the SIEM export, and the bytes each may have waiting. */
+    struct gw_export_list event_export;
+    int64_t export_queue_size;
+    int log_level; /* enum gw_log_level */
     char *server_version;
     long shutdown_grace; /* seconds */
     int64_t worker_stack_size;
@@ -114,6 +121,8 @@ struct gw_config {
     int64_t channel_window;        /* bytes, receive window per channel */
     int64_t channel_window_budget; /* bytes, all of a connection's windows */
     char *run_as_user;             /* switch to it after binding; "" = stay */
+    /* Where /metrics, /healthz and /readyz are served; family 0: off. */
+    struct gw_addr metrics_listen;
 
     /* Loader bookkeeping, not settings. */
     char *path;  /* the file read, NULL when none */

@@ -290,6 +290,46 @@ int gw_net_connect(const char *host, uint16_t port, int64_t deadline_ms,
                       (unsigned)port, strerror(err));
 }
 
+int gw_net_connect_udp(const char *host, uint16_t port, int64_t deadline_ms,
+                       int *fd_out, struct gw_net_failure *why)
+{
+    struct addrinfo *list = NULL;
+    int err = EADDRNOTAVAIL;
+    int rc;
+
+    *fd_out = -1;
+    why->resolving = true;
+    why->code = 0;
+    rc = resolve(host, port, deadline_ms, &list, why);
+    if (rc != GW_OK) {
+        return rc;
+    }
+    why->resolving = false;
+    for (const struct addrinfo *ai = list; ai != NULL; ai = ai->ai_next) {
+        int fd = socket(ai->ai_family,
+                        SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
+        if (fd < 0) {
+            err = errno;
+            continue;
+        }
+        /* A datagram connect only sets the peer: it does not wait. */
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+            *fd_out = fd;
+            err = 0;
+            break;
+        }
+        err = errno;
+        close(fd);
+    }
+    freeaddrinfo(list);
+    if (err == 0) {
+        return GW_OK;
+    }
+    why->code = err;
+    return gw_err_set(GW_ERR_IO, "cannot set up UDP to %s port %u: %s", host,
+                      (unsigned)port, strerror(err));
+}
+
 const char *gw_net_failure_text(const struct gw_net_failure *why)
 {
     if (why->resolving) {

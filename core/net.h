@@ -41,6 +41,16 @@ struct gw_net_failure {
 int gw_net_connect(const char *host, uint16_t port, int64_t deadline_ms,
                    int *fd_out, struct gw_net_failure *why);
 
+/*
+ * As gw_net_connect for UDP: resolve host within deadline_ms and set up a
+ * connected, non-blocking, close-on-exec datagram socket to the first
+ * address that takes one (a UDP connect sends nothing, so a peer that is
+ * down shows only in later sends). The same statuses, GW_ERR_IO when no
+ * socket could be set up.
+ */
+int gw_net_connect_udp(const char *host, uint16_t port, int64_t deadline_ms,
+                       int *fd_out, struct gw_net_failure *why);
+
 /* One line for *why: gai_strerror or strerror text. Never NULL. */
 const char *gw_net_failure_text(const struct gw_net_failure *why);
 

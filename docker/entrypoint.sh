@@ -41,7 +41,7 @@ SSHGATED_BIN=${SSHGATED_BIN:-sshgated}
 SSHGATE_ADMIN_BIN=${SSHGATE_ADMIN_BIN:-sshgate-admin}
 
 # sshgated's settings, as in docs/configuration.md (a test keeps them equal).
-KEYS="listen db backlog max_connections max_unauth_connections
+KEYS="listen db node_name node_lost_after backlog max_connections max_unauth_connections
 max_unauth_per_source max_startups source_prefix_v4 source_prefix_v6
 source_penalty source_penalty_max allowed_clients blocked_clients
 proxy_protocol proxy_trusted refusal_summary_interval version_timeout login_grace_time
@@ -50,10 +50,11 @@ auth_methods lockout_threshold lockout_time lockout_scope
 source_lockout_threshold auth_failure_delay banner kex ciphers macs
 hostkey_algorithms pubkey_accepted_algorithms compression rekey_limit rekey_time
 target_separator recording record_input recording_queue_size audit_failure
-audit_failure_grace audit_spool audit_spool_size audit_queue_size log_level
+audit_failure_grace audit_spool audit_spool_size audit_queue_size event_export
+export_queue_size log_level
 server_version shutdown_grace worker_stack_size backend_connect_timeout
 env_allow max_channels_per_connection relay_buffer_size channel_window
-channel_window_budget run_as_user"
+channel_window_budget run_as_user metrics_listen"
 
 # This script's own variables.
 OWN_VARS="SSHGATE_CONFIG SSHGATE_DATA_DIR SSHGATE_ADMIN_USER SSHGATE_ADMIN_KEY

@@ -13,6 +13,7 @@
 #include "gateway/front/hostkeys.h"
 #include "gateway/daemon/limits.h"
 #include "gateway/front/listener.h"
+#include "gateway/metrics_http.h"
 #include "gateway/privdrop.h"
 #include "gateway/daemon/sshlog.h"
 #include "store/conn_kills.h"
@@ -149,20 +150,47 @@ static size_t worker_stack(const struct gw_config *cfg)
     return size;
 }
 
-/* The spool's path: audit_spool, or next to the database. */
+/* The spool's path: audit_spool, or next to the database file; a
+ * database server has no "next to": the node's own file in sshgate's
+ * state directory (each node spools its own records). */
 static char *spool_path(const struct gw_config *cfg)
 {
     char *path = NULL;
+    int n;
 
     if (cfg->audit_spool[0] != '\0') {
         return strdup(cfg->audit_spool);
     }
-    return asprintf(&path, "%s.spool", cfg->db) < 0 ? NULL : path;
+    if (store_is_server(cfg->db)) {
+        n = asprintf(&path, "%s/%s.spool", SSHGATE_STATE_DIR, gw_node_name());
+    } else {
+        n = asprintf(&path, "%s.spool", cfg->db);
+    }
+    return n < 0 ? NULL : path;
+}
+
+/* "ADDR:PORT,..." of the listen setting, for the node's heartbeat. */
+static void listen_text(const struct gw_config *cfg, char *out, size_t len)
+{
+    size_t used = 0;
+
+    out[0] = '\0';
+    for (size_t i = 0; i < cfg->listen.n; i++) {
+        char addr[GW_ADDR_TEXT_MAX];
+        int n;
+        gw_addr_format(&cfg->listen.addrs[i], addr);
+        n = snprintf(out + used, len - used, "%s%s", i > 0 ? "," : "", addr);
+        if (n < 0 || (size_t)n >= len - used) {
+            break; /* the node list shows what fits */
+        }
+        used += (size_t)n;
+    }
 }
 
 static int start_audit(struct gw_daemon *d, const struct gw_config *cfg)
 {
     struct gw_audit_writer_config ac;
+    char listen[256];
     char *spool = spool_path(cfg);
     int rc;
 
@@ -178,9 +206,14 @@ static int start_audit(struct gw_daemon *d, const struct gw_config *cfg)
     ac.fail_open = cfg->audit_failure_continue;
     ac.grace_ms = (int64_t)cfg->audit_failure_grace * 1000;
     ac.node = gw_node_name();
+    listen_text(cfg, listen, sizeof(listen));
+    ac.listen = listen;
+    ac.lost_after_ms = (int64_t)cfg->node_lost_after * 1000;
     ac.started_ms = gw_time_wall_ms();
     ac.close_orphans = true;
     ac.run_prefix = gw_node_run_prefix();
+    ac.export_sinks = &cfg->event_export;
+    ac.export_queue_max = (size_t)cfg->export_queue_size;
     rc = gw_audit_writer_start(&ac, &d->audit);
     free(spool);
     return rc;
@@ -192,6 +225,7 @@ static int start_workers(struct gw_service *rt, const struct gw_config *cfg)
     struct gw_pool_opts po;
     int rc;
 
+    gw_node_set_name(cfg->node_name);
     rc = gw_limits_new(LIMITS_MAX_SOURCES, &d->limits);
     if (rc == GW_OK) {
         rc = start_audit(d, cfg);
@@ -257,6 +291,9 @@ static int start(struct gw_service *rt, struct gw_config *cfg)
     /* Bind first (port 22 may need root), then give root up before the
      * database is opened or any thread exists. */
     rc = gw_listener_open(cfg, &rt->listener);
+    if (rc == GW_OK && cfg->metrics_listen.family != 0) {
+        rc = gw_metrics_http_open(&cfg->metrics_listen, &rt->metrics);
+    }
     if (rc == GW_OK) {
         rc = gw_drop_privileges(cfg->run_as_user);
     }
@@ -277,6 +314,9 @@ static int start(struct gw_service *rt, struct gw_config *cfg)
     if (rc == GW_OK) {
         rc = gw_listener_start(rt->listener, &rt->daemon, bind);
         bind = NULL; /* transferred */
+    }
+    if (rc == GW_OK && rt->metrics != NULL) {
+        rc = gw_metrics_http_start(rt->metrics, &rt->daemon);
     }
     ssh_bind_free(bind);
     return rc;
@@ -328,6 +368,7 @@ static void reload(struct gw_service *rt)
     gw_audit_writer_configure(rt->daemon.audit, cfg->audit_failure_continue,
                               (int64_t)cfg->audit_failure_grace * 1000,
                               (size_t)cfg->recording_queue_size);
+    gw_audit_writer_reopen_export(rt->daemon.audit);
     gw_listener_set_bind(rt->listener, bind);
     apply_lockout(rt, cfg);
     gw_daemon_publish(&rt->daemon, cfg); /* takes our reference */
@@ -386,6 +427,7 @@ static void cleanup(struct gw_service *rt, bool threads_done)
     if (!threads_done) {
         return; /* threads may still use everything below */
     }
+    gw_metrics_http_free(rt->metrics); /* reads the daemon and the writer */
     gw_listener_free(rt->listener);
     gw_pool_free(rt->daemon.pool);
     gw_audit_writer_stop(rt->daemon.audit, AUDIT_DRAIN_MS);

@@ -20,6 +20,7 @@
 #define GW_SERVICE_OVERRIDES_MAX 3
 
 struct gw_listener;
+struct gw_metrics_http;
 struct store;
 
 /* The command line. */
@@ -41,6 +42,7 @@ struct gw_service {
     bool daemon_ready;
     struct store *st; /* main thread's handle: host keys on (re)load */
     struct gw_listener *listener;
+    struct gw_metrics_http *metrics; /* NULL unless metrics_listen is set */
     int sigfd;
     bool threads_alive; /* a stop timed out: leave libssh alone */
 };

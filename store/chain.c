@@ -53,19 +53,19 @@ static int hash_int(struct gw_sha256 *h, int64_t value)
     return st_hash_field(h, text);
 }
 
-int st_hash_column(struct gw_sha256 *h, sqlite3_stmt *stmt, int col)
+int st_hash_column(struct gw_sha256 *h, struct st_stmt *stmt, int col)
 {
     const char *text = NULL;
 
-    if (sqlite3_column_type(stmt, col) == SQLITE_NULL) {
+    if (st_col_is_null(stmt, col)) {
         return st_hash_field(h, NULL);
     }
     /* Integers hash as their decimal text, as SQLite renders them. */
-    text = (const char *)sqlite3_column_text(stmt, col);
+    text = (const char *)st_col_text(stmt, col);
     if (text == NULL) {
         return GW_ERR_NOMEM;
     }
-    return st_hash_field_n(h, text, (size_t)sqlite3_column_bytes(stmt, col));
+    return st_hash_field_n(h, text, (size_t)st_col_bytes(stmt, col));
 }
 
 /* ---- the sessions row -------------------------------------------------- */
@@ -74,7 +74,7 @@ struct row_digest {
     char *out;
 };
 
-static int hash_session_row(sqlite3_stmt *stmt, void *arg)
+static int hash_session_row(struct st_stmt *stmt, void *arg)
 {
     struct row_digest *d = arg;
     struct gw_sha256 *h = NULL;
@@ -84,7 +84,7 @@ static int hash_session_row(sqlite3_stmt *stmt, void *arg)
         return rc;
     }
     rc = st_hash_field(h, "session");
-    for (int col = 0; rc == GW_OK && col < sqlite3_column_count(stmt); col++) {
+    for (int col = 0; rc == GW_OK && col < st_col_count(stmt); col++) {
         rc = st_hash_column(h, stmt, col);
     }
     if (rc == GW_OK) {
@@ -122,7 +122,7 @@ int st_transfers_walk(struct store *st, int64_t session_id,
                       void *arg, char out[GW_SHA256_HEX_LEN])
 {
     struct gw_sha256 *h = NULL;
-    sqlite3_stmt *stmt = NULL;
+    struct st_stmt *stmt = NULL;
     int step;
     int rc = gw_sha256_new(&h);
 
@@ -149,15 +149,15 @@ int st_transfers_walk(struct store *st, int64_t session_id,
     if (rc != GW_OK) {
         goto out;
     }
-    sqlite3_bind_int64(stmt, 1, session_id);
-    while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+    st_bind_int64(stmt, 1, session_id);
+    while ((step = st_step(stmt)) == ST_ROW) {
         rc = gw_sha256_update(h, out, strlen(out));
         for (int col = 0; rc == GW_OK && col < 10; col++) {
             rc = st_hash_column(h, stmt, col);
         }
         /* file_seq (schema 4) only where it is set: rows that are no
          * file's, and every row bound before schema 4, hash as they did. */
-        if (rc == GW_OK && sqlite3_column_type(stmt, 10) != SQLITE_NULL) {
+        if (rc == GW_OK && !st_col_is_null(stmt, 10)) {
             rc = st_hash_column(h, stmt, 10);
         }
         if (rc == GW_OK) {
@@ -168,10 +168,10 @@ int st_transfers_walk(struct store *st, int64_t session_id,
             goto out;
         }
         if (each != NULL) {
-            each(arg, sqlite3_column_int64(stmt, 0), out);
+            each(arg, st_col_int64(stmt, 0), out);
         }
     }
-    if (step != SQLITE_DONE) {
+    if (step != ST_DONE) {
         rc = st_fail(st, step, "reading file transfers");
     }
 out:
@@ -231,7 +231,7 @@ int st_chunk_digest(const char *prev, int64_t seq, const char *data, size_t len,
 static int rechain_chunks(struct store *st, int64_t rec_id,
                           char out[GW_SHA256_HEX_LEN])
 {
-    sqlite3_stmt *stmt = NULL;
+    struct st_stmt *stmt = NULL;
     int step;
     int rc = st_prepare(st,
                         "SELECT seq, data FROM recording_chunks WHERE "
@@ -241,17 +241,17 @@ static int rechain_chunks(struct store *st, int64_t rec_id,
     if (rc != GW_OK) {
         return rc;
     }
-    sqlite3_bind_int64(stmt, 1, rec_id);
-    while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
-        const char *data = (const char *)sqlite3_column_text(stmt, 1);
-        rc = st_chunk_digest(out, sqlite3_column_int64(stmt, 0),
+    st_bind_int64(stmt, 1, rec_id);
+    while ((step = st_step(stmt)) == ST_ROW) {
+        const char *data = (const char *)st_col_text(stmt, 1);
+        rc = st_chunk_digest(out, st_col_int64(stmt, 0),
                              data != NULL ? data : "",
-                             (size_t)sqlite3_column_bytes(stmt, 1), out);
+                             (size_t)st_col_bytes(stmt, 1), out);
         if (rc != GW_OK) {
             goto out;
         }
     }
-    if (step != SQLITE_DONE) {
+    if (step != ST_DONE) {
         rc = st_fail(st, step, "reading recording chunks");
     }
 out:
@@ -266,16 +266,16 @@ struct rec_tail {
     char digest[GW_SHA256_HEX_LEN]; /* "" when NULL */
 };
 
-static int read_rec_tail(sqlite3_stmt *stmt, void *arg)
+static int read_rec_tail(struct st_stmt *stmt, void *arg)
 {
     struct rec_tail *t = arg;
 
-    t->id = sqlite3_column_int64(stmt, 0);
-    t->session_id = sqlite3_column_int64(stmt, 1);
+    t->id = st_col_int64(stmt, 0);
+    t->session_id = st_col_int64(stmt, 1);
     st_col_copy(stmt, 4, t->digest, sizeof(t->digest));
     return st_recording_base(
-        t->id, t->session_id, (const char *)sqlite3_column_text(stmt, 2),
-        (const char *)sqlite3_column_text(stmt, 3), t->header_base);
+        t->id, t->session_id, (const char *)st_col_text(stmt, 2),
+        (const char *)st_col_text(stmt, 3), t->header_base);
 }
 
 int st_recording_tail(struct store *st, int64_t session_id, int64_t *rec_id,
@@ -310,11 +310,11 @@ struct ended_who {
     char client[STORE_CLIENT_MAX];
 };
 
-static int read_ended_who(sqlite3_stmt *stmt, void *arg)
+static int read_ended_who(struct st_stmt *stmt, void *arg)
 {
     struct ended_who *w = arg;
 
-    w->ended = sqlite3_column_int(stmt, 0) != 0;
+    w->ended = st_col_int(stmt, 0) != 0;
     st_col_copy(stmt, 1, w->user, sizeof(w->user));
     st_col_copy(stmt, 2, w->client, sizeof(w->client));
     return GW_OK;

@@ -1,5 +1,8 @@
 /*
- * store_check: SQLite's own integrity checks and the event hash chain.
+ * store_check: the engine's own checks and the event hash chain. SQLite:
+ * integrity_check and foreign_key_check. PostgreSQL checks its pages and
+ * enforces foreign keys itself; what can still be wrong there is a
+ * constraint added NOT VALID by hand, or one a restore left unvalidated.
  * Above db.c and events.c, which it calls, so that db.c never calls up
  * into events.c (which calls down into db.c).
  */
@@ -18,28 +21,28 @@
 static int run_check(struct store *st, const char *sql, bool ok_is_single,
                      FILE *report, int *problems)
 {
-    sqlite3_stmt *stmt = NULL;
+    struct st_stmt *stmt = NULL;
     int rc = st_prepare(st, sql, &stmt);
     int step;
 
     if (rc != GW_OK) {
         return rc;
     }
-    while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
-        const unsigned char *first = sqlite3_column_text(stmt, 0);
+    while ((step = st_step(stmt)) == ST_ROW) {
+        const char *first = st_col_text(stmt, 0);
         if (ok_is_single && first != NULL &&
             strcmp((const char *)first, "ok") == 0) {
             continue;
         }
         (*problems)++;
         fprintf(report, "%s:", sql);
-        for (int c = 0; c < sqlite3_column_count(stmt); c++) {
-            const unsigned char *v = sqlite3_column_text(stmt, c);
+        for (int c = 0; c < st_col_count(stmt); c++) {
+            const char *v = st_col_text(stmt, c);
             fprintf(report, " %s", v != NULL ? (const char *)v : "NULL");
         }
         fputc('\n', report);
     }
-    if (step != SQLITE_DONE) {
+    if (step != ST_DONE) {
         rc = st_fail(st, step, sql);
     }
     st_done(st, stmt);
@@ -60,8 +63,16 @@ int store_check(struct store *st, char **report)
     if (f == NULL) {
         return GW_ERR_NOMEM;
     }
-    rc = run_check(st, "PRAGMA integrity_check", true, f, &problems);
-    if (rc == GW_OK) {
+    if (st->engine == ST_POSTGRES) {
+        rc = run_check(st,
+                       "SELECT conrelid::regclass::text, conname FROM "
+                       "pg_constraint WHERE NOT convalidated AND "
+                       "connamespace = current_schema()::regnamespace",
+                       false, f, &problems);
+    } else {
+        rc = run_check(st, "PRAGMA integrity_check", true, f, &problems);
+    }
+    if (rc == GW_OK && st->engine == ST_SQLITE) {
         rc = run_check(st, "PRAGMA foreign_key_check", false, f, &problems);
     }
     if (rc == GW_OK) {
@@ -78,10 +89,9 @@ int store_check(struct store *st, char **report)
         }
     }
     if (rc == GW_OK && problems == 0) {
-        fprintf(f,
-                "ok: schema version %d, integrity ok, foreign keys ok, "
-                "event chain intact\n",
-                version);
+        fprintf(
+            f, "ok: schema version %d, %s, event chain intact\n", version,
+            ST_SQL(st, "integrity ok, foreign keys ok", "constraints valid"));
     }
     fclose(f);
     if (rc == GW_OK && problems > 0) {

@@ -27,7 +27,7 @@ static int insert_request(struct store *st, const char *node,
                           const char *conn_uid, const char *user,
                           const char *by)
 {
-    sqlite3_stmt *stmt = NULL;
+    struct st_stmt *stmt = NULL;
     char now[GW_TIME_LEN];
     int rc;
 
@@ -61,20 +61,40 @@ int store_user_kick_request(struct store *st, const char *node,
                             const char *user, const char *by)
 {
     struct store_user u;
+    struct st_stmt *stmt = NULL;
+    char now[GW_TIME_LEN];
     int rc = store_user_get(st, user, &u);
 
     if (rc != GW_OK) {
         return rc;
     }
+    /* One request per node of the cluster: each ends the user's
+     * connections it serves and marks its own request handled. */
+    gw_time_now_iso(now);
+    rc = st_prepare(st,
+                    "INSERT INTO conn_kills (node, username, requested_by, "
+                    "created_at) SELECT name, ?1, ?2, ?3 FROM nodes",
+                    &stmt);
+    if (rc != GW_OK) {
+        return rc;
+    }
+    st_bind_text(stmt, 1, user);
+    st_bind_text(stmt, 2, by);
+    st_bind_text(stmt, 3, now);
+    rc = st_exec_stmt(st, stmt, "requesting a user's end");
+    if (rc != GW_OK || st_changes(st) > 0) {
+        return rc;
+    }
+    /* No node has run yet: the one named, for when it does. */
     return insert_request(st, node, NULL, user, by);
 }
 
-static int read_kill(sqlite3_stmt *stmt, void *out)
+static int read_kill(struct st_stmt *stmt, void *out)
 {
     struct store_conn_kill *k = out;
 
     memset(k, 0, sizeof(*k));
-    k->id = sqlite3_column_int64(stmt, 0);
+    k->id = st_col_int64(stmt, 0);
     st_col_copy(stmt, 1, k->conn_uid, sizeof(k->conn_uid));
     st_col_copy(stmt, 2, k->user, sizeof(k->user));
     return GW_OK;
@@ -87,7 +107,7 @@ int store_conn_kills_pending(struct store *st, const char *node,
     static const struct st_rows rows = {sizeof(struct store_conn_kill),
                                         read_kill, NULL,
                                         "reading connection kill requests"};
-    sqlite3_stmt *stmt = NULL;
+    struct st_stmt *stmt = NULL;
     int rc;
 
     rc = st_prepare(st,
@@ -106,7 +126,7 @@ int store_conn_kills_pending(struct store *st, const char *node,
 
 int store_conn_kill_done(struct store *st, int64_t id)
 {
-    sqlite3_stmt *stmt = NULL;
+    struct st_stmt *stmt = NULL;
     char now[GW_TIME_LEN];
     int rc;
 
@@ -118,7 +138,7 @@ int store_conn_kill_done(struct store *st, int64_t id)
     if (rc != GW_OK) {
         return rc;
     }
-    sqlite3_bind_int64(stmt, 1, id);
+    st_bind_int64(stmt, 1, id);
     st_bind_text(stmt, 2, now);
     return st_exec_stmt(st, stmt, "marking a connection kill handled");
 }

@@ -28,7 +28,8 @@ struct store_conn_kill {
 int store_conn_kill_request(struct store *st, const char *conn_uid,
                             const char *by);
 
-/* Ask node to end every connection of user. GW_ERR_NOTFOUND for an
+/* Ask every node of the cluster (the nodes table; node when no node has
+ * run yet) to end every connection of user. GW_ERR_NOTFOUND for an
  * unknown user. */
 int store_user_kick_request(struct store *st, const char *node,
                             const char *user, const char *by);

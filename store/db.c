@@ -1,5 +1,7 @@
 #include "store/internal.h"
 #include "store/open.h"
+#include "store/pg.h"
+#include "store/sqlite.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -10,133 +12,163 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define BUSY_TIMEOUT_MS 5000
-
-int st_prepare(struct store *st, const char *sql, sqlite3_stmt **stmt)
+/* The statement's engine part, prepared for the cache or for one use. */
+static int prepare_engine(struct store *st, struct st_stmt *stmt, bool cached)
 {
+    int code;
+
+    if (st->engine == ST_POSTGRES) {
+        return st_pg_prepare(st, stmt, cached);
+    }
+    code = st_lite_prepare(st, stmt, cached);
+    return code == ST_OK ? GW_OK : st_fail(st, code, "preparing a statement");
+}
+
+static void finalize_engine(struct st_stmt *stmt)
+{
+    if (stmt->pg != NULL) {
+        st_pg_finalize(stmt);
+    } else if (stmt->lite != NULL) {
+        st_lite_finalize(stmt);
+    }
+}
+
+int st_prepare(struct store *st, const char *sql, struct st_stmt **stmt)
+{
+    struct st_stmt *one = NULL;
+    bool cached = st->ncache < ST_CACHE_MAX;
     int rc;
 
+    *stmt = NULL;
     for (int i = 0; i < st->ncache; i++) {
         struct st_cached *c = &st->cache[i];
-        if (!c->in_use && (c->sql == sql || strcmp(c->sql, sql) == 0)) {
+        if (!c->in_use &&
+            (c->stmt.sql == sql || strcmp(c->stmt.sql, sql) == 0)) {
             c->in_use = true;
-            *stmt = c->stmt;
+            *stmt = &c->stmt;
             return GW_OK;
         }
     }
-    rc = sqlite3_prepare_v3(
-        st->db, sql, -1,
-        st->ncache < ST_CACHE_MAX ? SQLITE_PREPARE_PERSISTENT : 0, stmt, NULL);
-    if (rc != SQLITE_OK) {
-        *stmt = NULL;
-        return st_fail(st, rc, "preparing a statement");
+    one = cached ? &st->cache[st->ncache].stmt : calloc(1, sizeof(*one));
+    if (one == NULL) {
+        return GW_ERR_NOMEM;
     }
-    if (st->ncache < ST_CACHE_MAX) {
-        st->cache[st->ncache++] = (struct st_cached){sql, *stmt, true};
+    *one = (struct st_stmt){.st = st, .sql = sql};
+    rc = prepare_engine(st, one, cached);
+    if (rc != GW_OK) {
+        if (!cached) {
+            free(one);
+        }
+        return rc;
     }
+    if (cached) {
+        st->cache[st->ncache++].in_use = true;
+    }
+    *stmt = one;
     return GW_OK;
 }
 
-void st_done(struct store *st, sqlite3_stmt *stmt)
+void st_done(struct store *st, struct st_stmt *stmt)
 {
     if (stmt == NULL) {
         return;
     }
     for (int i = 0; i < st->ncache; i++) {
-        if (st->cache[i].stmt == stmt) {
-            sqlite3_reset(stmt);
-            sqlite3_clear_bindings(stmt);
+        if (&st->cache[i].stmt == stmt) {
+            if (stmt->pg != NULL) {
+                st_pg_reset(stmt);
+            } else {
+                st_lite_reset(stmt);
+            }
             st->cache[i].in_use = false;
             return;
         }
     }
-    sqlite3_finalize(stmt);
+    finalize_engine(stmt);
+    free(stmt);
 }
 
-int st_fail(struct store *st, int sqlite_rc, const char *what)
+static const char *engine_errmsg(struct store *st)
 {
-    int primary = sqlite_rc & 0xff;
+    return st->engine == ST_POSTGRES ? st_pg_errmsg(st) : st_lite_errmsg(st);
+}
 
-    if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) {
+int st_fail(struct store *st, int code, const char *what)
+{
+    int primary = code & 0xff;
+
+    if (primary == ST_BUSY || primary == ST_LOCKED) {
         /* The busy timeout ran out: another writer holds the lock. A
          * caller that can wait (the audit writer) spools and tries
          * again. */
         return gw_err_set(GW_ERR_TIMEOUT, "%s: database is locked (%s)",
                           st->path, what);
     }
-    if (primary == SQLITE_NOTADB) {
+    if (primary == ST_NOTADB) {
         return gw_err_set(GW_ERR_DB, "%s is not an sshgate database", st->path);
     }
-    if (primary == SQLITE_READONLY || primary == SQLITE_CANTOPEN ||
-        primary == SQLITE_PERM || primary == SQLITE_FULL ||
-        primary == SQLITE_IOERR) {
-        /* A full disk or a failing one is an outage the audit writer
-         * waits out (spooling), like a lock, not a verdict on the data. */
+    if (primary == ST_READONLY || primary == ST_CANTOPEN ||
+        primary == ST_PERM || primary == ST_FULL || primary == ST_IOERR) {
+        /* A full disk or a failing one, or a server out of reach, is an
+         * outage the audit writer waits out (spooling), like a lock, not
+         * a verdict on the data. */
         return gw_err_set(GW_ERR_IO, "%s: cannot write the database (%s)",
-                          st->path, sqlite3_errmsg(st->db));
+                          st->path, engine_errmsg(st));
     }
     return gw_err_set(GW_ERR_DB, "%s: %s failed: %s", st->path, what,
-                      sqlite3_errmsg(st->db));
+                      engine_errmsg(st));
 }
 
-int st_exec_stmt(struct store *st, sqlite3_stmt *stmt, const char *what)
+int st_exec_stmt(struct store *st, struct st_stmt *stmt, const char *what)
 {
-    int rc = sqlite3_step(stmt);
+    int rc = st_step(stmt);
     int status = GW_OK;
 
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+    if (rc != ST_DONE && rc != ST_ROW) {
         status = st_fail(st, rc, what);
     }
     st_done(st, stmt);
     return status;
 }
 
-int st_insert(struct store *st, sqlite3_stmt *stmt, const char *what,
+int st_insert(struct store *st, struct st_stmt *stmt, const char *what,
               int64_t *id)
 {
-    int rc = sqlite3_step(stmt);
+    int rc = st_step(stmt);
 
-    if (rc == SQLITE_CONSTRAINT_UNIQUE) {
+    if (rc == ST_CONSTRAINT_UNIQUE) {
         rc = GW_ERR_EXISTS;
-    } else if (rc != SQLITE_DONE) {
+    } else if (rc != ST_DONE) {
         rc = st_fail(st, rc, what);
     } else {
         rc = GW_OK;
         if (id != NULL) {
-            *id = sqlite3_last_insert_rowid(st->db);
+            rc = st_last_insert_id(st, id);
         }
     }
     st_done(st, stmt);
     return rc;
 }
 
-int st_bind_text(sqlite3_stmt *stmt, int idx, const char *text)
+void st_col_copy(struct st_stmt *stmt, int col, char *dst, size_t dstlen)
 {
-    if (text == NULL) {
-        return sqlite3_bind_null(stmt, idx);
-    }
-    return sqlite3_bind_text(stmt, idx, text, -1, SQLITE_TRANSIENT);
-}
-
-void st_col_copy(sqlite3_stmt *stmt, int col, char *dst, size_t dstlen)
-{
-    const unsigned char *text = sqlite3_column_text(stmt, col);
+    const char *text = st_col_text(stmt, col);
 
     if (text == NULL) {
         dst[0] = '\0';
         return;
     }
-    snprintf(dst, dstlen, "%s", (const char *)text);
+    snprintf(dst, dstlen, "%s", text);
 }
 
-char *st_col_dup(sqlite3_stmt *stmt, int col)
+char *st_col_dup(struct st_stmt *stmt, int col)
 {
-    const unsigned char *text = sqlite3_column_text(stmt, col);
+    const char *text = st_col_text(stmt, col);
 
     if (text == NULL) {
         return NULL;
     }
-    return strdup((const char *)text);
+    return strdup(text);
 }
 
 int st_grow(void *listp, size_t *cap, size_t count, size_t elem_size)
@@ -159,15 +191,15 @@ int st_grow(void *listp, size_t *cap, size_t count, size_t elem_size)
     return GW_OK;
 }
 
-int st_collect(struct store *st, sqlite3_stmt *stmt, const struct st_rows *rows,
-               void *listp, size_t *n)
+int st_collect(struct store *st, struct st_stmt *stmt,
+               const struct st_rows *rows, void *listp, size_t *n)
 {
     char *list = NULL;
     size_t count = 0, cap = 0;
     int step;
     int rc = GW_OK;
 
-    while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+    while ((step = st_step(stmt)) == ST_ROW) {
         rc = st_grow(&list, &cap, count, rows->elem_size);
         if (rc != GW_OK) {
             goto out;
@@ -178,7 +210,7 @@ int st_collect(struct store *st, sqlite3_stmt *stmt, const struct st_rows *rows,
         }
         count++;
     }
-    if (step != SQLITE_DONE) {
+    if (step != ST_DONE) {
         rc = st_fail(st, step, rows->what);
         goto out;
     }
@@ -195,10 +227,10 @@ out:
 }
 
 int st_get_one(struct store *st, const char *sql, const struct st_param *params,
-               size_t nparams, int (*read_row)(sqlite3_stmt *stmt, void *out),
+               size_t nparams, int (*read_row)(struct st_stmt *stmt, void *out),
                void *out, const char *what)
 {
-    sqlite3_stmt *stmt = NULL;
+    struct st_stmt *stmt = NULL;
     int rc = st_prepare(st, sql, &stmt);
     int step;
 
@@ -208,15 +240,15 @@ int st_get_one(struct store *st, const char *sql, const struct st_param *params,
     for (size_t i = 0; i < nparams; i++) {
         int idx = (int)i + 1;
         if (params[i].is_int) {
-            sqlite3_bind_int64(stmt, idx, params[i].i64);
+            st_bind_int64(stmt, idx, params[i].i64);
         } else {
             st_bind_text(stmt, idx, params[i].text);
         }
     }
-    step = sqlite3_step(stmt);
-    if (step == SQLITE_ROW) {
+    step = st_step(stmt);
+    if (step == ST_ROW) {
         rc = read_row(stmt, out);
-    } else if (step == SQLITE_DONE) {
+    } else if (step == ST_DONE) {
         rc = GW_ERR_NOTFOUND;
     } else {
         rc = st_fail(st, step, what);
@@ -225,23 +257,23 @@ int st_get_one(struct store *st, const char *sql, const struct st_param *params,
     return rc;
 }
 
-int st_row_int(sqlite3_stmt *stmt, void *out)
+int st_row_int(struct st_stmt *stmt, void *out)
 {
-    int value = sqlite3_column_int(stmt, 0);
+    int value = st_col_int(stmt, 0);
 
     memcpy(out, &value, sizeof(value));
     return GW_OK;
 }
 
-int st_row_int64(sqlite3_stmt *stmt, void *out)
+int st_row_int64(struct st_stmt *stmt, void *out)
 {
-    int64_t value = sqlite3_column_int64(stmt, 0);
+    int64_t value = st_col_int64(stmt, 0);
 
     memcpy(out, &value, sizeof(value));
     return GW_OK;
 }
 
-int st_row_text(sqlite3_stmt *stmt, void *out)
+int st_row_text(struct st_stmt *stmt, void *out)
 {
     char **text = out;
 
@@ -249,89 +281,20 @@ int st_row_text(sqlite3_stmt *stmt, void *out)
     return *text != NULL ? GW_OK : GW_ERR_NOMEM;
 }
 
-/* Create the file with mode 0600 before SQLite does (it would use the umask);
- * SQLite gives the -wal and -shm files the same mode as the database. */
-static int create_private_file(const char *path)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-
-    if (fd < 0) {
-        if (errno == EEXIST) {
-            return GW_OK;
-        }
-        return gw_err_set(GW_ERR_IO, "cannot create %s: %s", path,
-                          strerror(errno));
-    }
-    close(fd);
-    return GW_OK;
-}
-
-static int set_pragmas(struct store *st)
-{
-    /* WAL lets the admin CLI and auditors read while the daemon writes;
-     * synchronous=FULL because an accepted audit row must survive a power
-     * cut. */
-    static const char *const pragmas[] = {
-        "PRAGMA foreign_keys = ON",
-        "PRAGMA journal_mode = WAL",
-        "PRAGMA synchronous = FULL",
-        "PRAGMA trusted_schema = OFF",
-    };
-    char *errmsg = NULL;
-
-    for (size_t i = 0; i < sizeof(pragmas) / sizeof(pragmas[0]); i++) {
-        int rc = sqlite3_exec(st->db, pragmas[i], NULL, NULL, &errmsg);
-        if (rc != SQLITE_OK) {
-            sqlite3_free(errmsg);
-            return st_fail(st, rc, pragmas[i]);
-        }
-    }
-    return GW_OK;
-}
-
-int st_connect(const char *path, int flags, struct store **out)
+int st_connect(const char *target, int flags, struct store **out)
 {
     struct store *st = NULL;
-    struct stat sb;
     int rc;
 
-    if (path == NULL || path[0] == '\0') {
+    if (target == NULL || target[0] == '\0') {
         return gw_err_set(GW_ERR_INVALID, "database path is empty");
-    }
-    if (stat(path, &sb) != 0) {
-        if (errno != ENOENT || !(flags & STORE_OPEN_CREATE)) {
-            return gw_err_set(
-                errno == ENOENT ? GW_ERR_NOTFOUND : GW_ERR_IO,
-                "cannot open database %s: %s%s", path, strerror(errno),
-                errno == ENOENT ? " (run 'sshgate-admin init' first)" : "");
-        }
-        rc = create_private_file(path);
-        if (rc != GW_OK) {
-            return rc;
-        }
-    } else if (!S_ISREG(sb.st_mode)) {
-        return gw_err_set(GW_ERR_IO, "database %s is not a regular file", path);
     }
     st = calloc(1, sizeof(*st));
     if (st == NULL) {
         return GW_ERR_NOMEM;
     }
-    st->path = strdup(path);
-    if (st->path == NULL) {
-        rc = GW_ERR_NOMEM;
-        goto out;
-    }
-    rc = sqlite3_open_v2(path, &st->db,
-                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
-    if (rc != SQLITE_OK) {
-        rc = gw_err_set(GW_ERR_IO, "cannot open database %s: %s", path,
-                        st->db != NULL ? sqlite3_errmsg(st->db)
-                                       : sqlite3_errstr(rc));
-        goto out;
-    }
-    sqlite3_busy_timeout(st->db, BUSY_TIMEOUT_MS);
-    sqlite3_extended_result_codes(st->db, 1);
-    rc = set_pragmas(st);
+    rc = st_pg_is_target(target) ? st_pg_connect(st, target)
+                                 : st_lite_connect(st, target, flags);
     if (rc != GW_OK) {
         goto out;
     }
@@ -342,16 +305,23 @@ out:
     return rc;
 }
 
+const char *store_name(const struct store *st)
+{
+    return st->path;
+}
+
 void store_close(struct store *st)
 {
     if (st == NULL) {
         return;
     }
     for (int i = 0; i < st->ncache; i++) {
-        sqlite3_finalize(st->cache[i].stmt);
+        finalize_engine(&st->cache[i].stmt);
     }
-    if (st->db != NULL) {
-        sqlite3_close_v2(st->db);
+    if (st->engine == ST_POSTGRES) {
+        st_pg_close(st);
+    } else {
+        st_lite_close(st);
     }
     free(st->path);
     free(st);
@@ -359,8 +329,13 @@ void store_close(struct store *st)
 
 int store_schema_version(struct store *st, int *version)
 {
-    int rc = st_get_one(st, "PRAGMA user_version", NULL, 0, st_row_int, version,
-                        "reading schema version");
+    /* PostgreSQL has no user_version: a one-column table holds the
+     * steps taken (migrations.c creates it before the first step). */
+    int rc = st_get_one(st,
+                        ST_SQL(st, "PRAGMA user_version",
+                               "SELECT coalesce(max(version), 0) FROM "
+                               "sshgate_schema"),
+                        NULL, 0, st_row_int, version, "reading schema version");
 
     if (rc == GW_ERR_NOTFOUND) {
         /* Not seen: the pragma answers one row even in an empty file. */
@@ -372,7 +347,7 @@ int store_schema_version(struct store *st, int *version)
 
 static int exec_simple(struct store *st, const char *sql)
 {
-    sqlite3_stmt *stmt = NULL;
+    struct st_stmt *stmt = NULL;
     int rc = st_prepare(st, sql, &stmt);
 
     if (rc != GW_OK) {
@@ -408,18 +383,45 @@ int st_transaction(struct store *st, int (*fn)(struct store *, void *),
  */
 void store_set_busy_timeout(struct store *st, int ms)
 {
-    sqlite3_busy_timeout(st->db, ms);
+    if (st->engine == ST_POSTGRES) {
+        st_pg_set_lock_timeout(st, ms);
+    } else {
+        st_lite_set_busy_timeout(st, ms);
+    }
 }
+
+/*
+ * PostgreSQL: every write transaction of every node takes the same
+ * transaction-level advisory lock first, so writers serialize as they
+ * do on SQLite's BEGIN IMMEDIATE. The store's read-then-write sequences
+ * (the event chain's head, a session's digest, the lockout counters)
+ * stay correct without a per-table locking scheme; the lock is held for
+ * one transaction, a few milliseconds, and lock_timeout bounds the wait.
+ */
+#define ST_PG_WRITE_LOCK "SELECT pg_advisory_xact_lock(7597570166297096000)"
 
 int store_begin(struct store *st)
 {
     int rc;
 
-    if (st->tx_depth > 0 && sqlite3_get_autocommit(st->db)) {
-        st->tx_depth = 0; /* SQLite ended it (an I/O error rolls back) */
+    if (st->tx_depth > 0 && !st_in_transaction(st)) {
+        st->tx_depth = 0; /* the engine ended it (an I/O error rolls back) */
     }
-    rc = exec_simple(st, st->tx_depth == 0 ? "BEGIN IMMEDIATE"
-                                           : "SAVEPOINT st_nested");
+    if (st->tx_depth > 0) {
+        rc = exec_simple(st, "SAVEPOINT st_nested");
+    } else if (st->engine == ST_POSTGRES) {
+        rc = exec_simple(st, "BEGIN");
+        if (rc == GW_OK) {
+            st->tx_depth = 1; /* so that a failed lock rolls back */
+            rc = exec_simple(st, ST_PG_WRITE_LOCK);
+            if (rc != GW_OK) {
+                store_rollback(st);
+            }
+            return rc;
+        }
+    } else {
+        rc = exec_simple(st, "BEGIN IMMEDIATE");
+    }
     if (rc == GW_OK) {
         st->tx_depth++;
     }
@@ -435,7 +437,7 @@ int store_commit(struct store *st)
         return exec_simple(st, "RELEASE st_nested");
     }
     rc = exec_simple(st, "COMMIT");
-    if (rc == GW_OK || sqlite3_get_autocommit(st->db)) {
+    if (rc == GW_OK || !st_in_transaction(st)) {
         st->tx_depth = 0;
     }
     return rc;
@@ -443,7 +445,7 @@ int store_commit(struct store *st)
 
 void store_rollback(struct store *st)
 {
-    if (sqlite3_get_autocommit(st->db)) {
+    if (!st_in_transaction(st)) {
         st->tx_depth = 0;
         return;
     }
@@ -459,45 +461,12 @@ void store_rollback(struct store *st)
 
 int store_backup(struct store *st, const char *dest)
 {
-    sqlite3 *dst = NULL;
-    sqlite3_backup *bk = NULL;
-    int fd;
-    int rc = GW_OK;
-    int step;
-
-    /* O_EXCL: never overwrite an existing file (it may be a good backup). */
-    fd = open(dest, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        return gw_err_set(GW_ERR_IO, "cannot create backup %s: %s", dest,
-                          strerror(errno));
+    if (st->engine == ST_POSTGRES) {
+        return gw_err_set(GW_ERR_INVALID,
+                          "%s is a PostgreSQL database: back it up with "
+                          "pg_dump (pg_dump -Fc -f FILE 'URI'), or copy it "
+                          "into a SQLite file with 'sshgate-admin db copy'",
+                          st->path);
     }
-    close(fd);
-    if (sqlite3_open_v2(dest, &dst, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
-        rc = gw_err_set(GW_ERR_IO, "cannot open backup %s: %s", dest,
-                        dst != NULL ? sqlite3_errmsg(dst) : "no memory");
-        goto out;
-    }
-    bk = sqlite3_backup_init(dst, "main", st->db, "main");
-    if (bk == NULL) {
-        rc = gw_err_set(GW_ERR_DB, "backup to %s failed: %s", dest,
-                        sqlite3_errmsg(dst));
-        goto out;
-    }
-    /* -1: copy everything in one step, under one read transaction. */
-    step = sqlite3_backup_step(bk, -1);
-    if (step != SQLITE_DONE) {
-        rc = gw_err_set(GW_ERR_DB, "backup to %s failed: %s", dest,
-                        sqlite3_errstr(step));
-    }
-out:
-    if (bk != NULL) {
-        sqlite3_backup_finish(bk);
-    }
-    if (dst != NULL) {
-        sqlite3_close(dst);
-    }
-    if (rc != GW_OK) {
-        unlink(dest);
-    }
-    return rc;
+    return st_lite_backup(st, dest);
 }

@@ -21,6 +21,10 @@ struct store;
  * and spools instead). */
 void store_set_busy_timeout(struct store *st, int ms);
 
+/* What messages call the database: its file, or the server's URI
+ * without a password. */
+const char *store_name(const struct store *st);
+
 /* Close; NULL is fine. */
 void store_close(struct store *st);
 

@@ -40,7 +40,7 @@ int st_event_hash(int64_t id, const char *created_at, const char *kind,
     return rc;
 }
 
-static int read_hash_row(sqlite3_stmt *stmt, void *out)
+static int read_hash_row(struct st_stmt *stmt, void *out)
 {
     st_col_copy(stmt, 0, out, GW_SHA256_HEX_LEN);
     return GW_OK;
@@ -73,7 +73,7 @@ static int insert_event(struct store *st, int64_t at_ms, const char *kind,
                         const char *user, const char *client,
                         const char *detail)
 {
-    sqlite3_stmt *stmt = NULL;
+    struct st_stmt *stmt = NULL;
     char now[GW_TIME_LEN];
     char prev[GW_SHA256_HEX_LEN];
     char hash[GW_SHA256_HEX_LEN];
@@ -81,6 +81,7 @@ static int insert_event(struct store *st, int64_t at_ms, const char *kind,
     char client_c[STORE_EVENT_CLIENT_MAX];
     const char *u = NULL, *c = NULL;
     int64_t id;
+    int step;
     int rc;
 
     bounded_copy(user_c, sizeof(user_c), user);
@@ -92,11 +93,20 @@ static int insert_event(struct store *st, int64_t at_ms, const char *kind,
     if (rc != GW_OK) {
         return rc;
     }
-    /* Insert first to learn the id AUTOINCREMENT gives, then seal it. */
+    /* Insert first to learn the id the database gives, then seal it:
+     * AUTOINCREMENT on SQLite, sshgate_event_seq on PostgreSQL (both
+     * move with the transaction, never back). */
     rc = st_prepare(st,
-                    "INSERT INTO events (created_at, kind, username, "
-                    "client_addr, detail, prev_hash, hash) "
-                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, '')",
+                    ST_SQL(st,
+                           "INSERT INTO events (created_at, kind, username, "
+                           "client_addr, detail, prev_hash, hash) "
+                           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, '') RETURNING id",
+                           "WITH next AS (UPDATE sshgate_event_seq SET "
+                           "last_id = last_id + 1 RETURNING last_id) "
+                           "INSERT INTO events (id, created_at, kind, "
+                           "username, client_addr, detail, prev_hash, hash) "
+                           "SELECT last_id, ?1, ?2, ?3, ?4, ?5, ?6, '' FROM "
+                           "next RETURNING id"),
                     &stmt);
     if (rc != GW_OK) {
         return rc;
@@ -107,11 +117,16 @@ static int insert_event(struct store *st, int64_t at_ms, const char *kind,
     st_bind_text(stmt, 4, c);
     st_bind_text(stmt, 5, detail != NULL ? detail : "");
     st_bind_text(stmt, 6, prev);
-    rc = st_exec_stmt(st, stmt, "appending event");
+    step = st_step(stmt);
+    id = step == ST_ROW ? st_col_int64(stmt, 0) : 0;
+    if (step == ST_ROW) {
+        step = st_step(stmt);
+    }
+    rc = step == ST_DONE ? GW_OK : st_fail(st, step, "appending event");
+    st_done(st, stmt);
     if (rc != GW_OK) {
         return rc;
     }
-    id = sqlite3_last_insert_rowid(st->db);
     rc = st_event_hash(id, now, kind, u, c, detail != NULL ? detail : "", prev,
                        hash);
     if (rc != GW_OK) {
@@ -121,7 +136,7 @@ static int insert_event(struct store *st, int64_t at_ms, const char *kind,
     if (rc != GW_OK) {
         return rc;
     }
-    sqlite3_bind_int64(stmt, 1, id);
+    st_bind_int64(stmt, 1, id);
     st_bind_text(stmt, 2, hash);
     return st_exec_stmt(st, stmt, "sealing event");
 }
@@ -135,7 +150,7 @@ int store_event_add(struct store *st, const char *kind, const char *user,
 int store_event_add_at(struct store *st, int64_t at_ms, const char *kind,
                        const char *user, const char *client, const char *detail)
 {
-    bool own_tx = sqlite3_get_autocommit(st->db) != 0;
+    bool own_tx = !st_in_transaction(st);
     int rc;
 
     /* The chain needs "read last hash, insert" under the write lock. */
@@ -182,10 +197,10 @@ int store_event_addf_at(struct store *st, int64_t at_ms, const char *kind,
     return store_event_add_at(st, at_ms, kind, user, client, detail);
 }
 
-static int read_event(sqlite3_stmt *stmt, struct store_event *e)
+static int read_event(struct st_stmt *stmt, struct store_event *e)
 {
     memset(e, 0, sizeof(*e));
-    e->id = sqlite3_column_int64(stmt, 0);
+    e->id = st_col_int64(stmt, 0);
     st_col_copy(stmt, 1, e->created_at, sizeof(e->created_at));
     st_col_copy(stmt, 2, e->kind, sizeof(e->kind));
     st_col_copy(stmt, 3, e->user, sizeof(e->user));
@@ -207,7 +222,7 @@ void store_event_list_free(struct store_event *events, size_t n)
     free(events);
 }
 
-static int read_event_row(sqlite3_stmt *stmt, void *elem)
+static int read_event_row(struct st_stmt *stmt, void *elem)
 {
     return read_event(stmt, elem);
 }
@@ -225,29 +240,36 @@ int store_event_list(struct store *st, const struct store_event_filter *filter,
     static const struct st_rows rows = {sizeof(struct store_event),
                                         read_event_row, clear_event_row,
                                         "listing events"};
-    sqlite3_stmt *stmt = NULL;
+    struct st_stmt *stmt = NULL;
     bool prefix = filter->kind != NULL && filter->kind[0] != '\0' &&
                   filter->kind[strlen(filter->kind) - 1] == '.';
     int rc;
 
-    /* Newest `limit` rows, returned oldest first. */
+    /* Newest `limit` rows, returned oldest first; from first_id on, the
+     * oldest `limit`. */
+/* PostgreSQL types a parameter where it first meets a column: each
+ * comparison comes before its "?N IS NULL". */
+#define EVENT_LIST_WHERE                                                  \
+    "SELECT id, created_at, kind, username, client_addr, detail, "        \
+    "prev_hash, hash FROM events WHERE (created_at >= ?1 OR ?1 IS NULL) " \
+    "AND (kind = ?2 OR ?2 IS NULL OR (?3 = 1 AND substr(kind, 1, "        \
+    "length(?2)) = ?2)) AND (username = ?4 OR ?4 IS NULL) AND id >= ?6 "
     rc = st_prepare(st,
-                    "SELECT * FROM (SELECT id, created_at, kind, username, "
-                    "client_addr, detail, prev_hash, hash FROM events WHERE "
-                    "(?1 IS NULL OR created_at >= ?1) AND (?2 IS NULL OR "
-                    "kind = ?2 OR (?3 AND substr(kind, 1, length(?2)) = ?2)) "
-                    "AND (?4 IS NULL OR username = ?4) ORDER BY id DESC "
-                    "LIMIT ?5) ORDER BY id",
+                    filter->first_id > 0
+                        ? EVENT_LIST_WHERE "ORDER BY id LIMIT ?5"
+                        : "SELECT * FROM (" EVENT_LIST_WHERE
+                          "ORDER BY id DESC LIMIT ?5) AS newest ORDER BY id",
                     &stmt);
+#undef EVENT_LIST_WHERE
     if (rc != GW_OK) {
         return rc;
     }
     st_bind_text(stmt, 1, filter->since);
     st_bind_text(stmt, 2, filter->kind);
-    sqlite3_bind_int(stmt, 3, prefix);
+    st_bind_int(stmt, 3, prefix);
     st_bind_text(stmt, 4, filter->user);
-    sqlite3_bind_int64(stmt, 5,
-                       filter->limit > 0 ? (sqlite3_int64)filter->limit : -1);
+    st_bind_limit(stmt, 5, (int64_t)filter->limit);
+    st_bind_int64(stmt, 6, filter->first_id);
     return st_collect(st, stmt, &rows, events, n);
 }
 

@@ -62,6 +62,9 @@ struct store_event_filter {
     const char *kind;  /* exact kind, or a prefix ending in '.', or NULL */
     const char *user;  /* NULL for all */
     size_t limit;      /* 0 for no limit: the newest `limit` events */
+    /* > 0: only events with an id from it on, and `limit` counts from the
+     * oldest of them (a reader that follows the chain by id) */
+    int64_t first_id;
 };
 
 /* Events matching filter, oldest first. */

@@ -90,16 +90,16 @@ void store_allow_format(unsigned allow, char out[STORE_ALLOW_TEXT_MAX])
     "grants g JOIN users u ON u.id = g.user_id JOIN hosts h ON " \
     "h.id = g.host_id"
 
-static void read_grant(sqlite3_stmt *stmt, struct store_grant *g)
+static void read_grant(struct st_stmt *stmt, struct store_grant *g)
 {
-    const unsigned char *allow = NULL;
+    const char *allow = NULL;
 
     memset(g, 0, sizeof(*g));
-    g->id = sqlite3_column_int64(stmt, 0);
+    g->id = st_col_int64(stmt, 0);
     st_col_copy(stmt, 1, g->user, sizeof(g->user));
     st_col_copy(stmt, 2, g->host, sizeof(g->host));
     st_col_copy(stmt, 3, g->login, sizeof(g->login));
-    allow = sqlite3_column_text(stmt, 4);
+    allow = st_col_text(stmt, 4);
     /* Stored text was validated on the way in; an edited row that no
      * longer parses grants nothing. */
     if (allow == NULL ||
@@ -109,7 +109,7 @@ static void read_grant(sqlite3_stmt *stmt, struct store_grant *g)
     st_col_copy(stmt, 5, g->expires_at, sizeof(g->expires_at));
     st_col_copy(stmt, 6, g->created_at, sizeof(g->created_at));
     st_col_copy(stmt, 7, g->address, sizeof(g->address));
-    g->port = (uint16_t)sqlite3_column_int(stmt, 8);
+    g->port = (uint16_t)st_col_int(stmt, 8);
 }
 
 bool store_grant_expired(const struct store_grant *grant)
@@ -127,7 +127,7 @@ int store_grant_add(struct store *st, const char *user, const char *host,
                     const char *login, unsigned allow, const char *expires_at,
                     char sep, int64_t *id)
 {
-    sqlite3_stmt *stmt = NULL;
+    struct st_stmt *stmt = NULL;
     struct store_user u;
     struct store_host h;
     char allow_text[STORE_ALLOW_TEXT_MAX];
@@ -169,8 +169,8 @@ int store_grant_add(struct store *st, const char *user, const char *host,
     if (rc != GW_OK) {
         goto out;
     }
-    sqlite3_bind_int64(stmt, 1, u.id);
-    sqlite3_bind_int64(stmt, 2, h.id);
+    st_bind_int64(stmt, 1, u.id);
+    st_bind_int64(stmt, 2, h.id);
     st_bind_text(stmt, 3, effective);
     st_bind_text(stmt, 4, allow_text);
     st_bind_text(stmt, 5, expires_at);
@@ -188,7 +188,7 @@ out:
     return rc;
 }
 
-static int read_grant_row(sqlite3_stmt *stmt, void *elem)
+static int read_grant_row(struct st_stmt *stmt, void *elem)
 {
     read_grant(stmt, elem);
     return GW_OK;
@@ -199,7 +199,7 @@ int store_grant_list(struct store *st, const char *user, bool active_only,
 {
     static const struct st_rows rows = {sizeof(struct store_grant),
                                         read_grant_row, NULL, "listing grants"};
-    sqlite3_stmt *stmt = NULL;
+    struct st_stmt *stmt = NULL;
     struct store_user u;
     char now[GW_TIME_LEN];
     int rc;
@@ -213,8 +213,8 @@ int store_grant_list(struct store *st, const char *user, bool active_only,
     gw_time_now_iso(now);
     rc = st_prepare(st,
                     "SELECT " GRANT_COLUMNS " FROM " GRANT_FROM
-                    " WHERE (?1 IS NULL OR u.name = ?1) AND (?2 IS NULL OR "
-                    "g.expires_at IS NULL OR g.expires_at > ?2) "
+                    " WHERE (u.name = ?1 OR ?1 IS NULL) AND (g.expires_at > "
+                    "?2 OR ?2 IS NULL OR g.expires_at IS NULL) "
                     "ORDER BY u.name, h.name, g.login",
                     &stmt);
     if (rc != GW_OK) {
@@ -228,7 +228,7 @@ int store_grant_list(struct store *st, const char *user, bool active_only,
 int store_grant_delete(struct store *st, const char *user, const char *host,
                        const char *login)
 {
-    sqlite3_stmt *stmt = NULL;
+    struct st_stmt *stmt = NULL;
     struct store_user u;
     struct store_host h;
     int rc;
@@ -244,18 +244,18 @@ int store_grant_delete(struct store *st, const char *user, const char *host,
     }
     rc = st_prepare(st,
                     "DELETE FROM grants WHERE user_id = ?1 AND host_id = ?2 "
-                    "AND (?3 IS NULL OR login = ?3)",
+                    "AND (login = ?3 OR ?3 IS NULL)",
                     &stmt);
     if (rc != GW_OK) {
         goto out;
     }
-    sqlite3_bind_int64(stmt, 1, u.id);
-    sqlite3_bind_int64(stmt, 2, h.id);
+    st_bind_int64(stmt, 1, u.id);
+    st_bind_int64(stmt, 2, h.id);
     st_bind_text(stmt, 3, login);
-    rc = sqlite3_step(stmt);
-    if (rc != SQLITE_DONE) {
+    rc = st_step(stmt);
+    if (rc != ST_DONE) {
         rc = st_fail(st, rc, "deleting grant");
-    } else if (sqlite3_changes(st->db) == 0) {
+    } else if (st_changes(st) == 0) {
         rc = gw_err_set(GW_ERR_NOTFOUND, "user '%s' has no grant on '%s'%s%s",
                         user, host, login != NULL ? " as " : "",
                         login != NULL ? login : "");

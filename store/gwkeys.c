@@ -8,7 +8,7 @@
 int store_gwkey_add(struct store *st, const char *purpose,
                     const struct gw_keypair *kp, int64_t *id)
 {
-    sqlite3_stmt *stmt = NULL;
+    struct st_stmt *stmt = NULL;
     char now[GW_TIME_LEN];
     int rc;
 
@@ -27,14 +27,11 @@ int store_gwkey_add(struct store *st, const char *purpose,
     st_bind_text(stmt, 4, kp->pub.fingerprint);
     st_bind_text(stmt, 5, kp->private_text);
     st_bind_text(stmt, 6, now);
-    rc = sqlite3_step(stmt);
-    if (rc != SQLITE_DONE) {
+    rc = st_step(stmt);
+    if (rc != ST_DONE) {
         rc = st_fail(st, rc, "storing gateway key");
     } else {
-        rc = GW_OK;
-        if (id != NULL) {
-            *id = sqlite3_last_insert_rowid(st->db);
-        }
+        rc = id != NULL ? st_last_insert_id(st, id) : GW_OK;
     }
     st_done(st, stmt);
     return rc;
@@ -51,12 +48,12 @@ void store_gwkey_list_free(struct store_gwkey *keys, size_t n)
     free(keys);
 }
 
-static int read_gwkey_row(sqlite3_stmt *stmt, void *elem)
+static int read_gwkey_row(struct st_stmt *stmt, void *elem)
 {
     struct store_gwkey *k = elem;
 
     memset(k, 0, sizeof(*k));
-    k->id = sqlite3_column_int64(stmt, 0);
+    k->id = st_col_int64(stmt, 0);
     st_col_copy(stmt, 1, k->purpose, sizeof(k->purpose));
     st_col_copy(stmt, 2, k->type, sizeof(k->type));
     k->public_b64 = st_col_dup(stmt, 3);
@@ -78,13 +75,13 @@ int store_gwkey_list(struct store *st, const char *purpose,
     static const struct st_rows rows = {sizeof(struct store_gwkey),
                                         read_gwkey_row, clear_gwkey_row,
                                         "listing gateway keys"};
-    sqlite3_stmt *stmt = NULL;
+    struct st_stmt *stmt = NULL;
     int rc;
 
     rc = st_prepare(st,
                     "SELECT id, purpose, key_type, public_blob, fingerprint, "
-                    "created_at FROM gateway_keys WHERE ?1 IS NULL OR "
-                    "purpose = ?1 ORDER BY purpose DESC, id",
+                    "created_at FROM gateway_keys WHERE purpose = ?1 OR "
+                    "?1 IS NULL ORDER BY purpose DESC, id",
                     &stmt);
     if (rc != GW_OK) {
         return rc;

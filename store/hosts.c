@@ -13,16 +13,16 @@
 
 #define HOST_FROM "hosts h LEFT JOIN hosts p ON p.id = h.proxy_host_id"
 
-static int read_host(sqlite3_stmt *stmt, struct store_host *h)
+static int read_host(struct st_stmt *stmt, struct store_host *h)
 {
     memset(h, 0, sizeof(*h));
-    h->id = sqlite3_column_int64(stmt, 0);
+    h->id = st_col_int64(stmt, 0);
     st_col_copy(stmt, 1, h->name, sizeof(h->name));
     st_col_copy(stmt, 2, h->address, sizeof(h->address));
-    h->port = (uint16_t)sqlite3_column_int(stmt, 3);
+    h->port = (uint16_t)st_col_int(stmt, 3);
     st_col_copy(stmt, 4, h->login, sizeof(h->login));
     st_col_copy(stmt, 5, h->hostkey_type, sizeof(h->hostkey_type));
-    if (sqlite3_column_type(stmt, 6) != SQLITE_NULL) {
+    if (!st_col_is_null(stmt, 6)) {
         h->hostkey_b64 = st_col_dup(stmt, 6);
         if (h->hostkey_b64 == NULL) {
             return GW_ERR_NOMEM;
@@ -31,7 +31,7 @@ static int read_host(sqlite3_stmt *stmt, struct store_host *h)
     st_col_copy(stmt, 7, h->hostkey_fingerprint,
                 sizeof(h->hostkey_fingerprint));
     st_col_copy(stmt, 8, h->auth_method, sizeof(h->auth_method));
-    h->has_secret = sqlite3_column_int(stmt, 9) != 0;
+    h->has_secret = st_col_int(stmt, 9) != 0;
     st_col_copy(stmt, 10, h->proxy, sizeof(h->proxy));
     st_col_copy(stmt, 11, h->created_at, sizeof(h->created_at));
     st_col_copy(stmt, 12, h->updated_at, sizeof(h->updated_at));
@@ -156,7 +156,7 @@ static const char *empty_to_null(const char *s)
 int store_host_add(struct store *st, const struct store_host_spec *spec,
                    char sep, int64_t *id)
 {
-    sqlite3_stmt *stmt = NULL;
+    struct st_stmt *stmt = NULL;
     struct store_host proxy;
     char now[GW_TIME_LEN];
     int64_t proxy_id = 0;
@@ -186,7 +186,7 @@ int store_host_add(struct store *st, const struct store_host_spec *spec,
     }
     st_bind_text(stmt, 1, spec->name);
     st_bind_text(stmt, 2, spec->address);
-    sqlite3_bind_int(stmt, 3, spec->port != 0 ? spec->port : 22);
+    st_bind_int(stmt, 3, spec->port != 0 ? spec->port : 22);
     st_bind_text(stmt, 4, empty_to_null(spec->login));
     st_bind_text(stmt, 5, empty_to_null(spec->fingerprint));
     st_bind_text(stmt, 6,
@@ -194,7 +194,7 @@ int store_host_add(struct store *st, const struct store_host_spec *spec,
                                            : STORE_AUTH_GATEWAY_KEY);
     st_bind_text(stmt, 7, empty_to_null(spec->auth_secret));
     if (proxy_id != 0) {
-        sqlite3_bind_int64(stmt, 8, proxy_id);
+        st_bind_int64(stmt, 8, proxy_id);
     }
     st_bind_text(stmt, 9, now);
     rc = st_insert(st, stmt, "adding host", id);
@@ -204,7 +204,7 @@ int store_host_add(struct store *st, const struct store_host_spec *spec,
     return rc;
 }
 
-static int read_host_row(sqlite3_stmt *stmt, void *elem)
+static int read_host_row(struct st_stmt *stmt, void *elem)
 {
     int rc = read_host(stmt, elem);
 
@@ -233,7 +233,7 @@ int store_host_list(struct store *st, struct store_host **hosts, size_t *n)
     static const struct st_rows rows = {sizeof(struct store_host),
                                         read_host_row, clear_host_row,
                                         "listing hosts"};
-    sqlite3_stmt *stmt = NULL;
+    struct st_stmt *stmt = NULL;
     int rc;
 
     rc = st_prepare(
@@ -247,7 +247,7 @@ int store_host_list(struct store *st, struct store_host **hosts, size_t *n)
 
 int store_host_delete(struct store *st, const char *name)
 {
-    sqlite3_stmt *stmt = NULL;
+    struct st_stmt *stmt = NULL;
     int rc;
 
     rc = st_prepare(st, "DELETE FROM hosts WHERE name = ?1", &stmt);
@@ -255,15 +255,15 @@ int store_host_delete(struct store *st, const char *name)
         return rc;
     }
     st_bind_text(stmt, 1, name);
-    rc = sqlite3_step(stmt);
-    if ((rc & 0xff) == SQLITE_CONSTRAINT) {
+    rc = st_step(stmt);
+    if ((rc & 0xff) == ST_CONSTRAINT) {
         rc = gw_err_set(GW_ERR_DENIED,
                         "host '%s' is the proxy of another host; delete or "
                         "change that host first",
                         name);
-    } else if (rc != SQLITE_DONE) {
+    } else if (rc != ST_DONE) {
         rc = st_fail(st, rc, "deleting host");
-    } else if (sqlite3_changes(st->db) == 0) {
+    } else if (st_changes(st) == 0) {
         rc = unknown_host(name);
     } else {
         rc = GW_OK;
@@ -275,7 +275,7 @@ int store_host_delete(struct store *st, const char *name)
 int store_host_pin(struct store *st, const char *name,
                    const struct gw_pubkey *key)
 {
-    sqlite3_stmt *stmt = NULL;
+    struct st_stmt *stmt = NULL;
     char now[GW_TIME_LEN];
     int rc;
 
@@ -293,10 +293,10 @@ int store_host_pin(struct store *st, const char *name,
     st_bind_text(stmt, 3, key->blob_b64);
     st_bind_text(stmt, 4, key->fingerprint);
     st_bind_text(stmt, 5, now);
-    rc = sqlite3_step(stmt);
-    if (rc != SQLITE_DONE) {
+    rc = st_step(stmt);
+    if (rc != ST_DONE) {
         rc = st_fail(st, rc, "pinning host key");
-    } else if (sqlite3_changes(st->db) == 0) {
+    } else if (st_changes(st) == 0) {
         rc = unknown_host(name);
     } else {
         rc = GW_OK;
@@ -306,11 +306,11 @@ int store_host_pin(struct store *st, const char *name,
 }
 
 /* The host's secret, or NULL when it has none. */
-static int read_secret_row(sqlite3_stmt *stmt, void *out)
+static int read_secret_row(struct st_stmt *stmt, void *out)
 {
     char **secret = out;
 
-    if (sqlite3_column_type(stmt, 0) == SQLITE_NULL) {
+    if (st_col_is_null(stmt, 0)) {
         *secret = NULL;
         return GW_OK;
     }

@@ -10,10 +10,10 @@
     "k.id, u.name, k.key_type, k.key_blob, k.fingerprint, k.comment, " \
     "k.created_at"
 
-static int read_key(sqlite3_stmt *stmt, struct store_user_key *k)
+static int read_key(struct st_stmt *stmt, struct store_user_key *k)
 {
     memset(k, 0, sizeof(*k));
-    k->id = sqlite3_column_int64(stmt, 0);
+    k->id = st_col_int64(stmt, 0);
     st_col_copy(stmt, 1, k->user, sizeof(k->user));
     st_col_copy(stmt, 2, k->type, sizeof(k->type));
     k->blob_b64 = st_col_dup(stmt, 3);
@@ -59,7 +59,7 @@ static int user_id(struct store *st, const char *user, int64_t *id)
 int store_key_add(struct store *st, const char *user,
                   const struct gw_pubkey *key, int64_t *id)
 {
-    sqlite3_stmt *stmt = NULL;
+    struct st_stmt *stmt = NULL;
     char now[GW_TIME_LEN];
     int64_t uid = 0;
     int rc;
@@ -77,7 +77,7 @@ int store_key_add(struct store *st, const char *user,
     if (rc != GW_OK) {
         return rc;
     }
-    sqlite3_bind_int64(stmt, 1, uid);
+    st_bind_int64(stmt, 1, uid);
     st_bind_text(stmt, 2, key->type);
     st_bind_text(stmt, 3, key->blob_b64);
     st_bind_text(stmt, 4, key->fingerprint);
@@ -91,7 +91,7 @@ int store_key_add(struct store *st, const char *user,
     return rc;
 }
 
-static int read_key_row(sqlite3_stmt *stmt, void *elem)
+static int read_key_row(struct st_stmt *stmt, void *elem)
 {
     return read_key(stmt, elem);
 }
@@ -107,7 +107,7 @@ int store_key_list(struct store *st, const char *user,
     static const struct st_rows rows = {sizeof(struct store_user_key),
                                         read_key_row, clear_key_row,
                                         "listing keys"};
-    sqlite3_stmt *stmt = NULL;
+    struct st_stmt *stmt = NULL;
     int64_t uid = 0;
     int rc;
 
@@ -119,14 +119,14 @@ int store_key_list(struct store *st, const char *user,
     }
     rc = st_prepare(st,
                     "SELECT " KEY_COLUMNS " FROM user_keys k JOIN users u ON "
-                    "u.id = k.user_id WHERE ?1 IS NULL OR k.user_id = ?1 "
+                    "u.id = k.user_id WHERE k.user_id = ?1 OR ?1 IS NULL "
                     "ORDER BY u.name, k.id",
                     &stmt);
     if (rc != GW_OK) {
         return rc;
     }
     if (user != NULL) {
-        sqlite3_bind_int64(stmt, 1, uid);
+        st_bind_int64(stmt, 1, uid);
     }
     return st_collect(st, stmt, &rows, keys, n);
 }
@@ -151,7 +151,7 @@ int store_key_get(struct store *st, const char *user, const char *fingerprint,
 int store_key_delete(struct store *st, const char *user,
                      const char *fingerprint)
 {
-    sqlite3_stmt *stmt = NULL;
+    struct st_stmt *stmt = NULL;
     int64_t uid = 0;
     int rc;
 
@@ -166,12 +166,12 @@ int store_key_delete(struct store *st, const char *user,
     if (rc != GW_OK) {
         return rc;
     }
-    sqlite3_bind_int64(stmt, 1, uid);
+    st_bind_int64(stmt, 1, uid);
     st_bind_text(stmt, 2, fingerprint);
-    rc = sqlite3_step(stmt);
-    if (rc != SQLITE_DONE) {
+    rc = st_step(stmt);
+    if (rc != ST_DONE) {
         rc = st_fail(st, rc, "deleting key");
-    } else if (sqlite3_changes(st->db) == 0) {
+    } else if (st_changes(st) == 0) {
         rc = gw_err_set(GW_ERR_NOTFOUND, "user '%s' has no key %s", user,
                         fingerprint);
     } else {

@@ -6,6 +6,12 @@
 #include "store/open.h"
 
 #include "store/internal.h"
+#include "store/pg.h"
+
+bool store_is_server(const char *target)
+{
+    return target != NULL && st_pg_is_target(target);
+}
 
 int store_open(const char *path, int flags, struct store **out)
 {

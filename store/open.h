@@ -8,6 +8,8 @@
 
 #include "store/db.h"
 
+#include <stdbool.h>
+
 enum store_open_flags {
     STORE_OPEN_EXISTING = 0, /* fail if the file does not exist */
     STORE_OPEN_CREATE = 1,   /* create the file (mode 0600) if missing */
@@ -19,5 +21,9 @@ enum store_open_flags {
  * GW_ERR_IO (cannot open/create), GW_ERR_SCHEMA (newer schema), GW_ERR_DB.
  */
 int store_open(const char *path, int flags, struct store **out);
+
+/* Does target name a database server (a PostgreSQL URI or key=value
+ * string) rather than a SQLite file? */
+bool store_is_server(const char *target);
 
 #endif

@@ -10,7 +10,7 @@
 static int set_tail(struct store *st, int64_t id, int64_t chunks, int64_t len,
                     const char *digest)
 {
-    sqlite3_stmt *stmt = NULL;
+    struct st_stmt *stmt = NULL;
     int rc = st_prepare(st,
                         "UPDATE recordings SET chunks = chunks + ?2, bytes = "
                         "bytes + ?3, digest = ?4 WHERE id = ?1",
@@ -19,9 +19,9 @@ static int set_tail(struct store *st, int64_t id, int64_t chunks, int64_t len,
     if (rc != GW_OK) {
         return rc;
     }
-    sqlite3_bind_int64(stmt, 1, id);
-    sqlite3_bind_int64(stmt, 2, chunks);
-    sqlite3_bind_int64(stmt, 3, len);
+    st_bind_int64(stmt, 1, id);
+    st_bind_int64(stmt, 2, chunks);
+    st_bind_int64(stmt, 3, len);
     st_bind_text(stmt, 4, digest);
     return st_exec_stmt(st, stmt, "counting recording chunk");
 }
@@ -35,7 +35,7 @@ struct start_args {
 static int start_tx(struct store *st, void *arg)
 {
     struct start_args *a = arg;
-    sqlite3_stmt *stmt = NULL;
+    struct st_stmt *stmt = NULL;
     char now[GW_TIME_LEN];
     char base[GW_SHA256_HEX_LEN];
     int64_t id = 0;
@@ -49,7 +49,7 @@ static int start_tx(struct store *st, void *arg)
     if (rc != GW_OK) {
         return rc;
     }
-    sqlite3_bind_int64(stmt, 1, a->session_id);
+    st_bind_int64(stmt, 1, a->session_id);
     st_bind_text(stmt, 2, a->header);
     st_bind_text(stmt, 3, now);
     rc = st_insert(st, stmt, "starting recording", &id);
@@ -85,7 +85,7 @@ static int insert_chunk(struct store *st, int64_t id, int64_t seq,
                         const char *data, size_t len, const char *digest,
                         int64_t *chunk_id)
 {
-    sqlite3_stmt *stmt = NULL;
+    struct st_stmt *stmt = NULL;
     char now[GW_TIME_LEN];
     int rc;
 
@@ -97,9 +97,9 @@ static int insert_chunk(struct store *st, int64_t id, int64_t seq,
     if (rc != GW_OK) {
         return rc;
     }
-    sqlite3_bind_int64(stmt, 1, id);
-    sqlite3_bind_int64(stmt, 2, seq);
-    sqlite3_bind_text(stmt, 3, data, (int)len, SQLITE_TRANSIENT);
+    st_bind_int64(stmt, 1, id);
+    st_bind_int64(stmt, 2, seq);
+    st_bind_text_n(stmt, 3, data, len);
     st_bind_text(stmt, 4, now);
     st_bind_text(stmt, 5, digest);
     return st_insert(st, stmt, "storing recording chunk", chunk_id);
@@ -164,7 +164,7 @@ int store_recording_append(struct store *st, int64_t id, int64_t seq,
 
 int store_recording_degraded(struct store *st, int64_t id, const char *why)
 {
-    sqlite3_stmt *stmt = NULL;
+    struct st_stmt *stmt = NULL;
     int rc;
 
     /* Keep the first reason: it says when the loss started. */
@@ -175,21 +175,21 @@ int store_recording_degraded(struct store *st, int64_t id, const char *why)
     if (rc != GW_OK) {
         return rc;
     }
-    sqlite3_bind_int64(stmt, 1, id);
+    st_bind_int64(stmt, 1, id);
     st_bind_text(stmt, 2, why);
     return st_exec_stmt(st, stmt, "marking recording degraded");
 }
 
 /* Fills *out; what it did allocate before failing, the caller clears. */
-static int read_recording_row(sqlite3_stmt *stmt, void *out)
+static int read_recording_row(struct st_stmt *stmt, void *out)
 {
     struct store_recording *r = out;
 
-    r->id = sqlite3_column_int64(stmt, 0);
-    r->session_id = sqlite3_column_int64(stmt, 1);
+    r->id = st_col_int64(stmt, 0);
+    r->session_id = st_col_int64(stmt, 1);
     r->header = st_col_dup(stmt, 2);
-    r->chunks = sqlite3_column_int64(stmt, 3);
-    r->bytes = sqlite3_column_int64(stmt, 4);
+    r->chunks = st_col_int64(stmt, 3);
+    r->bytes = st_col_int64(stmt, 4);
     r->degraded = st_col_dup(stmt, 5);
     st_col_copy(stmt, 6, r->created_at, sizeof(r->created_at));
     return r->header != NULL && r->degraded != NULL ? GW_OK : GW_ERR_NOMEM;
@@ -229,7 +229,7 @@ int store_recording_chunks(struct store *st, int64_t id,
                            int (*fn)(void *arg, const char *data, size_t len),
                            void *arg)
 {
-    sqlite3_stmt *stmt = NULL;
+    struct st_stmt *stmt = NULL;
     int step;
     int rc;
 
@@ -240,19 +240,93 @@ int store_recording_chunks(struct store *st, int64_t id,
     if (rc != GW_OK) {
         return rc;
     }
-    sqlite3_bind_int64(stmt, 1, id);
-    while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
-        const char *data = (const char *)sqlite3_column_text(stmt, 0);
-        size_t len = (size_t)sqlite3_column_bytes(stmt, 0);
+    st_bind_int64(stmt, 1, id);
+    while ((step = st_step(stmt)) == ST_ROW) {
+        const char *data = (const char *)st_col_text(stmt, 0);
+        size_t len = (size_t)st_col_bytes(stmt, 0);
         rc = fn(arg, data != NULL ? data : "", len);
         if (rc != GW_OK) {
             goto out;
         }
     }
-    if (step != SQLITE_DONE) {
+    if (step != ST_DONE) {
         rc = st_fail(st, step, "reading recording chunks");
     }
 out:
     st_done(st, stmt);
     return rc;
+}
+
+/* Fills one store_chunk; leaves nothing to free when it fails. */
+static int read_chunk_row(struct st_stmt *stmt, void *elem)
+{
+    struct store_chunk *c = elem;
+    const char *data = st_col_text(stmt, 1);
+    size_t len = data != NULL ? st_col_bytes(stmt, 1) : 0;
+
+    c->seq = st_col_int64(stmt, 0);
+    c->len = len;
+    c->data = malloc(len + 1);
+    if (c->data == NULL) {
+        return GW_ERR_NOMEM;
+    }
+    if (len > 0) {
+        memcpy(c->data, data, len);
+    }
+    c->data[len] = '\0';
+    return GW_OK;
+}
+
+static void clear_chunk(void *elem)
+{
+    struct store_chunk *c = elem;
+
+    free(c->data);
+    c->data = NULL;
+}
+
+int store_recording_chunks_after(struct store *st, int64_t id,
+                                 int64_t after_seq, size_t max,
+                                 struct store_chunk **out, size_t *n)
+{
+    static const struct st_rows rows = {sizeof(struct store_chunk),
+                                        read_chunk_row, clear_chunk,
+                                        "reading recording chunks"};
+    struct st_stmt *stmt = NULL;
+    int rc;
+
+    *out = NULL;
+    *n = 0;
+    if (max == 0 || max > INT32_MAX) {
+        return gw_err_set(GW_ERR_INVALID, "chunks to read: 1 to %d", INT32_MAX);
+    }
+    rc = st_prepare(st,
+                    "SELECT seq, data FROM recording_chunks WHERE "
+                    "recording_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+                    &stmt);
+    if (rc != GW_OK) {
+        return rc;
+    }
+    st_bind_int64(stmt, 1, id);
+    st_bind_int64(stmt, 2, after_seq);
+    st_bind_limit(stmt, 3, (int64_t)max);
+    return st_collect(st, stmt, &rows, out, n);
+}
+
+void store_chunk_list_free(struct store_chunk *list, size_t n)
+{
+    for (size_t i = 0; list != NULL && i < n; i++) {
+        clear_chunk(&list[i]);
+    }
+    free(list);
+}
+
+int store_recording_last_seq(struct store *st, int64_t id, int64_t *seq)
+{
+    /* max() over the index's range: one row, -1 when the range is empty. */
+    return st_get_one(st,
+                      "SELECT coalesce(max(seq), -1) FROM recording_chunks "
+                      "WHERE recording_id = ?1",
+                      ST_PARAMS(ST_INT64(id)), st_row_int64, seq,
+                      "reading recording chunks");
 }

@@ -52,4 +52,27 @@ int store_recording_chunks(struct store *st, int64_t id,
                            int (*fn)(void *arg, const char *data, size_t len),
                            void *arg);
 
+/* One chunk as store_recording_chunks_after hands it out. */
+struct store_chunk {
+    int64_t seq;
+    char *data; /* its event lines, NUL-terminated (len bytes before it) */
+    size_t len;
+};
+
+/*
+ * The chunks of recording id with seq > after_seq, in seq order, at most
+ * max of them (1 or more): a malloc'd array of *n (0 when there is none
+ * yet) that store_chunk_list_free frees. For a reader that follows a
+ * recording as it is written (session watch): one indexed range read on
+ * UNIQUE (recording_id, seq), no statement left open between calls, and
+ * memory bounded by max chunks.
+ */
+int store_recording_chunks_after(struct store *st, int64_t id,
+                                 int64_t after_seq, size_t max,
+                                 struct store_chunk **out, size_t *n);
+void store_chunk_list_free(struct store_chunk *list, size_t n);
+
+/* The highest seq of recording id's chunks, or -1 when it has none. */
+int store_recording_last_seq(struct store *st, int64_t id, int64_t *seq);
+
 #endif

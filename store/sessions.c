@@ -30,7 +30,7 @@ static int start_tx(struct store *st, void *arg)
 {
     struct start_args *a = arg;
     const struct store_session_start *s = a->s;
-    sqlite3_stmt *stmt = NULL;
+    struct st_stmt *stmt = NULL;
     char now[GW_TIME_LEN];
     char extra[3072];
     int rc;
@@ -47,14 +47,14 @@ static int start_tx(struct store *st, void *arg)
     }
     st_bind_text(stmt, 1, s->node);
     st_bind_text(stmt, 2, s->conn_uid);
-    sqlite3_bind_int(stmt, 3, s->channel);
+    st_bind_int(stmt, 3, s->channel);
     st_bind_text(stmt, 4, s->user);
     st_bind_text(stmt, 5, s->client);
     st_bind_text(stmt, 6, s->host);
     st_bind_text(stmt, 7, s->login);
     st_bind_text(stmt, 8, s->kind);
     st_bind_text(stmt, 9, s->command);
-    sqlite3_bind_int(stmt, 10, s->pty ? 1 : 0);
+    st_bind_int(stmt, 10, s->pty ? 1 : 0);
     st_bind_text(stmt, 11, now);
     rc = st_insert(st, stmt, "starting session", a->id);
     if (rc == GW_ERR_EXISTS) {
@@ -101,13 +101,13 @@ struct session_who {
     bool ended;
 };
 
-static int read_who_row(sqlite3_stmt *stmt, void *out)
+static int read_who_row(struct st_stmt *stmt, void *out)
 {
     struct session_who *w = out;
 
     st_col_copy(stmt, 0, w->user, sizeof(w->user));
     st_col_copy(stmt, 1, w->client, sizeof(w->client));
-    w->ended = sqlite3_column_int(stmt, 2) != 0;
+    w->ended = st_col_int(stmt, 2) != 0;
     st_col_copy(stmt, 3, w->kind, sizeof(w->kind));
     return GW_OK;
 }
@@ -184,7 +184,7 @@ static int end_tx(struct store *st, void *arg)
 {
     struct end_args *a = arg;
     const struct store_session_end *e = a->e;
-    sqlite3_stmt *stmt = NULL;
+    struct st_stmt *stmt = NULL;
     char now[GW_TIME_LEN];
     struct session_who w;
     int rc;
@@ -206,12 +206,12 @@ static int end_tx(struct store *st, void *arg)
     if (rc != GW_OK) {
         return rc;
     }
-    sqlite3_bind_int64(stmt, 1, a->id);
+    st_bind_int64(stmt, 1, a->id);
     st_bind_text(stmt, 2, now);
-    sqlite3_bind_int64(stmt, 3, (sqlite3_int64)e->bytes_up);
-    sqlite3_bind_int64(stmt, 4, (sqlite3_int64)e->bytes_down);
+    st_bind_int64(stmt, 3, (int64_t)e->bytes_up);
+    st_bind_int64(stmt, 4, (int64_t)e->bytes_down);
     if (e->has_exit_status) {
-        sqlite3_bind_int(stmt, 5, e->exit_status);
+        st_bind_int(stmt, 5, e->exit_status);
     }
     st_bind_text(stmt, 6, e->exit_signal);
     st_bind_text(stmt, 7, e->reason);
@@ -233,7 +233,7 @@ int store_session_end(struct store *st, int64_t id,
 int store_session_add_bytes(struct store *st, int64_t id, uint64_t up,
                             uint64_t down)
 {
-    sqlite3_stmt *stmt = NULL;
+    struct st_stmt *stmt = NULL;
     int rc;
 
     rc = st_prepare(st,
@@ -244,9 +244,9 @@ int store_session_add_bytes(struct store *st, int64_t id, uint64_t up,
     if (rc != GW_OK) {
         return rc;
     }
-    sqlite3_bind_int64(stmt, 1, id);
-    sqlite3_bind_int64(stmt, 2, (sqlite3_int64)up);
-    sqlite3_bind_int64(stmt, 3, (sqlite3_int64)down);
+    st_bind_int64(stmt, 1, id);
+    st_bind_int64(stmt, 2, (int64_t)up);
+    st_bind_int64(stmt, 3, (int64_t)down);
     return st_exec_stmt(st, stmt, "counting session bytes");
 }
 
@@ -256,7 +256,7 @@ static int open_sessions(struct store *st, const char *node, int64_t **ids,
 {
     static const struct st_rows rows = {sizeof(int64_t), st_row_int64, NULL,
                                         "listing open sessions"};
-    sqlite3_stmt *stmt = NULL;
+    struct st_stmt *stmt = NULL;
     int rc;
 
     rc = st_prepare(st,
@@ -332,6 +332,13 @@ static int orphan_tx(struct store *st, void *arg)
         store_session_clear(&s);
         return GW_OK;
     }
+    if (s.ended_at[0] != '\0') {
+        /* Ended since the list was read: another node of the cluster
+         * closed it first (under the same write lock). */
+        *o->kept = true;
+        store_session_clear(&s);
+        return GW_OK;
+    }
     /* Keep the bytes counted so far by periodic flushes. */
     e.bytes_up = s.bytes_up;
     e.bytes_down = s.bytes_down;
@@ -389,36 +396,34 @@ int store_session_find(struct store *st, const char *conn_uid, int channel,
     return rc;
 }
 
-static int read_session_row(sqlite3_stmt *stmt, void *elem)
+static int read_session_row(struct st_stmt *stmt, void *elem)
 {
     struct store_session *s = elem;
 
     memset(s, 0, sizeof(*s));
-    s->id = sqlite3_column_int64(stmt, 0);
+    s->id = st_col_int64(stmt, 0);
     st_col_copy(stmt, 1, s->node, sizeof(s->node));
     st_col_copy(stmt, 2, s->conn_uid, sizeof(s->conn_uid));
-    s->channel = sqlite3_column_int(stmt, 3);
+    s->channel = st_col_int(stmt, 3);
     st_col_copy(stmt, 4, s->user, sizeof(s->user));
     st_col_copy(stmt, 5, s->client, sizeof(s->client));
     st_col_copy(stmt, 6, s->host, sizeof(s->host));
     st_col_copy(stmt, 7, s->login, sizeof(s->login));
     st_col_copy(stmt, 8, s->kind, sizeof(s->kind));
-    s->pty = sqlite3_column_int(stmt, 10) != 0;
+    s->pty = st_col_int(stmt, 10) != 0;
     st_col_copy(stmt, 11, s->started_at, sizeof(s->started_at));
     st_col_copy(stmt, 12, s->ended_at, sizeof(s->ended_at));
-    s->bytes_up = (uint64_t)sqlite3_column_int64(stmt, 13);
-    s->bytes_down = (uint64_t)sqlite3_column_int64(stmt, 14);
-    s->has_exit_status = sqlite3_column_type(stmt, 15) != SQLITE_NULL;
-    s->exit_status = sqlite3_column_int(stmt, 15);
+    s->bytes_up = (uint64_t)st_col_int64(stmt, 13);
+    s->bytes_down = (uint64_t)st_col_int64(stmt, 14);
+    s->has_exit_status = !st_col_is_null(stmt, 15);
+    s->exit_status = st_col_int(stmt, 15);
     st_col_copy(stmt, 16, s->exit_signal, sizeof(s->exit_signal));
-    s->recorded = sqlite3_column_int(stmt, 18) != 0;
-    s->transfers = sqlite3_column_int(stmt, 19);
-    s->command = strdup(sqlite3_column_type(stmt, 9) == SQLITE_NULL
-                            ? ""
-                            : (const char *)sqlite3_column_text(stmt, 9));
-    s->end_reason = strdup(sqlite3_column_type(stmt, 17) == SQLITE_NULL
-                               ? ""
-                               : (const char *)sqlite3_column_text(stmt, 17));
+    s->recorded = st_col_int(stmt, 18) != 0;
+    s->transfers = st_col_int(stmt, 19);
+    s->command = strdup(
+        st_col_is_null(stmt, 9) ? "" : (const char *)st_col_text(stmt, 9));
+    s->end_reason = strdup(
+        st_col_is_null(stmt, 17) ? "" : (const char *)st_col_text(stmt, 17));
     if (s->command == NULL || s->end_reason == NULL) {
         store_session_clear(s);
         return GW_ERR_NOMEM;
@@ -457,16 +462,16 @@ int store_session_list(struct store *st,
     static const struct st_rows rows = {sizeof(struct store_session),
                                         read_session_row, clear_session_row,
                                         "listing sessions"};
-    sqlite3_stmt *stmt = NULL;
+    struct st_stmt *stmt = NULL;
     int rc;
 
     rc = st_prepare(st,
                     "SELECT * FROM (SELECT " SESSION_COLUMNS
-                    " FROM sessions s WHERE (?1 IS NULL OR s.username = ?1) "
-                    "AND (?2 IS NULL OR s.host = ?2) AND (?3 IS NULL OR "
-                    "s.started_at >= ?3 OR s.ended_at IS NULL OR s.ended_at "
+                    " FROM sessions s WHERE (s.username = ?1 OR ?1 IS NULL) "
+                    "AND (s.host = ?2 OR ?2 IS NULL) AND (s.started_at >= "
+                    "?3 OR ?3 IS NULL OR s.ended_at IS NULL OR s.ended_at "
                     ">= ?3) AND (?4 = 0 OR s.ended_at IS NULL) ORDER BY "
-                    "s.id DESC LIMIT ?5) ORDER BY 1",
+                    "s.id DESC LIMIT ?5) AS newest ORDER BY 1",
                     &stmt);
     if (rc != GW_OK) {
         return rc;
@@ -474,9 +479,8 @@ int store_session_list(struct store *st,
     st_bind_text(stmt, 1, filter->user);
     st_bind_text(stmt, 2, filter->host);
     st_bind_text(stmt, 3, filter->since);
-    sqlite3_bind_int(stmt, 4, filter->active_only ? 1 : 0);
-    sqlite3_bind_int64(stmt, 5,
-                       filter->limit > 0 ? (sqlite3_int64)filter->limit : -1);
+    st_bind_int(stmt, 4, filter->active_only ? 1 : 0);
+    st_bind_limit(stmt, 5, (int64_t)filter->limit);
     return st_collect(st, stmt, &rows, sessions, n);
 }
 
@@ -495,7 +499,7 @@ int store_session_get(struct store *st, int64_t id, struct store_session *out)
 int store_session_request_kill(struct store *st, int64_t id, const char *by)
 {
     struct store_session s;
-    sqlite3_stmt *stmt = NULL;
+    struct st_stmt *stmt = NULL;
     char now[GW_TIME_LEN];
     bool ended;
     int rc;
@@ -518,7 +522,7 @@ int store_session_request_kill(struct store *st, int64_t id, const char *by)
     if (rc != GW_OK) {
         return rc;
     }
-    sqlite3_bind_int64(stmt, 1, id);
+    st_bind_int64(stmt, 1, id);
     st_bind_text(stmt, 2, by);
     st_bind_text(stmt, 3, now);
     return st_insert(st, stmt, "requesting kill", NULL);
@@ -529,7 +533,7 @@ int store_session_pending_kills(struct store *st, const char *node,
 {
     static const struct st_rows rows = {sizeof(int64_t), st_row_int64, NULL,
                                         "reading kill requests"};
-    sqlite3_stmt *stmt = NULL;
+    struct st_stmt *stmt = NULL;
     int rc;
 
     rc = st_prepare(st,
@@ -546,7 +550,7 @@ int store_session_pending_kills(struct store *st, const char *node,
 
 int store_session_kill_done(struct store *st, int64_t id)
 {
-    sqlite3_stmt *stmt = NULL;
+    struct st_stmt *stmt = NULL;
     char now[GW_TIME_LEN];
     int rc;
 
@@ -558,7 +562,7 @@ int store_session_kill_done(struct store *st, int64_t id)
     if (rc != GW_OK) {
         return rc;
     }
-    sqlite3_bind_int64(stmt, 1, id);
+    st_bind_int64(stmt, 1, id);
     st_bind_text(stmt, 2, now);
     return st_exec_stmt(st, stmt, "marking kill handled");
 }

@@ -17,7 +17,7 @@ int store_setting_get(struct store *st, const char *name, char **value)
 
 int store_setting_set(struct store *st, const char *name, const char *value)
 {
-    sqlite3_stmt *stmt = NULL;
+    struct st_stmt *stmt = NULL;
     char now[GW_TIME_LEN];
     int rc;
 
@@ -54,7 +54,7 @@ int store_access_generation(struct store *st, int64_t *gen)
 
 int store_access_bump(struct store *st)
 {
-    sqlite3_stmt *stmt = NULL;
+    struct st_stmt *stmt = NULL;
     char now[GW_TIME_LEN];
     int rc;
 
@@ -64,8 +64,8 @@ int store_access_bump(struct store *st)
     rc = st_prepare(st,
                     "INSERT INTO settings (name, value, created_at, "
                     "updated_at) VALUES (?1, '1', ?2, ?2) ON CONFLICT (name) "
-                    "DO UPDATE SET value = CAST(CAST(value AS INTEGER) + 1 "
-                    "AS TEXT), updated_at = excluded.updated_at",
+                    "DO UPDATE SET value = CAST(CAST(settings.value AS "
+                    "INTEGER) + 1 AS TEXT), updated_at = excluded.updated_at",
                     &stmt);
     if (rc != GW_OK) {
         return rc;

@@ -29,15 +29,15 @@ static int file_row(struct store *st, const struct store_transfer *t,
 }
 
 /* ?2 to ?9 of both statements below: the columns a record sets. */
-static void bind_columns(sqlite3_stmt *stmt, const struct store_transfer *t,
+static void bind_columns(struct st_stmt *stmt, const struct store_transfer *t,
                          const char *now)
 {
     st_bind_text(stmt, 2, t->operation);
     st_bind_text(stmt, 3, t->path != NULL ? t->path : "");
     st_bind_text(stmt, 4,
                  t->path2 != NULL && t->path2[0] != '\0' ? t->path2 : NULL);
-    sqlite3_bind_int64(stmt, 5, (sqlite3_int64)t->bytes_read);
-    sqlite3_bind_int64(stmt, 6, (sqlite3_int64)t->bytes_written);
+    st_bind_int64(stmt, 5, (int64_t)t->bytes_read);
+    st_bind_int64(stmt, 6, (int64_t)t->bytes_written);
     st_bind_text(stmt, 7, t->sha256[0] != '\0' ? t->sha256 : NULL);
     st_bind_text(stmt, 8, t->status);
     st_bind_text(stmt, 9, now);
@@ -46,7 +46,7 @@ static void bind_columns(sqlite3_stmt *stmt, const struct store_transfer *t,
 static int insert_row(struct store *st, const struct store_transfer *t,
                       const char *now, int64_t *id)
 {
-    sqlite3_stmt *stmt = NULL;
+    struct st_stmt *stmt = NULL;
     int rc = st_prepare(st,
                         "INSERT INTO file_transfers (session_id, operation, "
                         "path, path2, bytes_read, bytes_written, sha256, "
@@ -57,13 +57,13 @@ static int insert_row(struct store *st, const struct store_transfer *t,
     if (rc != GW_OK) {
         return rc;
     }
-    sqlite3_bind_int64(stmt, 1, t->session_id);
+    st_bind_int64(stmt, 1, t->session_id);
     bind_columns(stmt, t, now);
     /* NULL, not 0, for a row that is no file's: the unique index on
      * (session_id, file_seq) leaves those alone, and the row hashes into
      * the chain as rows written before schema 4 do. */
     if (t->file_seq != 0) {
-        sqlite3_bind_int64(stmt, 10, (sqlite3_int64)t->file_seq);
+        st_bind_int64(stmt, 10, (int64_t)t->file_seq);
     }
     return st_insert(st, stmt, "recording a file transfer", id);
 }
@@ -71,7 +71,7 @@ static int insert_row(struct store *st, const struct store_transfer *t,
 static int update_row(struct store *st, const struct store_transfer *t,
                       const char *now, int64_t id)
 {
-    sqlite3_stmt *stmt = NULL;
+    struct st_stmt *stmt = NULL;
     int rc = st_prepare(st,
                         "UPDATE file_transfers SET operation = ?2, path = ?3, "
                         "path2 = ?4, bytes_read = ?5, bytes_written = ?6, "
@@ -82,7 +82,7 @@ static int update_row(struct store *st, const struct store_transfer *t,
     if (rc != GW_OK) {
         return rc;
     }
-    sqlite3_bind_int64(stmt, 1, id);
+    st_bind_int64(stmt, 1, id);
     bind_columns(stmt, t, now);
     return st_exec_stmt(st, stmt, "completing a file transfer");
 }
@@ -130,24 +130,23 @@ int store_transfer_add(struct store *st, const struct store_transfer *t)
     return st_transaction(st, add_tx, &a);
 }
 
-static int read_transfer_row(sqlite3_stmt *stmt, void *elem)
+static int read_transfer_row(struct st_stmt *stmt, void *elem)
 {
     struct store_transfer *t = elem;
 
     memset(t, 0, sizeof(*t));
-    t->id = sqlite3_column_int64(stmt, 0);
-    t->session_id = sqlite3_column_int64(stmt, 1);
+    t->id = st_col_int64(stmt, 0);
+    t->session_id = st_col_int64(stmt, 1);
     st_col_copy(stmt, 2, t->operation, sizeof(t->operation));
     t->path = st_col_dup(stmt, 3);
-    t->path2 = strdup(sqlite3_column_type(stmt, 4) == SQLITE_NULL
-                          ? ""
-                          : (const char *)sqlite3_column_text(stmt, 4));
-    t->bytes_read = (uint64_t)sqlite3_column_int64(stmt, 5);
-    t->bytes_written = (uint64_t)sqlite3_column_int64(stmt, 6);
+    t->path2 = strdup(
+        st_col_is_null(stmt, 4) ? "" : (const char *)st_col_text(stmt, 4));
+    t->bytes_read = (uint64_t)st_col_int64(stmt, 5);
+    t->bytes_written = (uint64_t)st_col_int64(stmt, 6);
     st_col_copy(stmt, 7, t->sha256, sizeof(t->sha256));
     st_col_copy(stmt, 8, t->status, sizeof(t->status));
     st_col_copy(stmt, 9, t->created_at, sizeof(t->created_at));
-    t->file_seq = (uint64_t)sqlite3_column_int64(stmt, 10);
+    t->file_seq = (uint64_t)st_col_int64(stmt, 10);
     if (t->path == NULL || t->path2 == NULL) {
         free(t->path);
         free(t->path2);
@@ -181,7 +180,7 @@ int store_transfer_list(struct store *st, int64_t session_id,
     static const struct st_rows rows = {sizeof(struct store_transfer),
                                         read_transfer_row, clear_transfer_row,
                                         "listing file transfers"};
-    sqlite3_stmt *stmt = NULL;
+    struct st_stmt *stmt = NULL;
     int rc;
 
     rc = st_prepare(st,
@@ -193,6 +192,6 @@ int store_transfer_list(struct store *st, int64_t session_id,
     if (rc != GW_OK) {
         return rc;
     }
-    sqlite3_bind_int64(stmt, 1, session_id);
+    st_bind_int64(stmt, 1, session_id);
     return st_collect(st, stmt, &rows, out, n);
 }

@@ -19,20 +19,19 @@
     "u.failed_logins, u.locked_until, u.created_at, u.updated_at, "   \
     "(SELECT count(*) FROM user_keys k WHERE k.user_id = u.id)"
 
-static void read_user(sqlite3_stmt *stmt, struct store_user *u)
+static void read_user(struct st_stmt *stmt, struct store_user *u)
 {
     memset(u, 0, sizeof(*u));
-    u->id = sqlite3_column_int64(stmt, 0);
+    u->id = st_col_int64(stmt, 0);
     st_col_copy(stmt, 1, u->name, sizeof(u->name));
-    u->is_admin =
-        strcmp((const char *)sqlite3_column_text(stmt, 2), "admin") == 0;
-    u->has_password = sqlite3_column_int(stmt, 3) != 0;
-    u->disabled = sqlite3_column_int(stmt, 4) != 0;
-    u->failed_logins = sqlite3_column_int(stmt, 5);
+    u->is_admin = strcmp((const char *)st_col_text(stmt, 2), "admin") == 0;
+    u->has_password = st_col_int(stmt, 3) != 0;
+    u->disabled = st_col_int(stmt, 4) != 0;
+    u->failed_logins = st_col_int(stmt, 5);
     st_col_copy(stmt, 6, u->locked_until, sizeof(u->locked_until));
     st_col_copy(stmt, 7, u->created_at, sizeof(u->created_at));
     st_col_copy(stmt, 8, u->updated_at, sizeof(u->updated_at));
-    u->key_count = sqlite3_column_int(stmt, 9);
+    u->key_count = st_col_int(stmt, 9);
 }
 
 static int unknown_user(const char *name)
@@ -43,7 +42,7 @@ static int unknown_user(const char *name)
 int store_user_add(struct store *st, const char *name, bool is_admin,
                    const char *password_hash, char sep, int64_t *id)
 {
-    sqlite3_stmt *stmt = NULL;
+    struct st_stmt *stmt = NULL;
     char now[GW_TIME_LEN];
     int rc;
 
@@ -70,7 +69,7 @@ int store_user_add(struct store *st, const char *name, bool is_admin,
     return rc;
 }
 
-static int read_user_row(sqlite3_stmt *stmt, void *elem)
+static int read_user_row(struct st_stmt *stmt, void *elem)
 {
     read_user(stmt, elem);
     return GW_OK;
@@ -89,7 +88,7 @@ int store_user_list(struct store *st, struct store_user **users, size_t *n)
 {
     static const struct st_rows rows = {sizeof(struct store_user),
                                         read_user_row, NULL, "listing users"};
-    sqlite3_stmt *stmt = NULL;
+    struct st_stmt *stmt = NULL;
     int rc;
 
     rc = st_prepare(st, "SELECT " USER_COLUMNS " FROM users u ORDER BY name",
@@ -105,7 +104,7 @@ int store_user_list(struct store *st, struct store_user **users, size_t *n)
 static int update_user(struct store *st, const char *sql, const char *name,
                        const char *arg2, const char *what)
 {
-    sqlite3_stmt *stmt = NULL;
+    struct st_stmt *stmt = NULL;
     char now[GW_TIME_LEN];
     int rc;
 
@@ -115,16 +114,16 @@ static int update_user(struct store *st, const char *sql, const char *name,
         return rc;
     }
     st_bind_text(stmt, 1, name);
-    if (sqlite3_bind_parameter_count(stmt) >= 2) {
+    if (st_param_count(stmt) >= 2) {
         st_bind_text(stmt, 2, arg2);
     }
-    if (sqlite3_bind_parameter_count(stmt) >= 3) {
+    if (st_param_count(stmt) >= 3) {
         st_bind_text(stmt, 3, now);
     }
-    rc = sqlite3_step(stmt);
-    if (rc != SQLITE_DONE) {
+    rc = st_step(stmt);
+    if (rc != ST_DONE) {
         rc = st_fail(st, rc, what);
-    } else if (sqlite3_changes(st->db) == 0) {
+    } else if (st_changes(st) == 0) {
         rc = unknown_user(name);
     } else {
         rc = GW_OK;
@@ -194,7 +193,7 @@ static int user_exists(struct store *st, const char *name)
 int store_user_record_failure(struct store *st, const char *name,
                               const struct store_lockout *rule, bool *locked)
 {
-    sqlite3_stmt *stmt = NULL;
+    struct st_stmt *stmt = NULL;
     char now[GW_TIME_LEN];
     char until[GW_TIME_LEN];
     char window_gone[GW_TIME_LEN];
@@ -225,18 +224,17 @@ int store_user_record_failure(struct store *st, const char *name,
         return rc;
     }
     st_bind_text(stmt, 1, name);
-    sqlite3_bind_int(stmt, 2, rule->threshold);
+    st_bind_int(stmt, 2, rule->threshold);
     st_bind_text(stmt, 3, now);
     st_bind_text(stmt, 4, until);
     st_bind_text(stmt, 5, window_gone);
-    rc = sqlite3_step(stmt);
-    if (rc == SQLITE_ROW) {
-        const unsigned char *lu = sqlite3_column_text(stmt, 0);
-        *locked = lu != NULL && strcmp((const char *)lu, now) > 0;
-        rc = sqlite3_step(stmt) == SQLITE_DONE
-                 ? GW_OK
-                 : st_fail(st, sqlite3_errcode(st->db), "counting failure");
-    } else if (rc == SQLITE_DONE) {
+    rc = st_step(stmt);
+    if (rc == ST_ROW) {
+        const char *lu = st_col_text(stmt, 0);
+        *locked = lu != NULL && strcmp(lu, now) > 0;
+        rc = st_step(stmt);
+        rc = rc == ST_DONE ? GW_OK : st_fail(st, rc, "counting failure");
+    } else if (rc == ST_DONE) {
         rc = GW_ERR_NOTFOUND; /* locked already, or no such user */
     } else {
         rc = st_fail(st, rc, "counting failure");
@@ -250,7 +248,7 @@ int store_user_record_failure(struct store *st, const char *name,
 
 int store_user_record_success(struct store *st, const char *name)
 {
-    sqlite3_stmt *stmt = NULL;
+    struct st_stmt *stmt = NULL;
     char now[GW_TIME_LEN];
     int rc;
 

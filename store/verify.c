@@ -75,18 +75,18 @@ static int add_range(struct store_audit_range **list, size_t *n, size_t *cap,
 
 /* ---- the event chain --------------------------------------------------- */
 
-static const char *col_text(sqlite3_stmt *stmt, int col)
+static const char *col_text(struct st_stmt *stmt, int col)
 {
-    return (const char *)sqlite3_column_text(stmt, col);
+    return (const char *)st_col_text(stmt, col);
 }
 
 /* One row: its link to the row before, and its own hash. prev becomes
  * the row's stored hash, so that one bad row is one problem, not a
  * cascade down the rest of the chain. */
-static int check_event(struct verify *v, sqlite3_stmt *stmt, int64_t expect,
+static int check_event(struct verify *v, struct st_stmt *stmt, int64_t expect,
                        char prev[GW_SHA256_HEX_LEN])
 {
-    int64_t id = sqlite3_column_int64(stmt, 0);
+    int64_t id = st_col_int64(stmt, 0);
     const char *stored_prev = col_text(stmt, 6);
     const char *hash = col_text(stmt, 7);
     char computed[GW_SHA256_HEX_LEN];
@@ -136,14 +136,18 @@ static int sequence_high(struct store *st, int64_t *seq)
     int rc;
 
     *seq = 0;
-    rc = st_get_one(st, "SELECT seq FROM sqlite_sequence WHERE name = 'events'",
+    rc = st_get_one(st,
+                    ST_SQL(st,
+                           "SELECT seq FROM sqlite_sequence WHERE name = "
+                           "'events'",
+                           "SELECT last_id FROM sshgate_event_seq"),
                     NULL, 0, st_row_int64, seq, "reading event sequence");
     return rc == GW_ERR_NOTFOUND ? GW_OK : rc;
 }
 
 static int walk_events(struct verify *v)
 {
-    sqlite3_stmt *stmt = NULL;
+    struct st_stmt *stmt = NULL;
     char prev[GW_SHA256_HEX_LEN];
     int64_t expect = 1;
     int64_t seq = 0;
@@ -158,8 +162,8 @@ static int walk_events(struct verify *v)
     if (rc != GW_OK) {
         return rc;
     }
-    while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
-        int64_t id = sqlite3_column_int64(stmt, 0);
+    while ((step = st_step(stmt)) == ST_ROW) {
+        int64_t id = st_col_int64(stmt, 0);
         v->r->events++;
         rc = check_event(v, stmt, expect, prev);
         if (rc != GW_OK) {
@@ -167,7 +171,7 @@ static int walk_events(struct verify *v)
         }
         expect = id + 1;
     }
-    if (step != SQLITE_DONE) {
+    if (step != ST_DONE) {
         rc = st_fail(v->st, step, "reading events");
         goto out;
     }
@@ -426,9 +430,9 @@ static void session_events_clear(struct session_events *e)
     memset(e, 0, sizeof(*e));
 }
 
-static int note_event(struct session_events *e, sqlite3_stmt *stmt)
+static int note_event(struct session_events *e, struct st_stmt *stmt)
 {
-    int64_t id = sqlite3_column_int64(stmt, 1);
+    int64_t id = st_col_int64(stmt, 1);
     const char *kind = col_text(stmt, 2);
     const char *detail = col_text(stmt, 3);
     bool end;
@@ -467,14 +471,14 @@ struct recording_row {
     char base[GW_SHA256_HEX_LEN];
 };
 
-static int read_recording(sqlite3_stmt *stmt, void *out)
+static int read_recording(struct st_stmt *stmt, void *out)
 {
     struct recording_row *rec = out;
 
-    rec->id = sqlite3_column_int64(stmt, 0);
-    rec->degraded = sqlite3_column_type(stmt, 3) != SQLITE_NULL;
-    return st_recording_base(rec->id, sqlite3_column_int64(stmt, 4),
-                             col_text(stmt, 1), col_text(stmt, 2), rec->base);
+    rec->id = st_col_int64(stmt, 0);
+    rec->degraded = !st_col_is_null(stmt, 3);
+    return st_recording_base(rec->id, st_col_int64(stmt, 4), col_text(stmt, 1),
+                             col_text(stmt, 2), rec->base);
 }
 
 /*
@@ -487,7 +491,7 @@ static int walk_chunks(struct verify *v, int64_t session_id,
                        const struct recording_row *rec, struct tracker *t,
                        char final[GW_SHA256_HEX_LEN], bool *bad)
 {
-    sqlite3_stmt *stmt = NULL;
+    struct st_stmt *stmt = NULL;
     char prev[GW_SHA256_HEX_LEN];
     char mine[GW_SHA256_HEX_LEN];
     int step;
@@ -503,11 +507,11 @@ static int walk_chunks(struct verify *v, int64_t session_id,
     memcpy(final, rec->base, GW_SHA256_HEX_LEN);
     memcpy(prev, rec->base, sizeof(prev));
     track(t, 0, 0, final);
-    sqlite3_bind_int64(stmt, 1, rec->id);
-    while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
-        int64_t seq = sqlite3_column_int64(stmt, 0);
+    st_bind_int64(stmt, 1, rec->id);
+    while ((step = st_step(stmt)) == ST_ROW) {
+        int64_t seq = st_col_int64(stmt, 0);
         const char *data = col_text(stmt, 1);
-        size_t len = (size_t)sqlite3_column_bytes(stmt, 1);
+        size_t len = (size_t)st_col_bytes(stmt, 1);
         const char *stored = col_text(stmt, 2);
         bool same = strcmp(prev, final) == 0;
         data = data != NULL ? data : "";
@@ -534,10 +538,10 @@ static int walk_chunks(struct verify *v, int64_t session_id,
                 goto out;
             }
         }
-        track(t, sqlite3_column_int64(stmt, 3), seq, final);
+        track(t, st_col_int64(stmt, 3), seq, final);
         memcpy(prev, stored != NULL ? stored : mine, sizeof(prev));
     }
-    if (step != SQLITE_DONE) {
+    if (step != ST_DONE) {
         rc = st_fail(v->st, step, "reading recording chunks");
     }
 out:
@@ -759,16 +763,16 @@ static int check_session(struct verify *v, int64_t id, bool ended,
 /* ---- the merge ----------------------------------------------------------- */
 
 struct cursor {
-    sqlite3_stmt *stmt;
+    struct st_stmt *stmt;
     bool has_row;
 };
 
 static int advance(struct verify *v, struct cursor *c)
 {
-    int step = sqlite3_step(c->stmt);
+    int step = st_step(c->stmt);
 
-    c->has_row = step == SQLITE_ROW;
-    if (step != SQLITE_ROW && step != SQLITE_DONE) {
+    c->has_row = step == ST_ROW;
+    if (step != ST_ROW && step != ST_DONE) {
         return st_fail(v->st, step, "reading events");
     }
     return GW_OK;
@@ -781,15 +785,14 @@ static int skip_rowless(struct verify *v, struct cursor *ev, int64_t below)
     int64_t reported = 0;
     int rc = GW_OK;
 
-    while (rc == GW_OK && ev->has_row &&
-           sqlite3_column_int64(ev->stmt, 0) < below) {
-        int64_t sid = sqlite3_column_int64(ev->stmt, 0);
+    while (rc == GW_OK && ev->has_row && st_col_int64(ev->stmt, 0) < below) {
+        int64_t sid = st_col_int64(ev->stmt, 0);
         if (sid != reported) {
             reported = sid;
             rc = problem(v, STORE_AUDIT_SESSION, sid,
                          "has no sessions row, but event %lld (%s) names it: "
                          "the row was deleted",
-                         (long long)sqlite3_column_int64(ev->stmt, 1),
+                         (long long)st_col_int64(ev->stmt, 1),
                          col_text(ev->stmt, 2));
         }
         if (rc == GW_OK) {
@@ -805,12 +808,16 @@ static int walk_sessions(struct verify *v)
     struct cursor ss = {NULL, false};
     int rc;
 
+#define SESSION_EVENTS                                              \
+    "id, kind, detail FROM events WHERE kind IN ('session.start', " \
+    "'session.end', 'session.amend', 'recording.degraded') AND "    \
+    "substr(detail, 1, 8) = 'session=' ORDER BY 1, 2"
     rc = st_prepare(v->st,
-                    "SELECT CAST(substr(detail, 9, instr(detail || ' ', ' ') "
-                    "- 9) AS INTEGER), id, kind, detail FROM events WHERE "
-                    "kind IN ('session.start', 'session.end', "
-                    "'session.amend', 'recording.degraded') AND "
-                    "substr(detail, 1, 8) = 'session=' ORDER BY 1, 2",
+                    ST_SQL(v->st,
+                           "SELECT CAST(substr(detail, 9, instr(detail || "
+                           "' ', ' ') - 9) AS INTEGER), " SESSION_EVENTS,
+                           "SELECT CAST(substr(detail, 9, strpos(detail || "
+                           "' ', ' ') - 9) AS BIGINT), " SESSION_EVENTS),
                     &ev.stmt);
     if (rc == GW_OK) {
         rc = st_prepare(v->st,
@@ -825,13 +832,12 @@ static int walk_sessions(struct verify *v)
         rc = advance(v, &ss);
     }
     while (rc == GW_OK && ss.has_row) {
-        int64_t id = sqlite3_column_int64(ss.stmt, 0);
-        bool ended = sqlite3_column_int(ss.stmt, 1) != 0;
+        int64_t id = st_col_int64(ss.stmt, 0);
+        bool ended = st_col_int(ss.stmt, 1) != 0;
         struct session_events e;
         memset(&e, 0, sizeof(e));
         rc = skip_rowless(v, &ev, id);
-        while (rc == GW_OK && ev.has_row &&
-               sqlite3_column_int64(ev.stmt, 0) == id) {
+        while (rc == GW_OK && ev.has_row && st_col_int64(ev.stmt, 0) == id) {
             rc = note_event(&e, ev.stmt);
             if (rc == GW_OK) {
                 rc = advance(v, &ev);
@@ -868,7 +874,7 @@ int store_audit_verify(struct store *st, const struct store_audit_head *expect,
                        struct store_audit_report *r)
 {
     struct verify v;
-    bool own_tx = sqlite3_get_autocommit(st->db) != 0;
+    bool own_tx = !st_in_transaction(st);
     int rc;
 
     memset(r, 0, sizeof(*r));
@@ -878,9 +884,11 @@ int store_audit_verify(struct store *st, const struct store_audit_head *expect,
     v.expect = expect;
     /* One snapshot: a writer appending meanwhile would look like a
      * deleted tail, or a session ended without its event. */
-    if (own_tx &&
-        sqlite3_exec(st->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
-        return st_fail(st, sqlite3_errcode(st->db), "starting a read");
+    if (own_tx) {
+        rc = st_begin_read(st);
+        if (rc != GW_OK) {
+            return rc;
+        }
     }
     rc = walk_events(&v);
     if (rc == GW_OK) {
@@ -890,7 +898,7 @@ int store_audit_verify(struct store *st, const struct store_audit_head *expect,
         rc = walk_sessions(&v);
     }
     if (own_tx) {
-        (void)sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
+        st_end_read(st);
     }
     if (rc != GW_OK) {
         store_audit_report_clear(r);
@@ -899,11 +907,11 @@ int store_audit_verify(struct store *st, const struct store_audit_head *expect,
     return r->problems_total > 0 ? GW_ERR_INVALID : GW_OK;
 }
 
-static int read_head(sqlite3_stmt *stmt, void *out)
+static int read_head(struct st_stmt *stmt, void *out)
 {
     struct store_audit_head *h = out;
 
-    h->id = sqlite3_column_int64(stmt, 0);
+    h->id = st_col_int64(stmt, 0);
     st_col_copy(stmt, 1, h->hash, sizeof(h->hash));
     return GW_OK;
 }

@@ -7,6 +7,7 @@
 #ifndef SSHGATE_GATEWAY_AUDIT_INTERNAL_H
 #define SSHGATE_GATEWAY_AUDIT_INTERNAL_H
 
+#include "core/export_spec.h"
 #include "gateway/audit/record.h"
 #include "gateway/audit/writer.h"
 
@@ -16,6 +17,7 @@
 #include <stdint.h>
 
 struct gw_audit_ids;
+struct gw_export;
 struct gw_spool;
 struct store;
 
@@ -29,9 +31,12 @@ struct store;
 /* How long the writer waits for another writer's lock. */
 #define WRITER_BUSY_MS 1000
 #define OUTAGE_LOG_MS  60000
-#define HEARTBEAT_MS   10000
+/* The heartbeat's period at most (shorter when node_lost_after is). */
+#define HEARTBEAT_MS 10000
 /* The setting that holds "<spool id>:<offset replayed up to>". */
 #define SPOOL_SETTING "audit.spool"
+/* How long the export may take at the stop to hand on what it holds. */
+#define EXPORT_DRAIN_MS 2000
 
 struct queued {
     struct queued *next;
@@ -67,7 +72,10 @@ struct gw_audit_writer {
     uint64_t spool_max;
     char *node;
     char *run_prefix; /* "<run id>-": the connection uids of this run */
+    char *listen;
     int64_t started_ms;
+    int64_t lost_after_ms;
+    int64_t heartbeat_every_ms;
     struct store *st;
     struct gw_spool *spool;
     struct gw_audit_ids *ids;
@@ -80,6 +88,12 @@ struct gw_audit_writer {
     uint64_t outage_records; /* spooled during this outage */
     uint64_t lost_reported;
     char why[256]; /* what the store said when the outage began */
+
+    /* the SIEM export (follow.c); NULL without event_export */
+    struct gw_export *export;
+    bool follow_known; /* follow_at is known */
+    int64_t follow_at; /* the last event id handed to the export */
+    int64_t next_drop_report_ms[GW_EXPORT_SINKS_MAX]; /* per sink */
 };
 
 /* writer.c: the queue. */
@@ -96,5 +110,13 @@ bool gw_audit_in_outage(const struct gw_audit_writer *w);
 void gw_audit_handle_batch(struct gw_audit_writer *w, struct queued *batch);
 /* Retries, the heartbeat, orphans, lost records, the outage's log line. */
 void gw_audit_housekeeping(struct gw_audit_writer *w);
+
+/* follow.c: the SIEM export, on the writer's thread. */
+/* Where the export begins (the store just opened, nothing committed). */
+void gw_audit_follow_begin(struct gw_audit_writer *w);
+/* Hand the events committed since the last call to the export. */
+void gw_audit_follow(struct gw_audit_writer *w);
+/* export.dropped events for what the export lost (rate-limited). */
+void gw_audit_report_drops(struct gw_audit_writer *w);
 
 #endif

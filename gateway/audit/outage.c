@@ -42,6 +42,7 @@ static bool store_ready(struct gw_audit_writer *w)
         /* A lock held longer than this is an outage: the records go to
          * the spool rather than pile up behind it. */
         store_set_busy_timeout(w->st, WRITER_BUSY_MS);
+        gw_audit_follow_begin(w); /* before our first commit */
     }
     return w->st != NULL;
 }
@@ -450,6 +451,42 @@ static void close_orphans(struct gw_audit_writer *w)
     }
 }
 
+/*
+ * A cluster: the sessions of a node that has gone silent for longer than
+ * its lost_after_ms end, at its last heartbeat, as "node lost". Any live
+ * node does it at its heartbeat; two doing it at once is harmless (each
+ * session is closed in a transaction that finds it still open or
+ * leaves it). A lost node that comes back closes nothing of its own
+ * twice: its next start finds those sessions ended.
+ */
+static void close_lost_nodes(struct gw_audit_writer *w, int64_t now_ms)
+{
+    struct store_node *nodes = NULL;
+    size_t n = 0;
+    int rc = store_node_list(w->st, now_ms, &nodes, &n);
+
+    for (size_t i = 0; rc == GW_OK && i < n; i++) {
+        const struct store_node *node = &nodes[i];
+        int closed = 0;
+        if (!node->lost || node->open_sessions == 0 ||
+            strcmp(node->name, w->node) == 0) {
+            continue;
+        }
+        rc = store_session_close_orphans_at(
+            w->st, node->name, NULL, "node lost", node->heartbeat_ms, &closed);
+        if (rc == GW_OK && closed > 0) {
+            gw_log_warn("node %s is lost (no heartbeat since %s): closed "
+                        "its %d open session%s",
+                        node->name, node->heartbeat_at, closed,
+                        closed == 1 ? "" : "s");
+        }
+    }
+    if (rc != GW_OK) {
+        gw_log_verbose("audit: lost nodes not checked: %s", gw_err_msg());
+    }
+    free(nodes);
+}
+
 /* Lost records are said once the store takes writes. */
 static void report_lost(struct gw_audit_writer *w)
 {
@@ -480,6 +517,7 @@ void gw_audit_housekeeping(struct gw_audit_writer *w)
     fail_open = w->fail_open;
     since = w->degraded_since_ms;
     pthread_mutex_unlock(&w->lock);
+    gw_audit_follow(w);
     if (gw_audit_in_outage(w)) {
         if (now >= w->next_retry_ms) {
             try_recover(w);
@@ -497,12 +535,16 @@ void gw_audit_housekeeping(struct gw_audit_writer *w)
     }
     close_orphans(w);
     report_lost(w);
+    gw_audit_report_drops(w);
     if (now >= w->next_heartbeat_ms && w->st != NULL && !w->orphans_pending) {
-        w->next_heartbeat_ms = now + HEARTBEAT_MS;
-        if (store_node_heartbeat(w->st, w->node, SSHGATE_VERSION, w->started_ms,
-                                 gw_time_wall_ms()) != GW_OK) {
+        struct store_node_beat beat = {w->node, SSHGATE_VERSION, w->listen,
+                                       w->started_ms, w->lost_after_ms};
+        int64_t wall = gw_time_wall_ms();
+        w->next_heartbeat_ms = now + w->heartbeat_every_ms;
+        if (store_node_heartbeat(w->st, &beat, wall) != GW_OK) {
             gw_log_verbose("audit: heartbeat not written: %s", gw_err_msg());
         }
+        close_lost_nodes(w, wall);
     }
 }
 

@@ -6,6 +6,7 @@
 #include "core/log.h"
 #include "core/timeutil.h"
 #include "gateway/audit/writer.h"
+#include "gateway/daemon/metrics.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -69,6 +70,8 @@ static void lost(struct gw_rec *r, size_t len, const char *why)
 
     r->lost_chunks++;
     r->lost_bytes += len;
+    gw_metrics_add(GW_M_REC_DROPPED_CHUNKS, 1);
+    gw_metrics_add(GW_M_REC_DROPPED_BYTES, len);
     if (r->lost_posted || !rec_record(r, GW_AUDIT_REC_DEGRADED, &rec)) {
         return;
     }

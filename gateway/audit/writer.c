@@ -5,6 +5,7 @@
 #include "core/spool.h"
 #include "core/timeutil.h"
 #include "gateway/audit/apply.h"
+#include "gateway/audit/export.h"
 #include "gateway/audit/internal.h"
 #include "store/db.h"
 
@@ -121,6 +122,11 @@ void gw_audit_status(struct gw_audit_writer *w, struct gw_audit_status *out)
     pthread_mutex_unlock(&w->lock);
 }
 
+void gw_audit_writer_reopen_export(struct gw_audit_writer *w)
+{
+    gw_export_reopen(w->export); /* set before the thread, never changed */
+}
+
 void gw_audit_writer_configure(struct gw_audit_writer *w, bool fail_open,
                                int64_t grace_ms, size_t chunk_queue_max)
 {
@@ -233,6 +239,7 @@ static void *writer_main(void *arg)
         }
         gw_audit_housekeeping(w);
     }
+    gw_audit_follow(w); /* what the last batch committed */
     return NULL;
 }
 
@@ -273,6 +280,7 @@ static void open_spool(struct gw_audit_writer *w)
 
 static void writer_free(struct gw_audit_writer *w)
 {
+    gw_export_free(w->export);
     gw_audit_free_queued(w->head);
     gw_spool_close(w->spool);
     store_close(w->st);
@@ -283,6 +291,7 @@ static void writer_free(struct gw_audit_writer *w)
     free(w->spool_path);
     free(w->node);
     free(w->run_prefix);
+    free(w->listen);
     free(w);
 }
 
@@ -300,6 +309,11 @@ int gw_audit_writer_start(const struct gw_audit_writer_config *cfg,
     w->spool_path = cfg->spool_path != NULL ? strdup(cfg->spool_path) : NULL;
     w->node = strdup(cfg->node != NULL ? cfg->node : "localhost");
     w->run_prefix = strdup(cfg->run_prefix != NULL ? cfg->run_prefix : "");
+    w->listen = strdup(cfg->listen != NULL ? cfg->listen : "");
+    w->lost_after_ms = cfg->lost_after_ms > 0 ? cfg->lost_after_ms : 60000;
+    w->heartbeat_every_ms = w->lost_after_ms / 3 < HEARTBEAT_MS
+                                ? w->lost_after_ms / 3
+                                : HEARTBEAT_MS;
     w->spool_max = cfg->spool_max;
     w->queue_max = cfg->queue_max;
     w->chunk_max = cfg->chunk_queue_max;
@@ -308,10 +322,21 @@ int gw_audit_writer_start(const struct gw_audit_writer_config *cfg,
     w->started_ms = cfg->started_ms;
     w->orphans_pending = cfg->close_orphans;
     if (w->db_path == NULL || w->node == NULL || w->run_prefix == NULL ||
+        w->listen == NULL ||
         (cfg->spool_path != NULL && w->spool_path == NULL) ||
         gw_audit_ids_new(&w->ids) != GW_OK) {
         writer_free(w);
         return GW_ERR_NOMEM;
+    }
+    if (cfg->export_sinks != NULL) {
+        struct gw_export_config xc = {.sinks = cfg->export_sinks,
+                                      .queue_max = cfg->export_queue_max,
+                                      .node = w->node};
+        int rc = gw_export_start(&xc, &w->export);
+        if (rc != GW_OK) {
+            writer_free(w);
+            return rc;
+        }
     }
     open_spool(w);
     if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
@@ -342,6 +367,14 @@ void gw_audit_writer_stop(struct gw_audit_writer *w, int64_t drain_ms)
         gw_log_error("audit: %llu records could be neither written nor "
                      "spooled before the stop",
                      (unsigned long long)left);
+    }
+    /* The export hands on what the last batches committed; what it could
+     * not is in a last export.dropped (the writer's thread is gone: its
+     * store handle is ours now). */
+    gw_export_halt(w->export, EXPORT_DRAIN_MS);
+    memset(w->next_drop_report_ms, 0, sizeof(w->next_drop_report_ms));
+    if (!w->degraded) {
+        gw_audit_report_drops(w);
     }
     writer_free(w);
 }

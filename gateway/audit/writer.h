@@ -22,6 +22,7 @@
 #ifndef SSHGATE_GATEWAY_AUDIT_WRITER_H
 #define SSHGATE_GATEWAY_AUDIT_WRITER_H
 
+#include "core/export_spec.h"
 #include "gateway/audit/record.h"
 
 #include <stdbool.h>
@@ -43,11 +44,20 @@ struct gw_audit_writer_config {
     bool fail_open;         /* audit_failure = continue */
     int64_t grace_ms;       /* audit_failure_grace */
     const char *node;       /* for the heartbeat */
+    const char *listen;     /* "ADDR:PORT,...", for the heartbeat */
     int64_t started_ms;     /* the daemon's start, wall clock */
+    /* node_lost_after: a node silent this long is lost; the heartbeat
+     * comes three times within it, and this node closes the sessions of
+     * the nodes it finds lost (a cluster on one database). */
+    int64_t lost_after_ms;
     /* Close the sessions an earlier run of this node left open, at its
      * last heartbeat; this run's connection uids start with run_prefix. */
     bool close_orphans;
     const char *run_prefix;
+    /* The SIEM export (gateway/audit/export.h): its sinks (none: no
+     * export) and the bytes each may have waiting. */
+    const struct gw_export_list *export_sinks;
+    size_t export_queue_max;
 };
 
 /* Open the spool (replaying what an earlier run left) and start the
@@ -63,6 +73,9 @@ void gw_audit_writer_stop(struct gw_audit_writer *w, int64_t drain_ms);
 /* New settings on reload (audit_failure, grace, the chunk budget). */
 void gw_audit_writer_configure(struct gw_audit_writer *w, bool fail_open,
                                int64_t grace_ms, size_t chunk_queue_max);
+
+/* SIGHUP: the export reopens its files and reconnects (log rotation). */
+void gw_audit_writer_reopen_export(struct gw_audit_writer *w);
 
 /*
  * Take r over (its strings with it; r is left cleared). GW_OK once it is

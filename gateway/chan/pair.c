@@ -5,6 +5,7 @@
 #include "core/strutil.h"
 #include "gateway/conn/conn.h"
 #include "gateway/conn/upstream.h"
+#include "gateway/daemon/metrics.h"
 
 #include <poll.h>
 #include <stdarg.h>
@@ -167,6 +168,7 @@ void gw_pair_start(struct gw_chan *ch, const char *kind, const char *fmt, ...)
     va_end(ap);
     where_text(ch, loc, sizeof(loc));
     ch->what = kind;
+    gw_metrics_session_start(kind);
     ch->state = GW_CHAN_RELAY;
     ch->announced = true;
     /* For the session.start event, written with the row by the pump. */
@@ -234,6 +236,7 @@ void gw_pair_announce_close(struct gw_chan *ch)
     gw_log_info("channel %u closed: %s%s up=%llu down=%llu%s (%s)", ch->id,
                 ch->what, loc, (unsigned long long)ch->relay.up,
                 (unsigned long long)ch->relay.down, status, ending_text(ch));
+    gw_metrics_session_end(ch->what);
     describe(ch, &facts, target, sizeof(target));
     o.bytes_up = ch->relay.up;
     o.bytes_down = ch->relay.down;
@@ -512,7 +515,8 @@ static void finish_socket(struct gw_chan *ch)
 static bool pump_relay(struct gw_chan *ch, int (*move)(struct gw_chan *),
                        void (*finish)(struct gw_chan *))
 {
-    uint64_t before = ch->relay.up + ch->relay.down;
+    uint64_t up = ch->relay.up;
+    uint64_t down = ch->relay.down;
     struct gw_session_facts facts;
     char target[GW_NAME_MAX + 16];
     int rc;
@@ -525,7 +529,9 @@ static bool pump_relay(struct gw_chan *ch, int (*move)(struct gw_chan *),
     if (rc == GW_ERR_IO) {
         gw_pair_break(ch, GW_END_CHANNEL_IO);
     }
-    if (ch->relay.up + ch->relay.down != before) {
+    if (ch->relay.up != up || ch->relay.down != down) {
+        gw_metrics_add(GW_M_BYTES_UP, ch->relay.up - up);
+        gw_metrics_add(GW_M_BYTES_DOWN, ch->relay.down - down);
         gw_conn_activity(ch->conn);
     }
     gw_session_row_tick(&ch->row, ch->relay.up, ch->relay.down);

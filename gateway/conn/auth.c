@@ -8,6 +8,7 @@
 #include "gateway/audit/writer.h"
 #include "gateway/conn/conn.h"
 #include "gateway/conn/lockout.h"
+#include "gateway/daemon/metrics.h"
 #include "store/keys.h"
 #include "store/users.h"
 
@@ -115,15 +116,6 @@ static void lookup_user(struct gw_conn *c, struct attempt *a)
     a->user_exists = rc == GW_OK;
 }
 
-/* Is the connection's source locked out for failures (under the prefixes
- * in force now)? */
-static bool source_locked(struct gw_conn *c)
-{
-    struct gw_limits_policy pol = gw_daemon_policy(c->cfg);
-
-    return gw_limits_locked(c->daemon->limits, &c->peer, &pol, gw_now_ms());
-}
-
 /* Common start of every attempt: banner, method, login name, source lock,
  * user lookup. GW_OK to go on; otherwise a->reason says why not. */
 static int begin(struct gw_conn *c, struct attempt *a, unsigned method_bit,
@@ -138,7 +130,7 @@ static int begin(struct gw_conn *c, struct attempt *a, unsigned method_bit,
         a->reason = "login name changed";
         return GW_ERR_DENIED;
     }
-    if (source_locked(c)) {
+    if (gw_lockout_source_locked(c)) {
         a->reason = "source address locked";
         return GW_ERR_DENIED;
     }
@@ -236,6 +228,7 @@ static void success(struct gw_conn *c, const struct attempt *a)
     const char *fp_sep = a->fingerprint[0] != '\0' ? " fingerprint=" : "";
 
     snprintf(c->auth_fp, sizeof(c->auth_fp), "%s", a->fingerprint);
+    gw_metrics_auth(a->method, NULL);
     gw_conn_set_authenticated(c, a->user.name);
     gw_lockout_success(c, &a->user, a->password_method);
     gw_log_info("authenticated: method=%s%s%s%s%s", a->method, fp_sep,
@@ -276,6 +269,7 @@ static void failure(struct gw_conn *c, const struct attempt *a)
     const char *user = event_user(c);
 
     c->attempts++;
+    gw_metrics_auth(a->method, a->reason);
     gw_log_info("authentication failed: method=%s user=%s reason=%s%s%s",
                 a->method, user != NULL ? user : "?", a->reason, fp_sep,
                 a->fingerprint);
@@ -306,6 +300,7 @@ static int verdict(struct gw_conn *c, struct attempt *a)
          * and the client reads why in the disconnect. */
         gw_log_warn("login of %s refused: the audit store is unavailable",
                     a->user.name);
+        gw_metrics_auth(a->method, "audit store unavailable");
         gw_conn_event(c, "auth.refused", a->user.name,
                       "method=%s reason=\"audit store unavailable\"",
                       a->method);
@@ -318,6 +313,50 @@ static int verdict(struct gw_conn *c, struct attempt *a)
     }
     failure(c, a);
     return SSH_AUTH_DENIED;
+}
+
+/*
+ * A request libssh dropped (gateway/conn/authtap.h): a failure like any
+ * other -- max_auth_attempts, the source lockout, the backoff, the event
+ * with its reason -- answered with a USERAUTH_FAILURE sent through the
+ * message the connection kept for it. Before that message exists (the
+ * very first request was dropped) there is nothing to send it with: the
+ * connection ends with "Authentication failed" instead of leaving the
+ * client waiting for login_grace_time.
+ */
+static void dropped(struct gw_conn *c, const struct gw_authtap_drop *d)
+{
+    struct attempt a;
+
+    if (c->closing || c->authed) {
+        return; /* as verdict(): nothing else past the cap */
+    }
+    attempt_init(&a, d->method);
+    a.reason = d->reason;
+    a.counts_source = true; /* a forged signature is not an unknown key */
+    send_banner_once(c);
+    if (d->user[0] != '\0') {
+        (void)pin_login(c, d->user);
+    }
+    failure(c, &a);
+    if (c->closing) {
+        return; /* the cap: the loop disconnects */
+    }
+    if (c->auth_reply == NULL) {
+        gw_conn_close(c, GW_END_AUTH_UNANSWERED);
+    } else if (ssh_message_reply_default(c->auth_reply) != SSH_OK) {
+        gw_log_verbose("cannot answer a dropped request: %s",
+                       ssh_get_error(c->session));
+    }
+}
+
+void gw_auth_answer_drops(struct gw_conn *c)
+{
+    struct gw_authtap_drop d;
+
+    while (gw_authtap_take(c, &d)) {
+        dropped(c, &d);
+    }
 }
 
 /* ---- the methods ------------------------------------------------------ */
@@ -400,7 +439,9 @@ static int auth_pubkey(struct gw_conn *c, ssh_message msg)
     if (state == SSH_PUBLICKEY_STATE_NONE && key != NULL) {
         return pubkey_probe(c, msg, &a, key);
     }
-    /* Only STATE_VALID means libssh verified the signature. */
+    /* Only STATE_VALID means libssh verified the signature. libssh 0.10
+     * passes no other signed state on: it drops those requests itself
+     * (gateway/conn/authtap.h), and dropped() counts them. */
     a.counts_source = true;
     if (state != SSH_PUBLICKEY_STATE_VALID || key == NULL) {
         a.reason = "bad signature";
@@ -448,7 +489,7 @@ static int kbdint_answer(struct gw_conn *c, ssh_message msg)
     if (ssh_userauth_kbdint_getnanswers(c->session) == 1) {
         answer = ssh_userauth_kbdint_getanswer(c->session, 0);
     }
-    if (source_locked(c)) {
+    if (gw_lockout_source_locked(c)) {
         a.reason = "source address locked";
     } else if (answer == NULL) {
         a.reason = "no answer";
@@ -504,6 +545,7 @@ void gw_auth_advertise(struct gw_conn *c)
 void gw_auth_abandoned(struct gw_conn *c)
 {
     if (c->grace_expired && c->have_login) {
+        gw_metrics_auth("none", "login grace time exceeded");
         gw_conn_event(c, "auth.failure", event_user(c),
                       "method=none reason=\"login grace time exceeded\"");
     }

@@ -26,6 +26,12 @@ void gw_auth_advertise(struct gw_conn *c);
  * not: the loop disconnects). */
 int gw_auth_on_message(struct gw_conn *c, ssh_message msg);
 
+/* Answer, count and record every request libssh dropped that is not
+ * answered yet (gateway/conn/authtap.h), oldest first: a failure with
+ * the reason found ("bad signature", "disallowed algorithm", "malformed
+ * key", ...), as for any failed attempt. */
+void gw_auth_answer_drops(struct gw_conn *c);
+
 /* The connection is ending before authentication: record why, if a user
  * had been named (grace time exceeded, client gave up). */
 void gw_auth_abandoned(struct gw_conn *c);

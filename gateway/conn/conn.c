@@ -9,6 +9,7 @@
 #include "gateway/conn/loop.h"
 #include "gateway/conn/target_state.h"
 #include "gateway/daemon/limits.h"
+#include "gateway/daemon/metrics.h"
 #include "gateway/daemon/sshlog.h"
 
 #include <poll.h>
@@ -26,8 +27,9 @@
 
 static pthread_once_t node_once = PTHREAD_ONCE_INIT;
 static char node_name[64];
-static long long node_started; /* ms since the epoch */
-static char run_prefix[32];    /* "<node_started, hex>-" */
+static long long node_started;   /* ms since the epoch */
+static char run_prefix[32];      /* "<node_started, hex>-" */
+static char configured_name[64]; /* node_name from the config, or "" */
 
 static void node_init(void)
 {
@@ -36,11 +38,19 @@ static void node_init(void)
      * tells the sessions a crashed run left open from this run's. */
     node_started = (long long)gw_time_wall_ms();
     snprintf(run_prefix, sizeof(run_prefix), "%llx-", node_started);
-    if (gethostname(node_name, sizeof(node_name) - 1) != 0 ||
-        node_name[0] == '\0') {
+    if (configured_name[0] != '\0') {
+        snprintf(node_name, sizeof(node_name), "%s", configured_name);
+    } else if (gethostname(node_name, sizeof(node_name) - 1) != 0 ||
+               node_name[0] == '\0') {
         snprintf(node_name, sizeof(node_name), "%s", "localhost");
     }
     node_name[sizeof(node_name) - 1] = '\0';
+}
+
+void gw_node_set_name(const char *name)
+{
+    snprintf(configured_name, sizeof(configured_name), "%s",
+             name != NULL ? name : "");
 }
 
 const char *gw_node_name(void)
@@ -311,6 +321,7 @@ static void conn_teardown(struct gw_conn *c)
 {
     int fd = -1;
 
+    gw_dispatch_end(c);
     flush_before_disconnect(c);
     gw_chan_detach_all(c);
     for (size_t i = 0; i < GW_UPSTREAM_MAX; i++) {
@@ -353,6 +364,7 @@ static void conn_finish(struct gw_conn *c)
         struct gw_limits_policy pol = gw_daemon_policy(c->cfg);
         gw_limits_penalize(c->daemon->limits, &c->source, &pol, gw_now_ms());
     }
+    gw_metrics_conn_closed(c->authed, c->close_ending);
     gw_log_info("connection closed: %s (%lld ms, %llu bytes in, %llu out)",
                 c->close_reason, (long long)ms,
                 (unsigned long long)c->sock.in_bytes,
@@ -371,6 +383,7 @@ void gw_conn_set_authenticated(struct gw_conn *c, const char *user)
     int64_t now_ms = gw_now_ms();
 
     c->authed = true;
+    gw_metrics_conn_authenticated();
     snprintf(c->user, sizeof(c->user), "%s", user);
     /* What the main thread last saw: a change after the reads that let
      * her in reaches this connection as a GW_REQ_RECHECK (it is
@@ -413,6 +426,7 @@ void gw_conn_run(void *arg)
 
     gw_conn_log_context(c);
     gw_sshlog_thread_init();
+    gw_metrics_conn_open();
     gw_log_verbose("worker started");
     if (conn_setup(c) != GW_OK) {
         gw_log_error("%s", gw_err_msg());

@@ -13,6 +13,7 @@
 #include "gateway/chan/chan.h"
 #include "gateway/daemon/ending.h"
 #include "gateway/daemon/daemon.h"
+#include "gateway/conn/authtap.h"
 #include "gateway/conn/policy.h"
 #include "gateway/chan/relay.h"
 #include "gateway/conn/target.h"
@@ -76,6 +77,8 @@ struct gw_conn {
     struct gw_target target;
     bool target_ok;
     bool kbdint_pending;
+    struct gw_authtap tap;      /* the requests libssh drops (authtap.h) */
+    ssh_message auth_reply;     /* the first auth message: replies to them */
     char user[GW_NAME_MAX + 1]; /* authenticated user */
     /* The key that authenticated ("" for a password): the access check
      * (gateway/conn/access.c) ends the connection when it is deleted. */
@@ -150,6 +153,9 @@ void gw_conn_log_context(struct gw_conn *c);
 /* This machine's host name, and the daemon's start time, taken on the
  * first call (main calls it at start-up). */
 const char *gw_node_name(void);
+/* The config's node_name ("" for the host name): call once at startup,
+ * before anything asks gw_node_name. */
+void gw_node_set_name(const char *name);
 
 /* "<daemon start ms, hex>-": how every connection uid of this run begins. */
 const char *gw_node_run_prefix(void);

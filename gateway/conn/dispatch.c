@@ -8,13 +8,15 @@
 #include "gateway/chan/tcpip.h"
 #include "gateway/conn/access.h"
 #include "gateway/conn/auth.h"
+#include "gateway/conn/authtap.h"
 #include "gateway/conn/conn.h"
 #include "gateway/conn/upstream.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#define BREAK_MS 1000 /* what OpenSSH's ~B asks for */
+#define BREAK_MS           1000 /* what OpenSSH's ~B asks for */
+#define ROUND_MESSAGES_MAX 32   /* queued messages taken per loop round */
 
 /* RFC 4335 break. libssh 0.10 hands unknown channel requests over without
  * their name or data; the only one OpenSSH's client sends is "break"
@@ -85,12 +87,11 @@ static ssh_channel on_session_open(ssh_session session, void *userdata)
 
 /* Everything without a server callback lands here: authentication before
  * login, the forwarding requests after it. */
-static int on_message(ssh_session session, ssh_message msg, void *userdata)
+static int route(struct gw_conn *c, ssh_message msg)
 {
-    struct gw_conn *c = userdata;
-
-    (void)session;
     if (ssh_message_type(msg) == SSH_REQUEST_AUTH) {
+        /* a request libssh dropped before this one is answered first */
+        gw_auth_answer_drops(c);
         return gw_auth_on_message(c, msg);
     }
     if (c->authed) {
@@ -104,7 +105,18 @@ static int on_message(ssh_session session, ssh_message msg, void *userdata)
     return 1; /* the default reply accepts "ssh-userauth" */
 }
 
-void gw_dispatch_setup(struct gw_conn *c)
+static int on_message(ssh_session session, ssh_message msg, void *userdata)
+{
+    struct gw_conn *c = userdata;
+
+    (void)session;
+    if (ssh_message_type(msg) == SSH_REQUEST_AUTH) {
+        gw_authtap_message(c, false);
+    }
+    return route(c, msg);
+}
+
+static void install_callbacks(struct gw_conn *c)
 {
     struct ssh_server_callbacks_struct *cb = &c->server_cb;
 
@@ -115,5 +127,78 @@ void gw_dispatch_setup(struct gw_conn *c)
     cb->channel_open_request_session_function = on_session_open;
     ssh_set_server_callbacks(c->session, cb);
     ssh_set_message_callback(c->session, on_message, c);
+    gw_authtap_callbacks(c);
+}
+
+/*
+ * Only a message libssh hands over can carry a USERAUTH_FAILURE
+ * (ssh_message_reply_default), and a callback's message is freed when the
+ * callback returns. So the session starts without callbacks: libssh
+ * queues what it parses (messages.c ssh_message_queue), the loop takes it
+ * here, and the first authentication message stays with the connection
+ * as c->auth_reply, the means to answer the requests libssh drops
+ * (gateway/conn/authtap.h). Then the callbacks go in.
+ */
+static void take_queued(struct gw_conn *c, ssh_message msg)
+{
+    bool keep =
+        ssh_message_type(msg) == SSH_REQUEST_AUTH && c->auth_reply == NULL;
+
+    if (ssh_message_type(msg) == SSH_REQUEST_AUTH) {
+        gw_authtap_message(c, true);
+    }
+    if (keep) {
+        install_callbacks(c);
+    }
+    if (route(c, msg) == 1) {
+        (void)ssh_message_reply_default(msg);
+    }
+    if (keep) {
+        c->auth_reply = msg;
+    } else {
+        ssh_message_free(msg);
+    }
+}
+
+bool gw_dispatch_round(struct gw_conn *c)
+{
+    ssh_message msg;
+    int n = 0;
+
+    if (!c->tap.on) {
+        return false;
+    }
+    if (!c->tap.callbacks) {
+        /* non-blocking: NULL once libssh has nothing queued. A client
+         * that keeps sending must not keep the loop from its deadlines:
+         * the rest waits for the next round, which comes at once. */
+        while (!c->closing && (msg = ssh_message_get(c->session)) != NULL) {
+            take_queued(c, msg);
+            if (++n == ROUND_MESSAGES_MAX) {
+                return true;
+            }
+        }
+    }
+    gw_authtap_settle(c);
+    gw_auth_answer_drops(c);
+    if (c->authed || c->closing) {
+        gw_dispatch_end(c);
+    }
+    return false;
+}
+
+void gw_dispatch_end(struct gw_conn *c)
+{
+    gw_authtap_stop(c);
+    if (c->auth_reply != NULL) {
+        ssh_message_free(c->auth_reply);
+        c->auth_reply = NULL;
+    }
+}
+
+void gw_dispatch_setup(struct gw_conn *c)
+{
+    /* No callbacks until the first authentication message (take_queued). */
+    gw_authtap_start(c);
     gw_auth_advertise(c);
 }

@@ -1,7 +1,9 @@
 /*
  * The lockouts of front authentication (docs/configuration.md, "Lockouts").
  * Two counters watch failed logins: the source address's, in memory
- * (gateway/daemon/limits.c), and the user's, in the store (store/users.c).
+ * (gateway/daemon/limits.c) and, in a cluster (the database on a server),
+ * in the store too (store/sources.c), so that the nodes count one source
+ * together; and the user's, in the store (store/users.c).
  * The source comes first: a failure counts toward the user only while its
  * address was not locked yet, and the defaults lock an address out
  * (source_lockout_threshold) before it can reach lockout_threshold, so
@@ -33,6 +35,11 @@ bool gw_lockout_success_resets(enum gw_lockout_scope scope,
 /* Whether a failure that counts toward the user does, given what counting
  * it toward its source found: not when the source was locked already. */
 bool gw_lockout_counts_user(enum gw_source_count source);
+
+/* Is c's source locked out for failures (under the prefixes in force
+ * now)? In this node's memory, or in a cluster in the database; a
+ * database error is logged and counts as not locked. */
+bool gw_lockout_source_locked(struct gw_conn *c);
 
 /* The reason a refused login with the right credential records. */
 const char *gw_lockout_reason(enum gw_lockout_scope scope);

@@ -5,6 +5,7 @@
 #include "core/timeutil.h"
 #include "gateway/conn/access.h"
 #include "gateway/conn/conn.h"
+#include "gateway/conn/dispatch.h"
 #include "gateway/conn/target_state.h"
 #include "gateway/conn/upstream.h"
 
@@ -290,6 +291,14 @@ void gw_conn_loop(struct gw_conn *c)
     bool busy = false;
 
     while (!c->closing) {
+        /* before authentication: libssh's queue and the requests it
+         * dropped; first of all for what came with the key exchange */
+        if (gw_dispatch_round(c)) {
+            busy = true;
+        }
+        if (c->closing) {
+            break;
+        }
         conn_wait(c, busy ? 0 : GW_CONN_POLL_MS);
         if (gw_conn_session_gone(c)) {
             gw_conn_close(c, GW_END_CLIENT_GONE);

@@ -4,11 +4,13 @@
 #include "core/log.h"
 #include "core/net.h"
 #include "core/strutil.h"
+#include "core/timeutil.h"
 #include "backend/client.h"
 #include "backend/hostrecord.h"
 #include "gateway/conn/conn.h"
 #include "gateway/chan/agent.h"
 #include "gateway/chan/remote_fwd.h"
+#include "gateway/daemon/metrics.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +47,7 @@ static int connect_backend(struct gw_conn *c, const struct store_host *h,
     struct gw_backend_spec spec;
     struct gw_backend_result res;
     struct store *st;
+    int64_t t0_ms;
     int rc;
 
     memset(&res, 0, sizeof(res));
@@ -72,7 +75,10 @@ static int connect_backend(struct gw_conn *c, const struct store_host *h,
                  h->name);
         return rc;
     }
+    t0_ms = gw_now_ms();
     rc = gw_backend_connect(&spec, out, &res);
+    gw_metrics_backend_connect(gw_now_ms() - t0_ms,
+                               rc == GW_OK ? 0 : (unsigned)res.failure);
     gw_backend_creds_clear(&creds);
     /* A slow backend must not hold a database handle: a fresh one. */
     st = gw_daemon_store_get(c->daemon);

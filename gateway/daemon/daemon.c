@@ -11,6 +11,13 @@
 #include <string.h>
 #include <unistd.h>
 
+/* How long a statement of a connection thread waits for a lock: SQLite's
+ * busy timeout (store/sqlite.c), and the same bound on PostgreSQL, whose
+ * lock_timeout is otherwise none (a row or advisory lock held by a stuck
+ * transaction would hold a login's failure count, and the login, for
+ * good). */
+#define GW_STORE_LOCK_WAIT_MS 5000
+
 /* Two concurrent verifications per CPU keep every core busy. */
 static int verify_slots(void)
 {
@@ -316,6 +323,7 @@ struct store *gw_daemon_store_get(struct gw_daemon *d)
         pthread_mutex_unlock(&d->store_lock);
         return NULL;
     }
+    store_set_busy_timeout(st, GW_STORE_LOCK_WAIT_MS);
     return st;
 }
 

@@ -17,6 +17,7 @@ enum gw_ending {
     GW_END_KEX_FAILED,      /* no common algorithms, bad packets */
     GW_END_GRACE,           /* login_grace_time passed */
     GW_END_AUTH_FAILURES,   /* max_auth_attempts reached */
+    GW_END_AUTH_UNANSWERED, /* libssh dropped the first auth request */
     GW_END_KEEPALIVE,       /* the client stopped answering keepalives */
     GW_END_IDLE,            /* idle_timeout */
     GW_END_SHUTDOWN,        /* the daemon is stopping */
@@ -42,5 +43,11 @@ const char *gw_ending_text(enum gw_ending ending);
  * the text of a GW_END_TARGET ending (may be NULL). Never NULL. */
 const char *gw_ending_row_reason(enum gw_ending ending, char closer,
                                  const char *detail);
+
+/* A short name for metrics labels ("idle_timeout"). Never NULL. */
+const char *gw_ending_label(enum gw_ending ending);
+
+/* One past the last enum gw_ending, for tables indexed by it. */
+#define GW_END_COUNT (GW_END_REVOKED + 1)
 
 #endif

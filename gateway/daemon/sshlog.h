@@ -11,4 +11,14 @@
  * dumps would contain decrypted passwords. */
 void gw_sshlog_thread_init(void);
 
+/* A tap on this thread's libssh lines: fn sees every line libssh emits at
+ * priority SSH_LOG_DEBUG (3) or below, message without the "function: "
+ * prefix, whatever the log keeps. While a tap is set libssh runs at that
+ * level on this thread (never SSH_LOG_TRACE); gw_sshlog_set_tap(NULL, NULL)
+ * or gw_sshlog_thread_init removes it. fn runs inside libssh: it may only
+ * record. */
+typedef void (*gw_sshlog_tap_fn)(void *data, int priority, const char *function,
+                                 const char *message);
+void gw_sshlog_set_tap(gw_sshlog_tap_fn fn, void *data);
+
 #endif

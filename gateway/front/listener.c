@@ -8,6 +8,7 @@
 #include "gateway/audit/writer.h"
 #include "gateway/conn/conn.h"
 #include "gateway/daemon/limits.h"
+#include "gateway/daemon/metrics.h"
 #include "gateway/front/admission.h"
 #include "gateway/front/proxy_wait.h"
 #include "gateway/front/refuse.h"
@@ -234,6 +235,7 @@ static void refuse_logged(struct gw_listener *l, int fd,
                           const struct gw_addr *peer,
                           const struct gw_refusal *why, int64_t now_ms)
 {
+    gw_metrics_refused(why->reason);
     gw_refusal_log_refused(l->rlog, peer, why->reason, why->text, now_ms);
     refuse_and_linger(l, fd, cfg->server_version, why, now_ms);
 }
@@ -496,6 +498,7 @@ static void *listener_main(void *arg)
     while (!atomic_load(&l->stop)) {
         listener_round(l, pfds);
     }
+    gw_metrics_set_listener_up(false);
     gw_refusal_log_flush_all(l->rlog,
                              gw_now_ms()); /* before the audit writer stops */
     while (l->nlinger > 0) {
@@ -516,6 +519,7 @@ int gw_listener_start(struct gw_listener *l, struct gw_daemon *d, ssh_bind bind)
         return gw_err_set(GW_ERR, "cannot start the listener thread");
     }
     l->started = true;
+    gw_metrics_set_listener_up(true); /* until the thread's loop ends */
     return GW_OK;
 }
 

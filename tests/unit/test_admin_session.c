@@ -1,5 +1,5 @@
 /*
- * Unit tests of sshgate-admin session (list, show, export, replay) over
+ * Unit tests of sshgate-admin session (list, show, export, replay, watch) over
  * sessions, transfers and recordings written as the daemon writes them.
  */
 #include <setjmp.h>
@@ -9,7 +9,9 @@
 
 #include <cmocka.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <time.h>
 
 #include "core/err.h"
 #include "store/db.h"
@@ -189,11 +191,102 @@ static void test_conn_kill_and_kick(void **state)
     expect_fail(fx, "unknown user", NULL, "user", "kick", "nobody", NULL);
 }
 
+/* The daemon's side of a live session: another chunk, then the end. */
+struct live_writer {
+    const char *db;
+    int64_t session;
+    int64_t rec;
+};
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void *write_live(void *arg)
+{
+    static const char chunk[] = "[0.5, \"o\", \"live\\r\\n\"]\n";
+    struct live_writer *w = arg;
+    struct store_session_end end = {.reason = "client closed"};
+    struct store *st = NULL;
+
+    if (store_open(w->db, STORE_OPEN_EXISTING, &st) != GW_OK) {
+        return NULL;
+    }
+    sleep_ms(400); /* the watcher is in its poll loop */
+    (void)store_recording_append(st, w->rec, 1, chunk, sizeof(chunk) - 1);
+    sleep_ms(400);
+    (void)store_session_end(st, w->session, &end);
+    store_close(st);
+    return NULL;
+}
+
+/* session watch: an ended session is for replay (or --from-start), a
+ * session without a recording has nothing to watch, and a live one is
+ * followed from its newest chunk until it ends. One admin.session.watch
+ * event per watch that started, none for a refused one. */
+static void test_session_watch(void **state)
+{
+    static const char ctx_chunk[] = "[0.1, \"o\", \"context \"]\n";
+    struct fx *fx = *state;
+    int64_t ended = 0, open = 0, rec = 0;
+    struct store *st = NULL;
+    struct live_writer w;
+    pthread_t writer;
+    char id[24], other[24], sql[256];
+
+    add_sessions(fx, &ended, &open);
+    snprintf(id, sizeof(id), "%lld", (long long)ended);
+    snprintf(other, sizeof(other), "%lld", (long long)open);
+
+    expect_fail(fx, "session replay", NULL, "session", "watch", id, NULL);
+    expect_fail(fx, "no session 999", NULL, "session", "watch", "999", NULL);
+    expect_fail(fx, "--speed must be", NULL, "session", "watch", id, "--speed",
+                "x", NULL);
+    /* bob's open shell has a pty but no recording (after a short wait for
+     * the writer that would store it) */
+    expect_fail(fx, "recording is off", NULL, "session", "watch", other, NULL);
+    assert_true(events_of(fx, "admin.session.watch") == 0);
+
+    run(fx, NULL, "session", "watch", id, "--from-start", "--speed", "1000",
+        NULL);
+    assert_int_equal(fx->rc, 0); /* and the end note on stderr */
+    assert_string_equal(fx->out, "hello world\r\n");
+    expect_contains(fx->err, "ended at");
+    expect_contains(fx->err, "(client closed)");
+    assert_true(events_of(fx, "admin.session.watch") == 1);
+
+    assert_int_equal(store_open(fx->db, STORE_OPEN_EXISTING, &st), GW_OK);
+    assert_int_equal(store_recording_start(st, open, "{\"version\": 2}", &rec),
+                     GW_OK);
+    assert_int_equal(
+        store_recording_append(st, rec, 0, ctx_chunk, sizeof(ctx_chunk) - 1),
+        GW_OK);
+    store_close(st);
+    w.db = fx->db;
+    w.session = open;
+    w.rec = rec;
+    assert_int_equal(pthread_create(&writer, NULL, write_live, &w), 0);
+    run(fx, NULL, "session", "watch", other, NULL);
+    assert_int_equal(pthread_join(writer, NULL), 0);
+    assert_int_equal(fx->rc, 0); /* and the end note on stderr */
+    assert_string_equal(fx->out, "context live\r\n");
+    expect_contains(fx->err, "ended at");
+    assert_true(events_of(fx, "admin.session.watch") == 2);
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM events WHERE kind = 'admin.session.watch' "
+             "AND username = 'bob' AND detail LIKE 'by=%% session=%s'",
+             other);
+    assert_true(db_scalar(fx->db, sql) == 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         T(test_session_commands),
         T(test_conn_kill_and_kick),
+        T(test_session_watch),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -217,6 +217,42 @@ static void test_file_errors(void **state)
     }
 }
 
+/* event_export: sinks parsed, one problem line per bad entry. */
+static void test_event_export(void **state)
+{
+    struct gw_config *cfg = NULL;
+    struct reports r = {{{0}}, 0};
+    const char *good =
+        write_file("export.conf", "event_export = syslog:udp:127.0.0.1:514, "
+                                  "json:file:/var/log/sshgate/events.jsonl\n"
+                                  "export_queue_size = 64K\n");
+    const char *bad =
+        write_file("exportbad.conf", "event_export = syslog:udp:127.0.0.1, "
+                                     "json:file:/ok, json:tcp:h:1\n");
+    struct gw_config_override ov = {"event_export", "csv:file:/x", "--x"};
+
+    (void)state;
+    assert_int_equal(gw_config_load(good, NULL, 0, NULL, NULL, NULL, &cfg),
+                     GW_OK);
+    assert_int_equal(cfg->event_export.n, 2);
+    assert_int_equal(cfg->event_export.sinks[0].port, 514);
+    assert_string_equal(cfg->event_export.sinks[1].path,
+                        "/var/log/sshgate/events.jsonl");
+    assert_int_equal(cfg->export_queue_size, 64 * 1024);
+    gw_config_unref(cfg);
+    cfg = NULL;
+    assert_int_equal(gw_config_load(bad, &ov, 1, NULL, collect, &r, &cfg),
+                     GW_ERR_INVALID);
+    assert_int_equal(r.n, 3);
+    assert_non_null(strstr(r.lines[0], ":1: event_export: "
+                                       "'syslog:udp:127.0.0.1': expected "
+                                       "HOST:PORT"));
+    assert_non_null(strstr(r.lines[1], ":1: event_export: 'json:tcp:h:1': "
+                                       "json goes to a file or a unix socket"));
+    assert_string_equal(r.lines[2],
+                        "--x: 'csv:file:/x': the format is syslog or json");
+}
+
 /* lockout_scope: its two values, and nothing else. */
 static void test_lockout_scope(void **state)
 {
@@ -504,6 +540,7 @@ int main(void)
         cmocka_unit_test(test_default_algorithms),
         cmocka_unit_test(test_file_values),
         cmocka_unit_test(test_file_errors),
+        cmocka_unit_test(test_event_export),
         cmocka_unit_test(test_lockout_scope),
         cmocka_unit_test(test_forwarding_keys),
         cmocka_unit_test(test_missing_file),

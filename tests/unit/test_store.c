@@ -1,5 +1,7 @@
 /* Unit tests for store/: migrations, every entity API, transactions and
- * the hash-chained event log, against real temp database files. */
+ * the hash-chained event log, against real temp database files, or, run
+ * under tests/pg/with-postgres (ctest's test_store_pg), a fresh
+ * PostgreSQL database per test. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,7 +9,7 @@
 
 #include <cmocka.h>
 #include <pthread.h>
-#include <sqlite3.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +26,7 @@
 #include "store/keys.h"
 #include "store/recordings.h"
 #include "store/sessions.h"
+#include "store/sources.h"
 #include "store/settings.h"
 #include "store/transfers.h"
 #include "store/users.h"
@@ -42,23 +45,90 @@
 #error "a store/ header includes libssh"
 #endif
 
+#include "rawdb.h"
+
 #include "core/passwd.h"
 #include "core/sshkey.h"
 #include "core/timeutil.h"
 
+/*
+ * Each test gets a database of its own: a file in a temp dir, or, when
+ * SSHGATE_TEST_PG names a PostgreSQL server (tests/pg/with-postgres), a
+ * fresh database on it (the temp dir is there too, for the files some
+ * tests write). f->path is what store_open takes either way.
+ */
+#define MAX_EXTRA_DBS 4
+
 struct fixture {
     char dir[64];
-    char path[128];
+    char path[256];                /* the SQLite file, or the database's URI */
+    char dbname[64];               /* PostgreSQL: the database; "" on SQLite */
+    char extra[MAX_EXTRA_DBS][80]; /* PostgreSQL: more databases to drop */
     struct store *st;
 };
 
+static const char *pg_server(void)
+{
+    const char *server = getenv("SSHGATE_TEST_PG");
+    return server != NULL && server[0] != '\0' ? server : NULL;
+}
+
+static bool is_pg(const struct fixture *f)
+{
+    return f->dbname[0] != '\0';
+}
+
+/* The one of two SQL texts for the fixture's engine. */
+#define BY_ENGINE(f, lite_sql, pg_sql) (is_pg(f) ? (pg_sql) : (lite_sql))
+
+/* PostgreSQL 15's default way to make a database writes the template
+ * through the WAL, twice as slow for these small ones as copying its
+ * files (FILE_COPY: the way of the releases before it, which know no
+ * STRATEGY). */
+static const char *pg_strategy(void)
+{
+    static int version;
+    char text[32];
+    if (version == 0) {
+        raw_text(pg_server(), "SHOW server_version_num", text, sizeof(text));
+        version = atoi(text);
+    }
+    return version >= 150000 ? " STRATEGY FILE_COPY" : "";
+}
+
+static void pg_create(const char *name, const char *template_db)
+{
+    char sql[256];
+    snprintf(sql, sizeof(sql), "CREATE DATABASE \"%s\"%s%s%s%s", name,
+             template_db != NULL ? " TEMPLATE \"" : "",
+             template_db != NULL ? template_db : "",
+             template_db != NULL ? "\"" : "", pg_strategy());
+    raw_sql(pg_server(), sql);
+}
+
+static void pg_drop(const char *name)
+{
+    char sql[160];
+    snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS \"%s\" WITH (FORCE)",
+             name);
+    raw_sql(pg_server(), sql);
+}
+
 static int setup(void **state)
 {
+    static int seq;
     struct fixture *f = calloc(1, sizeof(*f));
     assert_non_null(f);
     snprintf(f->dir, sizeof(f->dir), "/tmp/sshgate-store-XXXXXX");
     assert_non_null(mkdtemp(f->dir));
-    snprintf(f->path, sizeof(f->path), "%s/test.db", f->dir);
+    if (pg_server() != NULL) {
+        snprintf(f->dbname, sizeof(f->dbname), "store_%d_%d", (int)getpid(),
+                 ++seq);
+        pg_create(f->dbname, NULL);
+        raw_pg_uri(pg_server(), f->dbname, f->path, sizeof(f->path));
+    } else {
+        snprintf(f->path, sizeof(f->path), "%s/test.db", f->dir);
+    }
     assert_int_equal(store_open(f->path, STORE_OPEN_CREATE, &f->st), GW_OK);
     *state = f;
     return 0;
@@ -69,38 +139,90 @@ static int teardown(void **state)
     struct fixture *f = *state;
     char cmd[160];
     store_close(f->st);
+    if (is_pg(f)) {
+        pg_drop(f->dbname);
+        for (int i = 0; i < MAX_EXTRA_DBS && f->extra[i][0] != '\0'; i++) {
+            pg_drop(f->extra[i]);
+        }
+    }
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
     assert_int_equal(system(cmd), 0);
     free(f);
     return 0;
 }
 
-/* Raw SQL against the file, the way a tamperer or an old version would. */
-static void raw_sql(const char *path, const char *sql)
+/* Another database beside the fixture's, named by suffix, into out: an
+ * empty one (template_db NULL) or a copy of template_db. SQLite: the
+ * file suffix.db in the temp dir (not created). */
+static void extra_db(struct fixture *f, const char *suffix,
+                     const char *template_db, char *out, size_t len)
 {
-    sqlite3 *db = NULL;
-    char *err = NULL;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
-        fail_msg("%s: %s", sql, err);
+    int i = 0;
+    if (!is_pg(f)) {
+        snprintf(out, len, "%s/%s.db", f->dir, suffix);
+        return;
     }
-    sqlite3_close(db);
+    while (i < MAX_EXTRA_DBS && f->extra[i][0] != '\0' &&
+           strcmp(f->extra[i] + strlen(f->dbname) + 1, suffix) != 0) {
+        i++;
+    }
+    assert_true(i < MAX_EXTRA_DBS);
+    snprintf(f->extra[i], sizeof(f->extra[i]), "%s_%s", f->dbname, suffix);
+    pg_drop(f->extra[i]);
+    pg_create(f->extra[i], template_db);
+    raw_pg_uri(pg_server(), f->extra[i], out, len);
+}
+
+/* A consistent copy of the fixture's database as it stands, into out
+ * (what store_open takes): store_backup to a file on SQLite; on
+ * PostgreSQL, which has no backup of its own (pg_dump), a database made
+ * from it as a template, which takes the store's connection away for a
+ * moment. */
+static void copy_db(struct fixture *f, const char *suffix, char *out,
+                    size_t len)
+{
+    if (!is_pg(f)) {
+        extra_db(f, suffix, NULL, out, len);
+        assert_int_equal(store_backup(f->st, out), GW_OK);
+        return;
+    }
+    store_close(f->st);
+    f->st = NULL;
+    extra_db(f, suffix, f->dbname, out, len);
+    assert_int_equal(store_open(f->path, STORE_OPEN_EXISTING, &f->st), GW_OK);
+}
+
+/* Put the copy that copy_db(f, suffix, copy, ...) made in place of the
+ * fixture's database and open it again; the copy is gone. */
+static void restore_db(struct fixture *f, const char *suffix, const char *copy)
+{
+    char sql[256];
+    store_close(f->st);
+    f->st = NULL;
+    if (is_pg(f)) {
+        pg_drop(f->dbname);
+        snprintf(sql, sizeof(sql), "ALTER DATABASE \"%s_%s\" RENAME TO \"%s\"",
+                 f->dbname, suffix, f->dbname);
+        raw_sql(pg_server(), sql);
+    } else {
+        assert_int_equal(rename(copy, f->path), 0);
+    }
+    assert_int_equal(store_open(f->path, STORE_OPEN_EXISTING, &f->st), GW_OK);
 }
 
 static int count_rows(struct fixture *f, const char *table)
 {
-    sqlite3 *db = NULL;
-    sqlite3_stmt *stmt = NULL;
-    char sql[96];
-    int n;
+    char sql[128];
+    char text[32];
     snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", table);
-    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
-    n = sqlite3_column_int(stmt, 0);
-    sqlite3_finalize(stmt);
-    sqlite3_close(db);
-    return n;
+    raw_text(f->path, sql, text, sizeof(text));
+    return atoi(text);
+}
+
+/* The first column of the first row of sql, "NULL" for NULL. */
+static void db_text(struct fixture *f, const char *sql, char *out, size_t len)
+{
+    raw_text(f->path, sql, out, len);
 }
 
 static void add_user(struct fixture *f, const char *name)
@@ -122,9 +244,17 @@ static void test_fresh_file_is_latest(void **state)
 {
     struct fixture *f = *state;
     struct stat sb;
+    char text[32];
     int v = -1;
     assert_int_equal(store_schema_version(f->st, &v), GW_OK);
     assert_int_equal(v, store_schema_latest());
+    if (is_pg(f)) {
+        /* No file to keep private; one row per step taken. */
+        raw_text(f->path, "SELECT count(*) FROM sshgate_schema", text,
+                 sizeof(text));
+        assert_int_equal(atoi(text), store_schema_latest());
+        return;
+    }
     assert_int_equal(stat(f->path, &sb), 0);
     assert_int_equal(sb.st_mode & 0777, 0600);
 }
@@ -133,11 +263,15 @@ static void test_migrate_v0_file(void **state)
 {
     struct fixture *f = *state;
     struct store *st = NULL;
-    char path[160];
+    char path[256];
     int v = -1;
-    /* A v0 file: a valid SQLite database that never saw our schema. */
-    snprintf(path, sizeof(path), "%s/v0.db", f->dir);
-    raw_sql(path, "CREATE TABLE unrelated (x INTEGER); PRAGMA user_version=0");
+    /* A v0 database: valid, but it never saw our schema (on PostgreSQL:
+     * no sshgate_schema table). */
+    extra_db(f, "v0", NULL, path, sizeof(path));
+    raw_sql(path, BY_ENGINE(f,
+                            "CREATE TABLE unrelated (x INTEGER); "
+                            "PRAGMA user_version=0",
+                            "CREATE TABLE unrelated (x INTEGER)"));
     assert_int_equal(store_open(path, STORE_OPEN_EXISTING, &st), GW_OK);
     assert_int_equal(store_schema_version(st, &v), GW_OK);
     assert_int_equal(v, store_schema_latest());
@@ -152,43 +286,75 @@ static void test_failed_migration_rolls_back(void **state)
 {
     struct fixture *f = *state;
     struct store *st = NULL;
-    char path[160];
-    sqlite3 *db = NULL;
-    sqlite3_stmt *stmt = NULL;
+    char path[256];
+    char text[32];
     /* A table in the way makes step 1 fail half-way: nothing of it stays. */
-    snprintf(path, sizeof(path), "%s/clash.db", f->dir);
+    extra_db(f, "clash", NULL, path, sizeof(path));
     raw_sql(path, "CREATE TABLE grants (x INTEGER)");
     assert_int_equal(store_open(path, STORE_OPEN_EXISTING, &st), GW_ERR_DB);
     assert_null(st);
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(
-        sqlite3_prepare_v2(db,
-                           "SELECT count(*) FROM sqlite_master WHERE name IN "
-                           "('users', 'user_keys', 'hosts')",
-                           -1, &stmt, NULL),
-        SQLITE_OK);
-    assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(stmt, 0), 0);
-    sqlite3_finalize(stmt);
-    sqlite3_close(db);
+    raw_text(path,
+             BY_ENGINE(f,
+                       "SELECT count(*) FROM sqlite_master WHERE name IN "
+                       "('users', 'user_keys', 'hosts')",
+                       "SELECT count(*) FROM pg_tables WHERE tablename IN "
+                       "('users', 'user_keys', 'hosts')"),
+             text, sizeof(text));
+    assert_string_equal(text, "0");
+    raw_text(path,
+             BY_ENGINE(f, "PRAGMA user_version",
+                       "SELECT count(*) FROM sshgate_schema"),
+             text, sizeof(text));
+    assert_string_equal(text, "0");
 }
 
 static void test_newer_schema_refused(void **state)
 {
     struct fixture *f = *state;
     struct store *st = NULL;
+    char restore[96];
     store_close(f->st);
     f->st = NULL;
-    raw_sql(f->path, "PRAGMA user_version = 99");
+    raw_sql(f->path,
+            BY_ENGINE(f, "PRAGMA user_version = 99",
+                      "INSERT INTO sshgate_schema (version) VALUES (99)"));
     assert_int_equal(store_open(f->path, STORE_OPEN_EXISTING, &st),
                      GW_ERR_SCHEMA);
+    assert_null(st);
     assert_non_null(strstr(gw_err_msg(), "99"));
     assert_non_null(strstr(gw_err_msg(), "upgrade"));
-    char restore[64];
-    snprintf(restore, sizeof(restore), "PRAGMA user_version = %d",
-             store_schema_latest());
+    if (is_pg(f)) {
+        snprintf(restore, sizeof(restore),
+                 "DELETE FROM sshgate_schema WHERE version = 99");
+    } else {
+        snprintf(restore, sizeof(restore), "PRAGMA user_version = %d",
+                 store_schema_latest());
+    }
     raw_sql(f->path, restore);
     assert_int_equal(store_open(f->path, STORE_OPEN_EXISTING, &f->st), GW_OK);
+}
+
+/* PostgreSQL: a database that is not there, and a server that is not
+ * there; the message never shows the password of the URI. */
+static void open_errors_pg(void)
+{
+    struct store *st = NULL;
+    char uri[256];
+    char server[256];
+    const char *at = strchr(pg_server(), '@');
+
+    assert_non_null(at);
+    snprintf(server, sizeof(server), "postgresql://sshgate:s3cret%s", at);
+    raw_pg_uri(server, "no_such_db", uri, sizeof(uri));
+    assert_int_equal(store_open(uri, STORE_OPEN_CREATE, &st), GW_ERR_IO);
+    assert_null(st);
+    assert_non_null(strstr(gw_err_msg(), "no_such_db"));
+    assert_null(strstr(gw_err_msg(), "s3cret"));
+    assert_int_equal(store_open("host=127.0.0.1 port=1 dbname=x "
+                                "connect_timeout=2",
+                                STORE_OPEN_EXISTING, &st),
+                     GW_ERR_IO);
+    assert_null(st);
 }
 
 static void test_open_errors(void **state)
@@ -196,7 +362,10 @@ static void test_open_errors(void **state)
     struct fixture *f = *state;
     struct store *st = NULL;
     char path[160];
-    (void)f;
+    if (is_pg(f)) {
+        open_errors_pg();
+        return;
+    }
     assert_int_equal(
         store_open("/nonexistent-dir/x.db", STORE_OPEN_CREATE, &st), GW_ERR_IO);
     snprintf(path, sizeof(path), "%s/missing.db", f->dir);
@@ -655,6 +824,7 @@ static void test_event_chain_intact(void **state)
     struct store_event_filter all = {0};
     struct store_event_filter kind = {.kind = "auth.failure", .limit = 2};
     struct store_event_filter prefix = {.kind = "auth."};
+    struct store_event_filter follow = {.limit = 2, .first_id = 3};
     size_t n = 0;
     int64_t bad = 0;
     char why[256];
@@ -680,6 +850,17 @@ static void test_event_chain_intact(void **state)
     store_event_list_free(ev, n);
     assert_int_equal(store_event_list(f->st, &prefix, &ev, &n), GW_OK);
     assert_int_equal(n, 6);
+    store_event_list_free(ev, n);
+    /* Following the chain by id: the oldest `limit` from first_id on. */
+    assert_int_equal(store_event_list(f->st, &follow, &ev, &n), GW_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(ev[0].id, 3);
+    assert_int_equal(ev[1].id, 4);
+    assert_string_equal(ev[1].prev_hash, ev[0].hash);
+    store_event_list_free(ev, n);
+    follow.first_id = 7;
+    assert_int_equal(store_event_list(f->st, &follow, &ev, &n), GW_OK);
+    assert_int_equal(n, 0);
     store_event_list_free(ev, n);
 }
 
@@ -723,10 +904,12 @@ static void test_event_insert_detected(void **state)
 {
     struct fixture *f = *state;
     add_events(f, 3);
+    /* The next id given by hand: PostgreSQL's events.id has no default
+     * (the store takes it from sshgate_event_seq). */
     raw_sql(f->path,
-            "INSERT INTO events (created_at, kind, detail, prev_hash, hash) "
-            "SELECT created_at, 'auth.success', 'forged', hash, hash FROM "
-            "events WHERE id = 3");
+            "INSERT INTO events (id, created_at, kind, detail, prev_hash, "
+            "hash) SELECT 4, created_at, 'auth.success', 'forged', hash, "
+            "hash FROM events WHERE id = 3");
     expect_broken_at(f, 4);
 }
 
@@ -784,6 +967,13 @@ static void test_backup(void **state)
     add_user(f, "alice");
     add_events(f, 3);
     snprintf(path, sizeof(path), "%s/backup.db", f->dir);
+    if (is_pg(f)) {
+        /* Not sshgate's job on a server: the message says whose it is. */
+        assert_int_equal(store_backup(f->st, path), GW_ERR_INVALID);
+        assert_non_null(strstr(gw_err_msg(), "pg_dump"));
+        assert_int_equal(access(path, F_OK), -1);
+        return;
+    }
     assert_int_equal(store_backup(f->st, path), GW_OK);
     assert_int_equal(stat(path, &sb), 0);
     assert_int_equal(sb.st_mode & 0777, 0600);
@@ -924,6 +1114,81 @@ static int collect_chunk(void *arg, const char *data, size_t len)
     return GW_OK;
 }
 
+/* What `session watch` polls: the chunks after the last one it played,
+ * a few at a time, in seq order (not the order of writing), with the
+ * other recordings' chunks left out. */
+static void test_recording_chunks_after(void **state)
+{
+    struct fixture *f = *state;
+    int64_t s = start_session(f, "gw1", "alice", "web1", "shell");
+    int64_t other = start_session(f, "gw1", "bob", "web1", "shell");
+    struct store_chunk *c = NULL;
+    size_t n = 99;
+    int64_t id = 0, id2 = 0, top = 0;
+
+    assert_int_equal(store_recording_start(f->st, s, "{}", &id), GW_OK);
+    assert_int_equal(store_recording_start(f->st, other, "{}", &id2), GW_OK);
+    /* Nothing yet: an empty answer, not an error. */
+    assert_int_equal(store_recording_last_seq(f->st, id, &top), GW_OK);
+    assert_int_equal(top, -1);
+    assert_int_equal(store_recording_chunks_after(f->st, id, -1, 4, &c, &n),
+                     GW_OK);
+    assert_int_equal(n, 0);
+    store_chunk_list_free(c, n);
+
+    assert_int_equal(store_recording_append(f->st, id, 0, "[0]\n", 4), GW_OK);
+    assert_int_equal(store_recording_append(f->st, id2, 0, "[b]\n", 4), GW_OK);
+    assert_int_equal(store_recording_append(f->st, id, 2, "[2]\n", 4), GW_OK);
+    assert_int_equal(store_recording_append(f->st, id, 1, "[1]\n", 4), GW_OK);
+    /* A gap (a chunk the recorder dropped) is no end. */
+    assert_int_equal(store_recording_append(f->st, id, 5, "[5]\n", 4), GW_OK);
+    assert_int_equal(store_recording_last_seq(f->st, id, &top), GW_OK);
+    assert_int_equal(top, 5);
+
+    assert_int_equal(store_recording_chunks_after(f->st, id, -1, 2, &c, &n),
+                     GW_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(c[0].seq, 0);
+    assert_int_equal(c[0].len, 4);
+    assert_string_equal(c[0].data, "[0]\n");
+    assert_int_equal(c[1].seq, 1);
+    assert_string_equal(c[1].data, "[1]\n");
+    store_chunk_list_free(c, n);
+
+    assert_int_equal(store_recording_chunks_after(f->st, id, 1, 4, &c, &n),
+                     GW_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(c[0].seq, 2);
+    assert_int_equal(c[1].seq, 5);
+    assert_string_equal(c[1].data, "[5]\n");
+    store_chunk_list_free(c, n);
+
+    /* The live end: nothing after the last, until the next is written. */
+    assert_int_equal(store_recording_chunks_after(f->st, id, 5, 4, &c, &n),
+                     GW_OK);
+    assert_int_equal(n, 0);
+    store_chunk_list_free(c, n);
+    assert_int_equal(store_recording_append(f->st, id, 6, "[6]\n", 4), GW_OK);
+    assert_int_equal(store_recording_chunks_after(f->st, id, 5, 4, &c, &n),
+                     GW_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(c[0].seq, 6);
+    store_chunk_list_free(c, n);
+
+    /* The other recording's own, and none of an unknown one. */
+    assert_int_equal(store_recording_chunks_after(f->st, id2, -1, 4, &c, &n),
+                     GW_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(c[0].data, "[b]\n");
+    store_chunk_list_free(c, n);
+    assert_int_equal(
+        store_recording_chunks_after(f->st, id2 + 100, -1, 4, &c, &n), GW_OK);
+    assert_int_equal(n, 0);
+    store_chunk_list_free(c, n);
+    assert_int_equal(store_recording_chunks_after(f->st, id, -1, 0, &c, &n),
+                     GW_ERR_INVALID);
+}
+
 static void test_recordings_and_transfers(void **state)
 {
     struct fixture *f = *state;
@@ -980,12 +1245,11 @@ static void test_recordings_and_transfers(void **state)
     assert_int_equal(count_rows(f, "v_sessions_per_user_day"), 1);
     assert_int_equal(count_rows(f, "v_failed_logins_by_source"), 0);
     /* A session with transfers cannot be deleted. */
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-    sqlite3_exec(db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL);
-    assert_int_not_equal(
-        sqlite3_exec(db, "DELETE FROM sessions", NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
+    assert_int_equal(raw_sql_rc(f->path, BY_ENGINE(f,
+                                                   "PRAGMA foreign_keys = ON; "
+                                                   "DELETE FROM sessions",
+                                                   "DELETE FROM sessions")),
+                     RAW_CONSTRAINT);
 }
 
 /* ---- single-row reads: what each says when the row is not there ------ */
@@ -1061,21 +1325,6 @@ static void test_single_row_reads(void **state)
 }
 
 /* ---- explicit times, natural keys, nodes ---------------------------- */
-
-static void db_text(struct fixture *f, const char *sql, char *out, size_t len)
-{
-    sqlite3 *db = NULL;
-    sqlite3_stmt *stmt = NULL;
-    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
-    snprintf(out, len, "%s",
-             sqlite3_column_type(stmt, 0) == SQLITE_NULL
-                 ? "NULL"
-                 : (const char *)sqlite3_column_text(stmt, 0));
-    sqlite3_finalize(stmt);
-    sqlite3_close(db);
-}
 
 /* 2026-11-26T19:14:25.123Z: a time that is not now. */
 #define T0 INT64_C(1795720465123)
@@ -1178,6 +1427,16 @@ static void test_session_find(void **state)
     assert_int_equal(count_rows(f, "events"), 1);
 }
 
+/* A heartbeat of node with version, started at started, at now (60 s
+ * lost-after, listening on a made-up address). */
+static int node_beat(struct fixture *f, const char *node, const char *version,
+                     int64_t started, int64_t now)
+{
+    struct store_node_beat b = {node, version, "127.0.0.1:2222", started,
+                                60000};
+    return store_node_heartbeat(f->st, &b, now);
+}
+
 static void test_node_heartbeat(void **state)
 {
     struct fixture *f = *state;
@@ -1187,12 +1446,9 @@ static void test_node_heartbeat(void **state)
     assert_int_equal(store_node_last_heartbeat(f->st, "gw1", &ms),
                      GW_ERR_NOTFOUND);
     assert_non_null(strstr(gw_err_msg(), "gw1"));
-    assert_int_equal(store_node_heartbeat(f->st, "gw1", "1.0", T0, T0 + 5),
-                     GW_OK);
-    assert_int_equal(
-        store_node_heartbeat(f->st, "gw1", "1.1", T0 + 100, T0 + 15000), GW_OK);
-    assert_int_equal(store_node_heartbeat(f->st, "gw2", "1.1", T0, T0 + 7),
-                     GW_OK);
+    assert_int_equal(node_beat(f, "gw1", "1.0", T0, T0 + 5), GW_OK);
+    assert_int_equal(node_beat(f, "gw1", "1.1", T0 + 100, T0 + 15000), GW_OK);
+    assert_int_equal(node_beat(f, "gw2", "1.1", T0, T0 + 7), GW_OK);
     assert_int_equal(count_rows(f, "nodes"), 2);
     assert_int_equal(store_node_last_heartbeat(f->st, "gw1", &ms), GW_OK);
     assert_int_equal(ms, T0 + 15000);
@@ -1204,6 +1460,29 @@ static void test_node_heartbeat(void **state)
         text, "1.1 2026-11-26T19:14:25.223Z 2026-11-26T19:14:25.128Z");
     assert_int_equal(store_node_last_heartbeat(f->st, "gw2", &ms), GW_OK);
     assert_int_equal(ms, T0 + 7);
+}
+
+/* node list: live until a heartbeat is lost_after_ms old, with the
+ * node's open sessions counted. */
+static void test_node_list(void **state)
+{
+    struct fixture *f = *state;
+    struct store_node *nodes = NULL;
+    size_t n = 0;
+
+    assert_int_equal(node_beat(f, "gw1", "1.0", T0, T0 + 1000), GW_OK);
+    assert_int_equal(node_beat(f, "gw2", "1.0", T0, T0 + 50000), GW_OK);
+    assert_int_equal(store_node_list(f->st, T0 + 61001, &nodes, &n), GW_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(nodes[0].name, "gw1");
+    assert_true(nodes[0].lost); /* over 60 s since its last beat */
+    assert_string_equal(nodes[0].listen, "127.0.0.1:2222");
+    assert_int_equal(nodes[0].lost_after_ms, 60000);
+    assert_int_equal(nodes[0].open_sessions, 0);
+    assert_string_equal(nodes[1].name, "gw2");
+    assert_false(nodes[1].lost);
+    assert_int_equal(nodes[1].heartbeat_ms, T0 + 50000);
+    free(nodes);
 }
 
 /* ---- audit verification --------------------------------------------- */
@@ -1412,16 +1691,12 @@ static void test_verify_session_row_tampering(void **state)
     int64_t id = full_session(f, &rec);
 
     for (size_t i = 0; i < sizeof(edits) / sizeof(edits[0]); i++) {
-        char path[160];
-        snprintf(path, sizeof(path), "%s/copy.db", f->dir);
-        assert_int_equal(store_backup(f->st, path), GW_OK);
+        char path[256];
+        copy_db(f, "copy", path, sizeof(path));
         raw_sql(f->path, edits[i]);
         expect_one_problem(f, STORE_AUDIT_SESSION, id, "a column was changed");
         /* Back to the copy for the next edit. */
-        store_close(f->st);
-        assert_int_equal(rename(path, f->path), 0);
-        assert_int_equal(store_open(f->path, STORE_OPEN_EXISTING, &f->st),
-                         GW_OK);
+        restore_db(f, "copy", path);
         expect_verified(f, 1);
     }
     /* Reopened: an ended session made to look open. */
@@ -1462,10 +1737,9 @@ static void test_verify_transfer_tampering(void **state)
         .operation = "write", .path = "/tmp/planted", .status = "ok"};
     int64_t rec = 0;
     int64_t id = full_session(f, &rec);
-    char path[160];
+    char path[256];
 
-    snprintf(path, sizeof(path), "%s/copy.db", f->dir);
-    assert_int_equal(store_backup(f->st, path), GW_OK);
+    copy_db(f, "copy", path, sizeof(path));
     raw_sql(f->path, "UPDATE file_transfers SET path = '/etc/shadow'");
     expect_one_problem(f, STORE_AUDIT_SESSION, id, "file transfers");
     raw_sql(f->path, "DELETE FROM file_transfers");
@@ -1474,6 +1748,7 @@ static void test_verify_transfer_tampering(void **state)
     /* Added by hand (a store that writes transfers of ended sessions
      * binds them with session.amend; raw SQL does not). */
     store_close(f->st);
+    f->st = NULL;
     raw_sql(path, "INSERT INTO file_transfers (session_id, operation, path, "
                   "status, created_at) VALUES (1, 'read', '/x', 'ok', 'now')");
     assert_int_equal(store_open(path, STORE_OPEN_EXISTING, &f->st), GW_OK);
@@ -1576,44 +1851,35 @@ static void put_test_field(struct gw_sha256 *h, const char *v)
 
 static void reseal_chain(struct fixture *f)
 {
-    sqlite3 *db = NULL;
-    sqlite3_stmt *sel = NULL;
-    sqlite3_stmt *upd = NULL;
+    struct raw_rows rows;
     struct gw_sha256 *h = NULL;
     char prev[GW_SHA256_HEX_LEN] =
         "0000000000000000000000000000000000000000000000000000000000000000";
     char hash[GW_SHA256_HEX_LEN];
 
     assert_int_equal(gw_sha256_new(&h), GW_OK);
-    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db,
-                                        "SELECT id, created_at, kind, "
-                                        "username, client_addr, detail FROM "
-                                        "events ORDER BY id",
-                                        -1, &sel, NULL),
-                     SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db,
-                                        "UPDATE events SET prev_hash = ?2, "
-                                        "hash = ?3 WHERE id = ?1",
-                                        -1, &upd, NULL),
-                     SQLITE_OK);
-    while (sqlite3_step(sel) == SQLITE_ROW) {
+    raw_query(f->path,
+              "SELECT id, created_at, kind, username, client_addr, detail "
+              "FROM events ORDER BY id",
+              &rows);
+    assert_true(rows.nrows > 0);
+    for (int r = 0; r < rows.nrows; r++) {
+        const char *values[3];
         assert_int_equal(gw_sha256_update(h, prev, 64), GW_OK);
-        put_test_field(h, (const char *)sqlite3_column_text(sel, 0));
-        for (int c = 1; c < 6; c++) {
-            put_test_field(h, (const char *)sqlite3_column_text(sel, c));
+        for (int c = 0; c < 6; c++) {
+            put_test_field(h, raw_cell(&rows, r, c));
         }
         assert_int_equal(gw_sha256_final_hex(h, hash), GW_OK);
-        sqlite3_bind_int64(upd, 1, sqlite3_column_int64(sel, 0));
-        sqlite3_bind_text(upd, 2, prev, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(upd, 3, hash, -1, SQLITE_TRANSIENT);
-        assert_int_equal(sqlite3_step(upd), SQLITE_DONE);
-        sqlite3_reset(upd);
+        values[0] = raw_cell(&rows, r, 0);
+        values[1] = prev;
+        values[2] = hash;
+        raw_sql_params(f->path,
+                       "UPDATE events SET prev_hash = $2, hash = $3 WHERE "
+                       "id = CAST($1 AS BIGINT)",
+                       3, values);
         memcpy(prev, hash, sizeof(prev));
     }
-    sqlite3_finalize(sel);
-    sqlite3_finalize(upd);
-    sqlite3_close(db);
+    raw_rows_free(&rows);
     gw_sha256_free(h);
 }
 
@@ -1651,9 +1917,14 @@ static void test_verify_head(void **state)
     assert_int_equal(r.head.id, 8);
     store_audit_report_clear(&r);
 
-    /* The tail deleted, and sqlite_sequence too: only the head tells. */
-    raw_sql(f->path, "DELETE FROM events WHERE id >= 5; UPDATE "
-                     "sqlite_sequence SET seq = 4 WHERE name = 'events'");
+    /* The tail deleted, and the id counter too (sqlite_sequence,
+     * sshgate_event_seq): only the head tells. */
+    raw_sql(f->path, BY_ENGINE(f,
+                               "DELETE FROM events WHERE id >= 5; UPDATE "
+                               "sqlite_sequence SET seq = 4 WHERE name = "
+                               "'events'",
+                               "DELETE FROM events WHERE id >= 5; UPDATE "
+                               "sshgate_event_seq SET last_id = 4"));
     assert_int_equal(store_audit_verify(f->st, NULL, &r), GW_OK);
     store_audit_report_clear(&r);
     assert_int_equal(store_audit_verify(f->st, &kept, &r), GW_ERR_INVALID);
@@ -1752,6 +2023,11 @@ static void test_migrate_v2_with_data(void **state)
     int64_t rec = 0;
     int v = 0;
 
+    if (is_pg(f)) {
+        print_message("no PostgreSQL database was ever at schema 2: the "
+                      "engine came with schema 5\n");
+        skip();
+    }
     /* Schema 2 had no key on (conn_uid, channel). */
     raw_sql(f->path, "DROP INDEX sessions_conn");
     int64_t old = v2_session(f, "a-1", 1, true);
@@ -1810,18 +2086,30 @@ static void test_migrate_v3_idempotent(void **state)
     char text[160];
 
     full_session(f, &rec);
-    assert_int_equal(store_node_heartbeat(f->st, "gw1", "1", T0, T0), GW_OK);
+    assert_int_equal(node_beat(f, "gw1", "1", T0, T0), GW_OK);
     store_close(f->st);
+    f->st = NULL;
     /* Step 3 (and 4) again over a file that has it: nothing changes. */
-    raw_sql(f->path, "PRAGMA user_version = 2");
+    raw_sql(f->path, BY_ENGINE(f, "PRAGMA user_version = 2",
+                               "DELETE FROM sshgate_schema WHERE version > 2"));
     assert_int_equal(store_open(f->path, STORE_OPEN_EXISTING, &f->st), GW_OK);
     assert_int_equal(store_schema_version(f->st, &v), GW_OK);
     assert_int_equal(v, store_schema_latest());
     assert_int_equal(count_rows(f, "nodes"), 1);
-    db_text(f, "SELECT sql FROM sqlite_master WHERE name = 'sessions_conn'",
+    db_text(f,
+            BY_ENGINE(f,
+                      "SELECT sql FROM sqlite_master WHERE name = "
+                      "'sessions_conn'",
+                      "SELECT indexdef FROM pg_indexes WHERE indexname = "
+                      "'sessions_conn'"),
             text, sizeof(text));
-    assert_string_equal(text, "CREATE UNIQUE INDEX sessions_conn ON "
-                              "sessions(conn_uid, channel)");
+    assert_string_equal(text,
+                        BY_ENGINE(f,
+                                  "CREATE UNIQUE INDEX sessions_conn ON "
+                                  "sessions(conn_uid, channel)",
+                                  "CREATE UNIQUE INDEX sessions_conn ON "
+                                  "public.sessions USING btree (conn_uid, "
+                                  "channel)"));
     expect_verified(f, 1);
 }
 
@@ -1892,16 +2180,12 @@ static void test_transfer_file_seq(void **state)
     expect_one_problem(f, STORE_AUDIT_SESSION, id, "file transfers");
     /* ...and a file has one row per session. */
     raw_sql(f->path, "UPDATE file_transfers SET file_seq = 2 WHERE id = 3");
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db,
-                                  "INSERT INTO file_transfers (session_id, "
-                                  "operation, path, status, created_at, "
-                                  "file_seq) VALUES (1, 'read', '/x', 'ok', "
-                                  "'now', 2)",
-                                  NULL, NULL, NULL),
-                     SQLITE_CONSTRAINT);
-    sqlite3_close(db);
+    assert_int_equal(raw_sql_rc(f->path,
+                                "INSERT INTO file_transfers (session_id, "
+                                "operation, path, status, created_at, "
+                                "file_seq) VALUES (1, 'read', '/x', 'ok', "
+                                "'now', 2)"),
+                     RAW_CONSTRAINT);
 }
 
 /* The final state of a file stored after its session ended (the writer
@@ -1915,7 +2199,7 @@ static void test_verify_replaced_after_end(void **state)
     struct store_transfer *list = NULL;
     char ended[GW_SHA256_HEX_LEN] = "";
     char want[160];
-    char path[160];
+    char path[256];
     size_t n = 0;
     int64_t id = start_session(f, "gw1", "alice", "web1", "sftp");
 
@@ -1923,11 +2207,13 @@ static void test_verify_replaced_after_end(void **state)
     put_file(f, id, 2, "write", "/up/b", "incomplete", 0, "", T0);
     assert_int_equal(store_session_end(f->st, id, &e), GW_OK);
     db_text(f,
-            "SELECT substr(detail, instr(detail, 'transfers=') + 10, 64) "
-            "FROM events WHERE kind = 'session.end'",
+            BY_ENGINE(f,
+                      "SELECT substr(detail, instr(detail, 'transfers=') + "
+                      "10, 64) FROM events WHERE kind = 'session.end'",
+                      "SELECT substr(detail, strpos(detail, 'transfers=') + "
+                      "10, 64) FROM events WHERE kind = 'session.end'"),
             ended, sizeof(ended));
-    snprintf(path, sizeof(path), "%s/copy.db", f->dir);
-    assert_int_equal(store_backup(f->st, path), GW_OK);
+    copy_db(f, "copy", path, sizeof(path));
     put_file(f, id, 1, "write", "/up/a", "ok", 300, SHA_A, T0 + 5000);
     assert_int_equal(store_transfer_list(f->st, id, &list, &n), GW_OK);
     assert_int_equal(n, 2);
@@ -1951,6 +2237,7 @@ static void test_verify_replaced_after_end(void **state)
     /* Back to the end: a row put in by hand before the replacement is not
      * vouched for by it. */
     store_close(f->st);
+    f->st = NULL;
     raw_sql(path, "INSERT INTO file_transfers (session_id, operation, path, "
                   "status, created_at) VALUES (1, 'read', '/x', 'ok', 'now')");
     assert_int_equal(store_open(path, STORE_OPEN_EXISTING, &f->st), GW_OK);
@@ -1973,19 +2260,34 @@ static void test_migrate_v3_with_data(void **state)
     put_file(f, open, 0, "write", "/before", "ok", 3, "", T0);
     /* Back to schema 3: what step 4 adds, removed. */
     store_close(f->st);
-    raw_sql(f->path, "DROP INDEX file_transfers_file; "
-                     "ALTER TABLE file_transfers DROP COLUMN file_seq; "
-                     "PRAGMA user_version = 3");
+    f->st = NULL;
+    raw_sql(f->path, BY_ENGINE(f,
+                               "DROP INDEX file_transfers_file; "
+                               "ALTER TABLE file_transfers DROP COLUMN "
+                               "file_seq; PRAGMA user_version = 3",
+                               "DROP INDEX file_transfers_file; "
+                               "ALTER TABLE file_transfers DROP COLUMN "
+                               "file_seq; DELETE FROM sshgate_schema WHERE "
+                               "version > 3"));
     assert_int_equal(store_open(f->path, STORE_OPEN_EXISTING, &f->st), GW_OK);
     assert_int_equal(store_schema_version(f->st, &v), GW_OK);
     assert_int_equal(v, store_schema_latest());
     db_text(f,
-            "SELECT sql FROM sqlite_master WHERE name = "
-            "'file_transfers_file'",
+            BY_ENGINE(f,
+                      "SELECT sql FROM sqlite_master WHERE name = "
+                      "'file_transfers_file'",
+                      "SELECT indexdef FROM pg_indexes WHERE indexname = "
+                      "'file_transfers_file'"),
             text, sizeof(text));
-    assert_string_equal(text, "CREATE UNIQUE INDEX file_transfers_file ON "
-                              "file_transfers(session_id, file_seq) WHERE "
-                              "file_seq IS NOT NULL");
+    assert_string_equal(text,
+                        BY_ENGINE(f,
+                                  "CREATE UNIQUE INDEX file_transfers_file ON "
+                                  "file_transfers(session_id, file_seq) "
+                                  "WHERE file_seq IS NOT NULL",
+                                  "CREATE UNIQUE INDEX file_transfers_file ON "
+                                  "public.file_transfers USING btree "
+                                  "(session_id, file_seq) WHERE (file_seq IS "
+                                  "NOT NULL)"));
     assert_int_equal(count_rows(f, "file_transfers WHERE file_seq IS NULL"), 2);
     /* What schema 3 bound still verifies; the open session goes on with a
      * file in flight, then closed. */
@@ -2001,7 +2303,9 @@ static void test_migrate_v3_with_data(void **state)
     expect_verified(f, 2);
     /* Step 4 again over a file that has it: nothing changes. */
     store_close(f->st);
-    raw_sql(f->path, "PRAGMA user_version = 3");
+    f->st = NULL;
+    raw_sql(f->path, BY_ENGINE(f, "PRAGMA user_version = 3",
+                               "DELETE FROM sshgate_schema WHERE version > 3"));
     assert_int_equal(store_open(f->path, STORE_OPEN_EXISTING, &f->st), GW_OK);
     assert_int_equal(store_schema_version(f->st, &v), GW_OK);
     assert_int_equal(v, store_schema_latest());
@@ -2032,8 +2336,7 @@ static void test_orphans_at_heartbeat(void **state)
     assert_int_equal(store_recording_start(f->st, early, "{}", &rec_id), GW_OK);
     assert_int_equal(store_recording_append(f->st, rec_id, 0, "[1]\n", 4),
                      GW_OK);
-    assert_int_equal(
-        store_node_heartbeat(f->st, "gw1", "1", T0 - 60000, T0 + 10000), GW_OK);
+    assert_int_equal(node_beat(f, "gw1", "1", T0 - 60000, T0 + 10000), GW_OK);
     /* Started after the last heartbeat: it cannot end before it began. */
     s.channel = 2;
     s.at_ms = T0 + 12000;
@@ -2150,6 +2453,183 @@ static void test_conn_kills(void **state)
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
+/* ---- source lockouts (a cluster's shared per-source counter) ---------- */
+
+static enum store_source_verdict src_fail(struct fixture *f, const char *source,
+                                          int threshold, int64_t now_ms)
+{
+    struct store_lockout rule = {
+        .threshold = threshold, .seconds = 60, .now_ms = now_ms};
+    enum store_source_verdict v = STORE_SOURCE_WAS_LOCKED;
+
+    assert_int_equal(store_source_record_failure(f->st, source, &rule, &v),
+                     GW_OK);
+    return v;
+}
+
+static bool src_locked(struct fixture *f, const char *source, int64_t now_ms)
+{
+    bool locked = true;
+
+    assert_int_equal(store_source_is_locked(f->st, source, now_ms, &locked),
+                     GW_OK);
+    return locked;
+}
+
+/* The row of source: "failures|window_started_at|locked_until". */
+static void src_row(struct fixture *f, const char *source, char *out,
+                    size_t len)
+{
+    char sql[256];
+
+    snprintf(sql, sizeof(sql),
+             "SELECT failures || '|' || window_started_at || '|' || "
+             "coalesce(locked_until, '-') FROM source_lockouts WHERE source "
+             "= '%s'",
+             source);
+    db_text(f, sql, out, len);
+}
+
+static void expect_src_row(struct fixture *f, const char *source, int failures,
+                           int64_t window_ms, int64_t locked_until_ms)
+{
+    char window[GW_TIME_LEN];
+    char until[GW_TIME_LEN] = "-";
+    char want[128];
+    char got[128];
+
+    gw_time_iso_ms(window_ms, window);
+    if (locked_until_ms != 0) {
+        gw_time_iso_ms(locked_until_ms, until);
+    }
+    snprintf(want, sizeof(want), "%d|%s|%s", failures, window, until);
+    src_row(f, source, got, sizeof(got));
+    assert_string_equal(got, want);
+}
+
+static void test_source_lockout(void **state)
+{
+    struct fixture *f = *state;
+    const char *a = "203.0.113.0";
+    const char *b = "2001:db8:1:2::";
+    int64_t t0 = gw_time_wall_ms();
+    int64_t end = t0 + 1000 + 60000;
+    struct store_lockout rule = {.threshold = 0, .seconds = 60, .now_ms = t0};
+    enum store_source_verdict v = STORE_SOURCE_WAS_LOCKED;
+    int64_t deleted = -1;
+
+    /* Nothing counted yet: not locked. */
+    assert_false(src_locked(f, a, t0));
+    /* The first failure opens the window, the third within 60 s locks. */
+    assert_int_equal(src_fail(f, a, 3, t0), STORE_SOURCE_COUNTED);
+    assert_int_equal(src_fail(f, a, 3, t0 + 500), STORE_SOURCE_COUNTED);
+    expect_src_row(f, a, 2, t0, 0);
+    assert_false(src_locked(f, a, t0 + 500));
+    assert_int_equal(src_fail(f, a, 3, t0 + 1000), STORE_SOURCE_LOCKED_NOW);
+    expect_src_row(f, a, 3, t0, end);
+    assert_true(src_locked(f, a, t0 + 1000));
+    assert_true(src_locked(f, a, end - 1));
+    /* Locked: not counted, and the lock is not extended. */
+    assert_int_equal(src_fail(f, a, 3, t0 + 2000), STORE_SOURCE_WAS_LOCKED);
+    assert_int_equal(src_fail(f, a, 3, end - 1), STORE_SOURCE_WAS_LOCKED);
+    expect_src_row(f, a, 3, t0, end);
+    /* Another source is another counter. */
+    assert_false(src_locked(f, b, t0 + 2000));
+    assert_int_equal(src_fail(f, b, 3, t0), STORE_SOURCE_COUNTED);
+    expect_src_row(f, b, 1, t0, 0);
+    /* The lock ends at its end; the next failure opens a new window. */
+    assert_false(src_locked(f, a, end));
+    assert_int_equal(src_fail(f, a, 3, end), STORE_SOURCE_COUNTED);
+    expect_src_row(f, a, 1, end, 0);
+    /* A window that began 60 s ago or earlier is over: counting restarts,
+     * so two failures in one window and one in the next lock nothing. */
+    assert_int_equal(src_fail(f, b, 3, t0 + 59999), STORE_SOURCE_COUNTED);
+    expect_src_row(f, b, 2, t0, 0);
+    assert_int_equal(src_fail(f, b, 3, t0 + 60000), STORE_SOURCE_COUNTED);
+    expect_src_row(f, b, 1, t0 + 60000, 0);
+    /* A threshold of 1 locks at the first failure, of 0 never counts. */
+    assert_int_equal(src_fail(f, "198.51.100.7", 1, t0),
+                     STORE_SOURCE_LOCKED_NOW);
+    assert_true(src_locked(f, "198.51.100.7", t0));
+    assert_int_equal(
+        store_source_record_failure(f->st, "198.51.100.8", &rule, &v), GW_OK);
+    assert_int_equal(v, STORE_SOURCE_COUNTED);
+    assert_int_equal(count_rows(f, "source_lockouts"), 3);
+
+    /* Expiry at t0 + 61 s: 198.51.100.7's lock is over (deleted), a's
+     * window of `end` and b's of t0 + 60 s are open (kept). */
+    rule.now_ms = t0 + 61000;
+    assert_int_equal(store_source_expire(f->st, &rule, &deleted), GW_OK);
+    assert_int_equal(deleted, 1);
+    assert_int_equal(count_rows(f, "source_lockouts"), 2);
+    /* 121 s on, both windows are over too. */
+    rule.now_ms = t0 + 121000;
+    assert_int_equal(store_source_expire(f->st, &rule, &deleted), GW_OK);
+    assert_int_equal(deleted, 2);
+    assert_int_equal(count_rows(f, "source_lockouts"), 0);
+    /* A lock in force is never expired. */
+    assert_int_equal(src_fail(f, a, 1, t0 + 121000), STORE_SOURCE_LOCKED_NOW);
+    rule.now_ms = t0 + 180000;
+    assert_int_equal(store_source_expire(f->st, &rule, &deleted), GW_OK);
+    assert_int_equal(deleted, 0);
+    assert_true(src_locked(f, a, t0 + 180000));
+}
+
+struct src_counter {
+    const char *path;
+    int64_t now_ms;
+    int rc;
+    int verdicts[3]; /* by enum store_source_verdict */
+};
+
+static void *count_source_failures(void *arg)
+{
+    struct src_counter *w = arg;
+    struct store_lockout rule = {
+        .threshold = 10, .seconds = 60, .now_ms = w->now_ms};
+    struct store *st = NULL;
+
+    w->rc = store_open(w->path, STORE_OPEN_EXISTING, &st);
+    for (int i = 0; i < 8 && w->rc == GW_OK; i++) {
+        enum store_source_verdict v = STORE_SOURCE_COUNTED;
+        w->rc = store_source_record_failure(st, "192.0.2.0", &rule, &v);
+        w->verdicts[v]++;
+    }
+    store_close(st);
+    return NULL;
+}
+
+/* Nodes counting one source at once: every failure counts, exactly one
+ * locks, the rest find it locked (one connection per thread). */
+static void test_source_lockout_concurrent(void **state)
+{
+    struct fixture *f = *state;
+    pthread_t threads[4];
+    struct src_counter w[4];
+    int total[3] = {0, 0, 0};
+    int64_t t0 = gw_time_wall_ms();
+
+    for (int i = 0; i < 4; i++) {
+        memset(&w[i], 0, sizeof(w[i]));
+        w[i].path = f->path;
+        w[i].now_ms = t0;
+        w[i].rc = -100;
+        assert_int_equal(
+            pthread_create(&threads[i], NULL, count_source_failures, &w[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(threads[i], NULL);
+        assert_int_equal(w[i].rc, GW_OK);
+        for (int k = 0; k < 3; k++) {
+            total[k] += w[i].verdicts[k];
+        }
+    }
+    assert_int_equal(total[STORE_SOURCE_COUNTED], 9);
+    assert_int_equal(total[STORE_SOURCE_LOCKED_NOW], 1);
+    assert_int_equal(total[STORE_SOURCE_WAS_LOCKED], 22);
+    expect_src_row(f, "192.0.2.0", 10, t0, t0 + 60000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2177,11 +2657,13 @@ int main(void)
         T(test_sessions),
         T(test_session_orphans_and_kills),
         T(test_recordings_and_transfers),
+        T(test_recording_chunks_after),
         T(test_single_row_reads),
         T(test_event_add_at),
         T(test_session_times),
         T(test_session_find),
         T(test_node_heartbeat),
+        T(test_node_list),
         T(test_verify_intact),
         T(test_verify_chunk_tampering),
         T(test_verify_chunk_resealed),
@@ -2204,6 +2686,8 @@ int main(void)
         T(test_orphans_at_heartbeat),
         T(test_access_generation),
         T(test_conn_kills),
+        T(test_source_lockout),
+        T(test_source_lockout_concurrent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -48,6 +48,9 @@ class Gateway:
         level = os.environ.get("SSHGATE_IT_LOG_LEVEL")
         if level:
             self.options["log_level"] = level
+        if "://" in self.db:
+            # a database server: the spool is the node's own file
+            self.options["audit_spool"] = str(self.dir / "audit.spool")
         self.options.update(options)
         self.write_config()
 

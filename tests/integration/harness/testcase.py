@@ -19,6 +19,7 @@ import unittest
 from pathlib import Path
 from typing import Callable, Sequence
 
+from . import pgdb
 from .admin import Admin, AdminError, detail_fields, gateway_backend_pub
 from .backend import Backend
 from .clients import ssh_argv, ssh_env
@@ -32,6 +33,7 @@ from .processes import (KEEP, Result, kill_all_tracked, kill_process, spawn, t,
 ALICE_PASSWORD = "Correct-horse-battery-9"
 
 _template_db: Path | None = None
+_template_pg: str | None = None  # the template database's name
 
 
 def _remove_template() -> None:
@@ -48,6 +50,9 @@ def init_database(admin: Admin) -> None:
     later tests get a copy (same host keys). SSHGATE_IT_FRESH_INIT=1 runs a
     real init every time."""
     global _template_db
+    if pgdb.enabled():
+        _init_pg_database(admin)
+        return
     if os.environ.get("SSHGATE_IT_FRESH_INIT", "") not in ("", "0"):
         admin.init()
         return
@@ -60,6 +65,34 @@ def init_database(admin: Admin) -> None:
         if src.exists():
             shutil.copyfile(src, str(admin.db) + suffix)
     # the copy must be a valid, initialised database
+    r = admin.run("init")
+    if r.rc != 0:
+        raise AdminError(f"init on the copied template failed:\n{r}")
+
+
+def new_database(directory: Path) -> str | Path:
+    """Where a test's database lives: a file in its dir, or a database of
+    its own on the PostgreSQL server (pgdb)."""
+    if pgdb.enabled():
+        return pgdb.new_database()
+    return directory / "sshgate.db"
+
+
+def database_exists(db: str | Path) -> bool:
+    return pgdb.enabled() or Path(db).exists()
+
+
+def _init_pg_database(admin: Admin) -> None:
+    """The PostgreSQL form of init_database: the first test's database is
+    initialised and kept as the template that later ones are copied from
+    (CREATE DATABASE ... TEMPLATE), with the same host keys."""
+    global _template_pg
+    if _template_pg is None:
+        template = pgdb.new_database()
+        Admin(template, admin.binary).init()
+        _template_pg = pgdb.database_name(template)
+    copy = pgdb.new_database(_template_pg)
+    admin.db = copy
     r = admin.run("init")
     if r.rc != 0:
         raise AdminError(f"init on the copied template failed:\n{r}")
@@ -101,7 +134,7 @@ class TestCase(unittest.TestCase):
 
     def setUp(self) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix=f"sshgate-it-{self._testMethodName}-"))
-        self.db = self.dir / "sshgate.db"
+        self.db = new_database(self.dir)
         self.admin = Admin(self.db)
         self._gateways: list[Gateway] = []
         self._backends: list[Backend] = []
@@ -109,6 +142,7 @@ class TestCase(unittest.TestCase):
         self.addCleanup(self._cleanup_fixtures)
         if self.init_db:
             init_database(self.admin)
+            self.db = self.admin.db
 
     # fixtures ------------------------------------------------------------
     def gateway(self, start: bool = True, **options) -> Gateway:
@@ -337,7 +371,7 @@ class ForwardTestCase(TestCase):
         try:
             super()._cleanup_fixtures()
         finally:
-            if self.db.exists():
+            if database_exists(self.db):
                 r = self.admin.run("audit", "verify")
                 if r.rc != 0 or not r.out.startswith("audit chain intact"):
                     raise AdminError(f"audit verify failed after the test:\n{r}")
