@@ -203,6 +203,10 @@ static const struct cfg_key keys[] = {
         "64", 1, 1024, true),
     NUM("relay_buffer_size", parse_size, relay_buffer_size, "64K",
         INT64_C(4) * 1024, INT64_C(16) * 1024 * 1024, true),
+    NUM("channel_window", parse_size, channel_window, "4M", 0,
+        INT64_C(64) * 1024 * 1024, true),
+    NUM("channel_window_budget", parse_size, channel_window_budget, "32M", 0,
+        INT64_C(1) << 30, true),
     STR("run_as_user", parse_user, run_as_user, "", false),
     NUM("metrics_listen", parse_addr_opt, metrics_listen, "", 0, 0, false),
 };

@@ -117,8 +117,10 @@ struct gw_config {
     long backend_connect_timeout; /* seconds, each of connect / KEX / auth */
     char *env_allow;              /* comma-separated fnmatch patterns */
     long max_channels_per_connection;
-    int64_t relay_buffer_size; /* bytes, per direction of a socket relay */
-    char *run_as_user;         /* switch to it after binding; "" = stay */
+    int64_t relay_buffer_size;     /* bytes, per direction of a socket relay */
+    int64_t channel_window;        /* bytes, receive window per channel */
+    int64_t channel_window_budget; /* bytes, all of a connection's windows */
+    char *run_as_user;             /* switch to it after binding; "" = stay */
     /* Where /metrics, /healthz and /readyz are served; family 0: off. */
     struct gw_addr metrics_listen;
 

@@ -111,6 +111,8 @@ static void release(struct gw_chan *ch)
     gw_pend_free(&ch->relay.pend_up);
     gw_pend_free(&ch->relay.pend_down[0]);
     gw_pend_free(&ch->relay.pend_down[1]);
+    gw_win_release(&ch->relay.front.win, &ch->conn->win_left);
+    gw_win_release(&ch->relay.back.win, &ch->conn->win_left);
     gw_session_row_release(&ch->row);
     if (ch->up != NULL) {
         ch->up->refs--;

@@ -358,6 +358,17 @@ tapped(struct gw_chan *ch, const struct gw_scratch *s, struct gw_scratch *copy,
     return copy;
 }
 
+/* The receive window kept open for e's data stream (struct gw_win), out
+ * of the connection's channel_window_budget; NULL: libssh's own. */
+static struct gw_win *win_of(struct gw_chan *ch, struct gw_end *e)
+{
+    struct gw_conn *c = ch->conn;
+
+    return gw_win_reserve(&e->win, &c->win_left, c->cfg->channel_window)
+               ? &e->win
+               : NULL;
+}
+
 static int move_channels(struct gw_chan *ch)
 {
     struct gw_relay *r = &ch->relay;
@@ -368,9 +379,10 @@ static int move_channels(struct gw_chan *ch)
     int rc = drop_undeliverable(ch);
 
     if (rc == GW_OK && can_send(&r->back)) {
-        rc = gw_relay_chan(
-            ch->channel, &r->front.avail[0], ch->bch, false, &r->pend_up,
-            tapped(ch, s, &up_s, gw_session_row_tap_up), PUMP_BUDGET, &r->up);
+        rc = gw_relay_chan(ch->channel, &r->front.avail[0],
+                           win_of(ch, &r->front), ch->bch, false, &r->pend_up,
+                           tapped(ch, s, &up_s, gw_session_row_tap_up),
+                           PUMP_BUDGET, &r->up);
         again = rc == GW_AGAIN;
     }
     if (rc != GW_ERR_IO) {
@@ -378,7 +390,8 @@ static int move_channels(struct gw_chan *ch)
     }
     for (int err = 0; err < 2 && rc != GW_ERR_IO && can_send(&r->front);
          err++) {
-        rc = gw_relay_chan(ch->bch, &r->back.avail[err], ch->channel,
+        rc = gw_relay_chan(ch->bch, &r->back.avail[err],
+                           err == 0 ? win_of(ch, &r->back) : NULL, ch->channel,
                            err == 1 && ch->kind == GW_KIND_SESSION,
                            &r->pend_down[err],
                            tapped(ch, s, &down_s,
@@ -458,8 +471,9 @@ static int move_socket(struct gw_chan *ch)
     }
     sk->revents = 0;
     if (rc_in != GW_ERR_IO && !sk->wr_shut && !sk->failed) {
-        rc_out = gw_relay_chan_to_sock(ch->channel, &r->front.avail[0], sk,
-                                       &r->pend_up, s, PUMP_BUDGET, &r->up);
+        rc_out = gw_relay_chan_to_sock(ch->channel, &r->front.avail[0],
+                                       win_of(ch, &r->front), sk, &r->pend_up,
+                                       s, PUMP_BUDGET, &r->up);
     }
     if (rc_in == GW_ERR_IO || (rc_out == GW_ERR_IO && !sk->failed)) {
         return GW_ERR_IO;

@@ -13,14 +13,49 @@ static size_t min_size(size_t a, size_t b)
     return a < b ? a : b;
 }
 
-/* Read n (> 0, <= *avail) bytes of one stream; returns what was read, 0
- * when libssh had less than we thought (then *avail is reset), or -1. */
-static int read_some(ssh_channel src, uint32_t *avail, char *buf, size_t n,
-                     bool is_stderr)
+/* Read everything libssh buffered (> 0, <= n) and reopen the window to
+ * w->size (struct gw_win says why this works); 0 when it is not the time
+ * for it or the buffer holds more than n, then nothing was read. */
+static int read_topping_up(ssh_channel src, char *buf, size_t n,
+                           struct gw_win *w)
 {
-    int r =
-        ssh_channel_read_nonblocking(src, buf, (uint32_t)n, is_stderr ? 1 : 0);
+    int buffered;
 
+    if (w == NULL || (w->topped && w->used < w->size / 8) ||
+        ssh_channel_is_eof(src)) {
+        return 0;
+    }
+    /* Only what is already buffered: this runs no packets when it is > 0,
+     * and then neither does the read below, which copies all of it. */
+    buffered = ssh_channel_poll(src, 0);
+    if (buffered <= 0 || (size_t)buffered > n) {
+        return 0;
+    }
+    w->used = 0;
+    w->topped = true;
+    return ssh_channel_read_timeout(src, buf, (uint32_t)buffered + w->size, 0,
+                                    0);
+}
+
+/* Read n (> 0, <= *avail) bytes of one stream; returns what was read, 0
+ * when libssh had less than we thought (then *avail is reset), or -1.
+ * With w (data stream only), a read of all there is also tops up the
+ * window. */
+static int read_some(ssh_channel src, uint32_t *avail, char *buf, size_t n,
+                     bool is_stderr, struct gw_win *w)
+{
+    int r = is_stderr || n < *avail ? 0 : read_topping_up(src, buf, n, w);
+
+    if (r == 0) {
+        r = ssh_channel_read_nonblocking(src, buf, (uint32_t)n,
+                                         is_stderr ? 1 : 0);
+        if (r > 0 && w != NULL && !is_stderr) {
+            /* saturating: only "an eighth of size or more" matters */
+            w->used = w->used > UINT32_MAX - (uint32_t)r
+                          ? UINT32_MAX
+                          : w->used + (uint32_t)r;
+        }
+    }
     if (r < 0) {
         return -1;
     }
@@ -61,8 +96,8 @@ static int chan_put(ssh_channel dst, const char *buf, size_t len,
     return rc == GW_OK ? GW_AGAIN : rc;
 }
 
-int gw_relay_chan(ssh_channel src, uint32_t *avail, ssh_channel dst,
-                  bool is_stderr, struct gw_pend *pend,
+int gw_relay_chan(ssh_channel src, uint32_t *avail, struct gw_win *win,
+                  ssh_channel dst, bool is_stderr, struct gw_pend *pend,
                   const struct gw_scratch *s, size_t budget, uint64_t *moved)
 {
     size_t done = 0;
@@ -78,7 +113,7 @@ int gw_relay_chan(ssh_channel src, uint32_t *avail, ssh_channel dst,
         if (n == 0) {
             return done >= budget ? GW_AGAIN : GW_OK;
         }
-        r = read_some(src, avail, s->buf, n, is_stderr);
+        r = read_some(src, avail, s->buf, n, is_stderr, win);
         if (r <= 0) {
             return r < 0 ? GW_ERR_IO : GW_OK;
         }
@@ -99,8 +134,8 @@ int gw_relay_discard(ssh_channel src, uint32_t *avail, bool is_stderr,
                      const struct gw_scratch *s)
 {
     while (*avail > 0) {
-        int r =
-            read_some(src, avail, s->buf, min_size(*avail, s->len), is_stderr);
+        int r = read_some(src, avail, s->buf, min_size(*avail, s->len),
+                          is_stderr, NULL);
         if (r <= 0) {
             return r < 0 ? GW_ERR_IO : GW_OK;
         }
@@ -168,9 +203,10 @@ static ssize_t write_some(int fd, const char *buf, size_t len)
     return (ssize_t)done;
 }
 
-int gw_relay_chan_to_sock(ssh_channel src, uint32_t *avail, struct gw_sock *sk,
-                          struct gw_pend *pend, const struct gw_scratch *s,
-                          size_t budget, uint64_t *moved)
+int gw_relay_chan_to_sock(ssh_channel src, uint32_t *avail, struct gw_win *win,
+                          struct gw_sock *sk, struct gw_pend *pend,
+                          const struct gw_scratch *s, size_t budget,
+                          uint64_t *moved)
 {
     size_t done = 0;
     int rc = gw_pend_flush(pend, sk->fd);
@@ -186,7 +222,7 @@ int gw_relay_chan_to_sock(ssh_channel src, uint32_t *avail, struct gw_sock *sk,
         if (n == 0) {
             return GW_AGAIN;
         }
-        r = read_some(src, avail, s->buf, n, false);
+        r = read_some(src, avail, s->buf, n, false, win);
         if (r <= 0) {
             return r < 0 ? GW_ERR_IO : GW_OK;
         }
@@ -270,6 +306,26 @@ int gw_pend_flush_chan(struct gw_pend *p, ssh_channel dst, bool is_stderr)
         return GW_ERR_IO;
     }
     return pend_taken(p, (size_t)w);
+}
+
+bool gw_win_reserve(struct gw_win *w, int64_t *left, int64_t size)
+{
+    if (w->size > 0) {
+        return true;
+    }
+    if (w->no_budget || size <= 0 || *left < size) {
+        w->no_budget = true; /* not asked again for this channel */
+        return false;
+    }
+    *left -= size;
+    w->size = (uint32_t)size;
+    return true;
+}
+
+void gw_win_release(struct gw_win *w, int64_t *left)
+{
+    *left += w->size;
+    w->size = 0;
 }
 
 bool gw_pend_empty(const struct gw_pend *p)

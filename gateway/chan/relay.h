@@ -28,9 +28,28 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/*
+ * The receive window we keep open on one channel (channel_window). libssh
+ * 0.10.6 tops a window up to 1,280,000 bytes, and only once it fell below
+ * half of that: at 50 ms round trip that caps a stream near 12 MB/s. Its
+ * ssh_channel_read_timeout(count) however grows the window to count minus
+ * what is buffered when count exceeds both together; the relay uses that
+ * to top the window up to size whenever it drains the whole buffer and
+ * has read size / 8 since the last top-up (WINDOW_ADJUST packets stay
+ * rare). size bytes come out of the connection's channel_window_budget
+ * (gw_win_reserve); 0: libssh's own window.
+ */
+struct gw_win {
+    uint32_t size;
+    uint32_t used;  /* bytes read since the last top-up */
+    bool topped;    /* at least one top-up sent */
+    bool no_budget; /* the budget had no room: libssh's own window */
+};
+
 /* One side of a pair, as its callbacks saw it. */
 struct gw_end {
     uint32_t avail[2]; /* bytes buffered by libssh: [0] data, [1] stderr */
+    struct gw_win win; /* the receive window of its data stream */
     bool eof_rcvd;
     bool close_rcvd;
     bool eof_sent;
@@ -97,11 +116,12 @@ struct gw_scratch {
  * Move up to budget bytes of one stream (is_stderr) from src, which holds
  * *avail buffered bytes, to dst (stderr goes out as stderr), after what
  * pend holds from an earlier round. Counts what was read into *moved.
- * GW_OK when nothing more can move now, GW_AGAIN when the budget ran out
- * first, GW_ERR_IO when a channel failed.
+ * win, when not NULL, is src's receive window to keep open (struct
+ * gw_win). GW_OK when nothing more can move now, GW_AGAIN when the budget
+ * ran out first, GW_ERR_IO when a channel failed.
  */
-int gw_relay_chan(ssh_channel src, uint32_t *avail, ssh_channel dst,
-                  bool is_stderr, struct gw_pend *pend,
+int gw_relay_chan(ssh_channel src, uint32_t *avail, struct gw_win *win,
+                  ssh_channel dst, bool is_stderr, struct gw_pend *pend,
                   const struct gw_scratch *s, size_t budget, uint64_t *moved);
 
 /* Read and drop what src buffered on one stream (a stream nobody can
@@ -122,12 +142,20 @@ int gw_relay_sock_to_chan(struct gw_sock *sk, ssh_channel dst,
 /*
  * Channel to socket: flush what pend holds, then read from src only while
  * the socket takes everything; a partial write keeps the rest in pend and
- * stops reading. GW_OK, GW_AGAIN (budget used up), GW_ERR_IO (channel or
- * socket; sk->failed for the socket).
+ * stops reading; win as for gw_relay_chan. GW_OK, GW_AGAIN (budget used
+ * up), GW_ERR_IO (channel or socket; sk->failed for the socket).
  */
-int gw_relay_chan_to_sock(ssh_channel src, uint32_t *avail, struct gw_sock *sk,
-                          struct gw_pend *pend, const struct gw_scratch *s,
-                          size_t budget, uint64_t *moved);
+int gw_relay_chan_to_sock(ssh_channel src, uint32_t *avail, struct gw_win *win,
+                          struct gw_sock *sk, struct gw_pend *pend,
+                          const struct gw_scratch *s, size_t budget,
+                          uint64_t *moved);
+
+/* Take size bytes for w out of *left (a connection's budget), once: true
+ * when w holds them (then use w), false for libssh's own window. */
+bool gw_win_reserve(struct gw_win *w, int64_t *left, int64_t size);
+
+/* Give w's bytes back to *left (the channel is gone). */
+void gw_win_release(struct gw_win *w, int64_t *left);
 
 /* Keep len bytes for later (the buffer holds at most cap bytes; the
  * caller never offers more). GW_OK or GW_ERR_NOMEM. */

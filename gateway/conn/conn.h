@@ -113,6 +113,7 @@ struct gw_conn {
     unsigned chan_ids;
     size_t pump_round;
     struct gw_scratch scratch; /* relay_buffer_size, once authenticated */
+    int64_t win_left;          /* of channel_window_budget (struct gw_win) */
     struct pollfd *pfds;       /* the loop's poll set and what each is */
     struct gw_pollref *prefs;
     size_t pfds_cap;

@@ -170,6 +170,21 @@ static size_t poll_set_build(struct gw_conn *c)
 }
 
 /*
+ * libssh 0.10 reads at most 4 KiB from a session's socket per readable
+ * event, so a 32 KiB packet took eight passes of the whole loop (poll set,
+ * ppoll, pump). A ready session is instead polled again right away, up to
+ * DRAIN_ROUNDS times while it has more (docs/performance.md, T1).
+ */
+#define DRAIN_ROUNDS 16
+
+static void session_drain(ssh_event ev)
+{
+    for (int i = 0; i < DRAIN_ROUNDS && ssh_event_dopoll(ev, 0) == SSH_OK;
+         i++) {
+    }
+}
+
+/*
  * Wait for any session or socket of the connection, then let each ready
  * session process its input in its own event (gateway/conn/upstream.h says why
  * each session has one). Before authentication there is no poll set yet:
@@ -201,13 +216,13 @@ static void conn_wait(struct gw_conn *c, int timeout_ms)
         if (r->ch != NULL) {
             r->ch->relay.sock.revents = c->pfds[i].revents;
         } else if (r->up != NULL) {
-            ssh_event_dopoll(r->up->event, 0);
+            session_drain(r->up->event);
         } else {
             front = true;
         }
     }
     if (front) {
-        ssh_event_dopoll(c->event, 0);
+        session_drain(c->event);
     }
 }
 
@@ -233,6 +248,7 @@ static bool conn_forward(struct gw_conn *c)
 
     if (c->scratch.buf == NULL) {
         c->scratch.len = (size_t)c->cfg->relay_buffer_size;
+        c->win_left = c->cfg->channel_window_budget;
         c->scratch.buf = malloc(c->scratch.len);
         if (c->scratch.buf == NULL || poll_set_alloc(c) != GW_OK) {
             gw_log_error("out of memory for the relay");

@@ -290,12 +290,15 @@ static void test_forwarding_keys(void **state)
     const char *good = write_file("fw.conf", "backend_connect_timeout = 3s\n"
                                              "env_allow = LANG,GIT_*,X?\n"
                                              "max_channels_per_connection = 8\n"
-                                             "relay_buffer_size = 32K\n");
+                                             "relay_buffer_size = 32K\n"
+                                             "channel_window = 8M\n"
+                                             "channel_window_budget = 0\n");
     const char *bad =
         write_file("fwbad.conf", "backend_connect_timeout = 0\n"
                                  "env_allow = LANG,,TERM\n"
                                  "max_channels_per_connection = 0\n"
-                                 "relay_buffer_size = 1K\n");
+                                 "relay_buffer_size = 1K\n"
+                                 "channel_window = 65M\n");
     const char *blanks = write_file("fwempty.conf", "env_allow = LC_ALL X\n");
 
     (void)state;
@@ -305,6 +308,8 @@ static void test_forwarding_keys(void **state)
     assert_string_equal(cfg->env_allow, "LANG,LC_*,TERM");
     assert_int_equal(cfg->max_channels_per_connection, 64);
     assert_int_equal(cfg->relay_buffer_size, 65536);
+    assert_int_equal(cfg->channel_window, 4 * 1024 * 1024);
+    assert_int_equal(cfg->channel_window_budget, 32 * 1024 * 1024);
     gw_config_unref(cfg);
     assert_int_equal(gw_config_load(good, NULL, 0, NULL, NULL, NULL, &cfg),
                      GW_OK);
@@ -312,10 +317,12 @@ static void test_forwarding_keys(void **state)
     assert_string_equal(cfg->env_allow, "LANG,GIT_*,X?");
     assert_int_equal(cfg->max_channels_per_connection, 8);
     assert_int_equal(cfg->relay_buffer_size, 32768);
+    assert_int_equal(cfg->channel_window, 8 * 1024 * 1024);
+    assert_int_equal(cfg->channel_window_budget, 0);
     gw_config_unref(cfg);
     assert_int_equal(gw_config_load(bad, NULL, 0, NULL, collect, &r, &cfg),
                      GW_ERR_INVALID);
-    assert_int_equal(r.n, 4);
+    assert_int_equal(r.n, 5);
     r.n = 0;
     assert_int_equal(gw_config_load(blanks, NULL, 0, NULL, collect, &r, &cfg),
                      GW_ERR_INVALID);
