@@ -214,7 +214,9 @@ int admin_init(struct admin_ctx *ctx)
     if (created == NULL) {
         return GW_ERR_NOMEM;
     }
-    rc = make_parent_dirs(ctx->db_path);
+    /* A file's directories; a server's URI names no directory. */
+    rc = store_is_server(ctx->db_path) ? GW_OK
+                                       : make_parent_dirs(ctx->db_path);
     if (rc != GW_OK) {
         goto out;
     }

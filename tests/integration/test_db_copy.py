@@ -60,6 +60,13 @@ class DbCopy(h.ForwardTestCase):
         self.assertEqual(r.rc, 1)
         self.assertIn("is not empty", r.err)
 
+        # init on a server's URI creates no directories named after it
+        here = self.dir / "cwd"
+        here.mkdir()
+        r = h.run([self.admin.binary, "--db", pgdb.new_database(), "init"], cwd=str(here))
+        self.assertEqual(r.rc, 0, r)
+        self.assertEqual(list(here.iterdir()), [])
+
         # the gateway serves from the last copy, with the same host keys
         gw = self.gateway(db=second, backend_connect_timeout=5)
         r = gw.ssh("alice+web1", "echo from-the-copy", keys=[self.alice_key])
