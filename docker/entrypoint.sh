@@ -128,9 +128,18 @@ prepare_data_dir() {
 
 # Create the database and keys (first start) or check them (later starts).
 init_db() {
-    if [ ! -e "$db" ]; then
-        say "first start: creating $db and the gateway's keys"
-    fi
+    case "$db" in
+    *://* | *=*)
+        # a database server (docs/cluster.md): nothing here is a file,
+        # and its URI may hold a password not to print; init creates the
+        # schema and the keys once for every node, and does nothing later
+        ;;
+    *)
+        if [ ! -e "$db" ]; then
+            say "first start: creating $db and the gateway's keys"
+        fi
+        ;;
+    esac
     if ! out=$("$SSHGATE_ADMIN_BIN" --db "$db" init 2>&1); then
         die "${out#sshgate-admin: }"
     fi
