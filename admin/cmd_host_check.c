@@ -88,7 +88,7 @@ static int connect_host(struct admin_ctx *ctx, const struct store_host *h,
     if (rc != GW_OK) {
         return rc;
     }
-    rc = gw_backend_prepare(ctx->st, h, login, timeout, &creds, &spec);
+    rc = gw_backend_prepare(ctx->st, h, NULL, login, timeout, &creds, &spec);
     if (rc != GW_OK) {
         return rc;
     }

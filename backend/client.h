@@ -11,6 +11,7 @@
 #ifndef SSHGATE_BACKEND_CLIENT_H
 #define SSHGATE_BACKEND_CLIENT_H
 
+#include "backend/proxy.h"
 #include "core/sshkey.h"
 
 #include <libssh/libssh.h>
@@ -27,7 +28,10 @@ enum gw_backend_failure {
     GW_BACKEND_PROTOCOL,         /* SSH handshake failed */
     GW_BACKEND_HOSTKEY_MISMATCH, /* host key differs from the pin */
     GW_BACKEND_AUTH,             /* our credential was refused */
+    GW_BACKEND_PROXY,            /* the outbound proxy failed or refused */
 };
+
+#define GW_BACKEND_FAILURE_COUNT (GW_BACKEND_PROXY + 1)
 
 /* Short stable name ("dns", "refused", ...), for events and tests. */
 const char *gw_backend_failure_name(enum gw_backend_failure failure);
@@ -39,6 +43,9 @@ struct gw_backend_spec {
     uint16_t port;
     const char *login;
     long timeout_s; /* connect + handshake + auth, each */
+    /* The outbound proxy to connect through, or NULL for a direct TCP
+     * connection. */
+    const struct gw_proxy *proxy;
     /* Pin: the whole key (type + base64), or only its fingerprint, or
      * neither (trust on first use). */
     const char *pin_type;
@@ -55,7 +62,7 @@ struct gw_backend_spec {
 
 struct gw_backend_result {
     enum gw_backend_failure failure;
-    char message[256];         /* one line, safe to show the user */
+    char message[384];         /* one line, safe to show the user */
     struct gw_pubkey host_key; /* the key the backend presented, if any */
     bool first_use;            /* no pin existed: caller pins host_key */
 };
@@ -69,6 +76,18 @@ struct gw_backend_result {
  */
 int gw_backend_connect(const struct gw_backend_spec *spec, ssh_session *out,
                        struct gw_backend_result *res);
+
+/*
+ * The TCP connection to address:port of backend host_name, through proxy
+ * (NULL: directly, core/net.h), within timeout_s, name resolution
+ * included. GW_OK with *fd_out a connected non-blocking socket; otherwise
+ * a negative GW_ERR_* with res->failure and res->message (naming the
+ * proxy and its answer when it was the proxy that failed). Also for the
+ * sockets of -J / -W.
+ */
+int gw_backend_dial(const struct gw_proxy *proxy, const char *host_name,
+                    const char *address, uint16_t port, long timeout_s,
+                    int *fd_out, struct gw_backend_result *res);
 
 /* Disconnect, free the session and close the socket we opened. */
 void gw_backend_close(ssh_session session);

@@ -65,9 +65,60 @@ static int load_stored_secret(struct store *st, const struct store_host *h,
     return GW_OK;
 }
 
+/* The URL the route takes: the host's own, the global one, or none. */
+static const char *route_url(const struct store_host *h,
+                             const struct gw_backend_net *net)
+{
+    if (strcmp(h->via_proxy, STORE_PROXY_DIRECT) == 0) {
+        return NULL;
+    }
+    if (h->via_proxy[0] != '\0') {
+        return h->via_proxy;
+    }
+    if (net == NULL || net->proxy == NULL || net->proxy[0] == '\0' ||
+        gw_proxy_bypassed(net->bypass, h->address)) {
+        return NULL;
+    }
+    return net->proxy;
+}
+
+int gw_backend_route_load(struct store *st, const struct store_host *h,
+                          const struct gw_backend_net *net,
+                          struct gw_backend_route *out)
+{
+    const char *url = route_url(h, net);
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (url == NULL) {
+        return GW_OK;
+    }
+    rc = gw_proxy_url_parse(url, &out->proxy.url);
+    if (rc != GW_OK) {
+        return gw_err_set(rc, "host '%s': unusable proxy: %s", h->name,
+                          gw_err_msg());
+    }
+    /* Only the host's own proxy has a stored password. */
+    if (url == h->via_proxy && h->has_proxy_secret) {
+        rc = store_host_proxy_secret(st, h->name, &out->password);
+        if (rc != GW_OK) {
+            return rc;
+        }
+    }
+    out->proxy.password = out->password;
+    out->use_proxy = true;
+    return GW_OK;
+}
+
+void gw_backend_route_clear(struct gw_backend_route *route)
+{
+    gw_free_secret_str(route->password);
+    memset(route, 0, sizeof(*route));
+}
+
 int gw_backend_prepare(struct store *st, const struct store_host *h,
-                       const char *login, long timeout_s,
-                       struct gw_backend_creds *creds,
+                       const struct gw_backend_net *net, const char *login,
+                       long timeout_s, struct gw_backend_creds *creds,
                        struct gw_backend_spec *spec)
 {
     int rc;
@@ -78,6 +129,9 @@ int gw_backend_prepare(struct store *st, const struct store_host *h,
         rc = load_gateway_key(st, &creds->identity);
     } else {
         rc = load_stored_secret(st, h, creds);
+    }
+    if (rc == GW_OK) {
+        rc = gw_backend_route_load(st, h, net, &creds->route);
     }
     if (rc != GW_OK) {
         gw_backend_creds_clear(creds);
@@ -93,6 +147,7 @@ int gw_backend_prepare(struct store *st, const struct store_host *h,
     spec->pin_fingerprint = h->hostkey_fingerprint;
     spec->identity = creds->identity;
     spec->password = creds->password;
+    spec->proxy = creds->route.use_proxy ? &creds->route.proxy : NULL;
     return GW_OK;
 }
 
@@ -100,6 +155,7 @@ void gw_backend_creds_clear(struct gw_backend_creds *creds)
 {
     ssh_key_free(creds->identity);
     gw_free_secret_str(creds->password);
+    gw_backend_route_clear(&creds->route);
     memset(creds, 0, sizeof(*creds));
 }
 

@@ -13,21 +13,52 @@
 
 struct store;
 
+/* The daemon's settings for reaching backends (docs/configuration.md);
+ * sshgate-admin has none (a NULL pointer): only the hosts' own proxies. */
+struct gw_backend_net {
+    const char *proxy;  /* backend_proxy; NULL or "" for none */
+    const char *bypass; /* backend_proxy_bypass */
+    long max_jump_depth;
+};
+
+/* How to open the TCP connection to a host: directly, or through an
+ * outbound proxy (with its password, a secret wiped by the clear call). */
+struct gw_backend_route {
+    bool use_proxy;
+    struct gw_proxy proxy; /* proxy.password points at password */
+    char *password;
+};
+
+/*
+ * Choose the route to host h: its own via_proxy ("direct": none), else
+ * net's backend_proxy unless h's address is in backend_proxy_bypass,
+ * else none. Loads the proxy's stored password. GW_OK, or the store's
+ * status; an unparsable stored URL is GW_ERR_INVALID.
+ */
+int gw_backend_route_load(struct store *st, const struct store_host *h,
+                          const struct gw_backend_net *net,
+                          struct gw_backend_route *out);
+
+void gw_backend_route_clear(struct gw_backend_route *route);
+
 /* What gw_backend_prepare loaded; secrets, wiped by the clear call. */
 struct gw_backend_creds {
     ssh_key identity;
     char *password;
+    struct gw_backend_route route;
 };
 
 /*
  * Fill spec to reach host h as login within timeout_s, with the credential
  * of the host's auth method (the gateway's backend key, a stored key or a
- * stored password) loaded into creds. spec borrows from h and creds: keep
+ * stored password) and its route (gw_backend_route_load) loaded into
+ * creds. spec borrows from h and creds: keep
  * both alive while spec is used. GW_OK, GW_ERR_NOTFOUND (no backend key:
  * run init; no stored secret), GW_ERR_INVALID (unreadable stored key).
  */
 int gw_backend_prepare(struct store *st, const struct store_host *h,
-                       const char *login, long timeout_s,
+                       const struct gw_backend_net *net, const char *login,
+                       long timeout_s,
                        struct gw_backend_creds *creds,
                        struct gw_backend_spec *spec);
 

@@ -33,6 +33,7 @@ struct migration {
 static int step3_chain(struct store *st);
 static int step4_file_seq(struct store *st);
 static int step6_nodes(struct store *st);
+static int step7_via_proxy(struct store *st);
 
 /* An id column: BIGINT, numbered by the database unless given (as
  * 'sshgate-admin db copy' gives them). */
@@ -252,6 +253,11 @@ static int step6_nodes(struct store *st);
     "  DEFAULT '';"                                                        \
     "ALTER TABLE nodes ADD COLUMN IF NOT EXISTS lost_after_ms BIGINT NOT " \
     "  NULL DEFAULT 60000;"
+
+/* 6 -> 7 on PostgreSQL: step7_via_proxy. */
+#define PG_STEP7                                                      \
+    "ALTER TABLE hosts ADD COLUMN IF NOT EXISTS via_proxy TEXT;"      \
+    "ALTER TABLE hosts ADD COLUMN IF NOT EXISTS via_proxy_secret TEXT;"
 
 /* 4 -> 5 on PostgreSQL: the connection kills. */
 #define PG_STEP5                                                       \
@@ -485,6 +491,11 @@ static const struct migration migrations[] = {
      * silence of theirs means they are lost (node list; the survivors
      * close a lost node's sessions). */
     {NULL, step6_nodes, PG_STEP6},
+
+    /* 6 -> 7: a host may be reached through an outbound proxy (host add
+     * --via-proxy): its URL, and its password apart (a secret like
+     * auth_secret, never shown). */
+    {NULL, step7_via_proxy, PG_STEP7},
 };
 
 static int exec_sql(struct store *st, const char *sql, int version)
@@ -631,6 +642,20 @@ static int step6_nodes(struct store *st)
                         "ALTER TABLE nodes ADD COLUMN lost_after_ms INTEGER "
                         "NOT NULL DEFAULT 60000",
                         6);
+    }
+    return rc;
+}
+
+/* 6 -> 7: the host's outbound proxy and its password. */
+static int step7_via_proxy(struct store *st)
+{
+    int rc = add_column(st, "hosts", "via_proxy",
+                        "ALTER TABLE hosts ADD COLUMN via_proxy TEXT", 7);
+
+    if (rc == GW_OK) {
+        rc = add_column(st, "hosts", "via_proxy_secret",
+                        "ALTER TABLE hosts ADD COLUMN via_proxy_secret TEXT",
+                        7);
     }
     return rc;
 }

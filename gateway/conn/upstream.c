@@ -50,12 +50,16 @@ static int connect_backend(struct gw_conn *c, const struct store_host *h,
     int64_t t0_ms;
     int rc;
 
+    const struct gw_backend_net net = {c->cfg->backend_proxy,
+                                       c->cfg->backend_proxy_bypass,
+                                       c->cfg->max_jump_depth};
+
     memset(&res, 0, sizeof(res));
     st = gw_daemon_store_get(c->daemon);
-    rc = st != NULL
-             ? gw_backend_prepare(st, h, login, c->cfg->backend_connect_timeout,
-                                  &creds, &spec)
-             : gw_err_set(GW_ERR_DB, "no database");
+    rc = st != NULL ? gw_backend_prepare(st, h, &net, login,
+                                         c->cfg->backend_connect_timeout,
+                                         &creds, &spec)
+                    : gw_err_set(GW_ERR_DB, "no database");
     gw_daemon_store_put(c->daemon, st);
     if (rc != GW_OK) {
         char address[GW_HOSTPORT_MAX];
