@@ -1,5 +1,6 @@
 #include "backend/client.h"
 
+#include "backend/chain.h"
 #include "backend/options.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -56,15 +57,21 @@ static int dial_proxy(const struct gw_proxy *proxy, const char *host_name,
                 (unsigned)port, why.message);
 }
 
-int gw_backend_dial(const struct gw_proxy *proxy, const char *host_name,
-                    const char *address, uint16_t port, long timeout_s,
-                    int *fd_out, struct gw_backend_result *res)
+int gw_backend_dial(const struct gw_backend_route *route,
+                    const char *host_name, const char *address, uint16_t port,
+                    long timeout_s, int *fd_out, struct gw_backend_result *res)
 {
+    const struct gw_proxy *proxy =
+        route != NULL && route->use_proxy ? &route->proxy : NULL;
     int64_t deadline = gw_now_ms() + timeout_s * 1000;
     struct gw_net_failure why;
     int rc;
 
     *fd_out = -1;
+    if (route != NULL && route->chain != NULL) {
+        return gw_chain_dial(route->chain, host_name, address, port, fd_out,
+                             res);
+    }
     if (proxy != NULL) {
         rc = dial_proxy(proxy, host_name, address, port, deadline, fd_out,
                         res);
@@ -239,20 +246,12 @@ static int run_handshake(ssh_session s, const struct gw_backend_spec *spec,
                 ssh_get_error(s));
 }
 
-int gw_backend_connect(const struct gw_backend_spec *spec, ssh_session *out,
-                       struct gw_backend_result *res)
+int gw_backend_connect_fd(const struct gw_backend_spec *spec, int fd,
+                          ssh_session *out, struct gw_backend_result *res)
 {
-    ssh_session s = NULL;
-    int fd = -1;
+    ssh_session s = ssh_new();
     int rc;
 
-    memset(res, 0, sizeof(*res));
-    rc = gw_backend_dial(spec->proxy, spec->host_name, spec->address,
-                         spec->port, spec->timeout_s, &fd, res);
-    if (rc != GW_OK) {
-        goto out;
-    }
-    s = ssh_new();
     if (s == NULL) {
         rc = fail(res, GW_BACKEND_PROTOCOL, GW_ERR_NOMEM, "out of memory");
         goto out;
@@ -284,6 +283,21 @@ out:
         close(fd);
     }
     return rc;
+}
+
+int gw_backend_connect(const struct gw_backend_spec *spec, ssh_session *out,
+                       struct gw_backend_result *res)
+{
+    int fd = -1;
+    int rc;
+
+    memset(res, 0, sizeof(*res));
+    rc = gw_backend_dial(spec->route, spec->host_name, spec->address,
+                         spec->port, spec->timeout_s, &fd, res);
+    if (rc != GW_OK) {
+        return rc;
+    }
+    return gw_backend_connect_fd(spec, fd, out, res);
 }
 
 void gw_backend_close(ssh_session session)

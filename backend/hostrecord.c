@@ -1,5 +1,7 @@
 #include "backend/hostrecord.h"
 
+#include "backend/chain.h"
+
 #include "core/crypto.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -9,6 +11,7 @@
 #include "store/events.h"
 #include "store/gwkeys.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -82,14 +85,91 @@ static const char *route_url(const struct store_host *h,
     return net->proxy;
 }
 
-int gw_backend_route_load(struct store *st, const struct store_host *h,
-                          const struct gw_backend_net *net,
-                          struct gw_backend_route *out)
+static int prepare_one(struct store *st, const struct store_host *h,
+                       const struct gw_backend_net *net, const char *login,
+                       long timeout_s, bool chain,
+                       struct gw_backend_creds *creds,
+                       struct gw_backend_spec *spec);
+
+/* The rows of h's jump hosts, nearest last: hops[0] is connected first. */
+static int load_hops(struct store *st, const struct store_host *h,
+                     long max_depth, struct gw_backend_chain *chain)
+{
+    char via[GW_NAME_MAX + 1];
+    size_t n = 0;
+
+    snprintf(via, sizeof(via), "%s", h->proxy);
+    while (via[0] != '\0') {
+        struct store_host hop;
+        int rc;
+        if ((long)n >= max_depth || n >= STORE_JUMP_MAX) {
+            return gw_err_set(GW_ERR_DENIED,
+                              "more than %ld jump hosts to %s "
+                              "(max_jump_depth)",
+                              max_depth, h->name);
+        }
+        rc = store_host_get(st, via, &hop);
+        if (rc != GW_OK) {
+            return rc;
+        }
+        /* Shift: the farther hop goes first. */
+        memmove(&chain->hops[1], &chain->hops[0], n * sizeof(chain->hops[0]));
+        memset(&chain->hops[0], 0, sizeof(chain->hops[0]));
+        chain->hops[0].host = hop;
+        chain->n = ++n;
+        snprintf(via, sizeof(via), "%s", hop.proxy);
+    }
+    return GW_OK;
+}
+
+/* Each hop's credential and pin; the first hop's own proxy route. */
+static int load_chain(struct store *st, const struct store_host *h,
+                      const struct gw_backend_net *net, long timeout_s,
+                      struct gw_backend_chain **out)
+{
+    struct gw_backend_chain *chain = calloc(1, sizeof(*chain));
+    long depth = net != NULL && net->max_jump_depth > 0 ? net->max_jump_depth
+                                                        : 3;
+    int rc;
+
+    if (chain == NULL) {
+        return GW_ERR_NOMEM;
+    }
+    rc = load_hops(st, h, depth, chain);
+    for (size_t i = 0; i < chain->n && rc == GW_OK; i++) {
+        struct gw_backend_hop *hop = &chain->hops[i];
+        if (hop->host.login[0] == '\0') {
+            rc = gw_err_set(GW_ERR_DENIED,
+                            "jump host '%s' has no default login (host add "
+                            "--login): the gateway logs in to it as that",
+                            hop->host.name);
+            break;
+        }
+        rc = prepare_one(st, &hop->host, i == 0 ? net : NULL, hop->host.login,
+                         timeout_s, false, &hop->creds, &hop->spec);
+        if (rc == GW_OK && i > 0) {
+            hop->spec.route = NULL; /* reached through the previous hop */
+        }
+    }
+    if (rc != GW_OK) {
+        gw_chain_free(chain);
+        return rc;
+    }
+    *out = chain;
+    return GW_OK;
+}
+
+static int route_load(struct store *st, const struct store_host *h,
+                      const struct gw_backend_net *net, long timeout_s,
+                      bool chain, struct gw_backend_route *out)
 {
     const char *url = route_url(h, net);
     int rc;
 
     memset(out, 0, sizeof(*out));
+    if (chain && h->proxy[0] != '\0') {
+        return load_chain(st, h, net, timeout_s, &out->chain);
+    }
     if (url == NULL) {
         return GW_OK;
     }
@@ -110,15 +190,37 @@ int gw_backend_route_load(struct store *st, const struct store_host *h,
     return GW_OK;
 }
 
+int gw_backend_route_load(struct store *st, const struct store_host *h,
+                          const struct gw_backend_net *net, long timeout_s,
+                          struct gw_backend_route *out)
+{
+    int rc = route_load(st, h, net, timeout_s, true, out);
+
+    if (rc != GW_OK) {
+        gw_backend_route_clear(out);
+    }
+    return rc;
+}
+
 void gw_backend_route_clear(struct gw_backend_route *route)
 {
     gw_free_secret_str(route->password);
+    gw_chain_free(route->chain);
     memset(route, 0, sizeof(*route));
 }
 
 int gw_backend_prepare(struct store *st, const struct store_host *h,
                        const struct gw_backend_net *net, const char *login,
                        long timeout_s, struct gw_backend_creds *creds,
+                       struct gw_backend_spec *spec)
+{
+    return prepare_one(st, h, net, login, timeout_s, true, creds, spec);
+}
+
+static int prepare_one(struct store *st, const struct store_host *h,
+                       const struct gw_backend_net *net, const char *login,
+                       long timeout_s, bool chain,
+                       struct gw_backend_creds *creds,
                        struct gw_backend_spec *spec)
 {
     int rc;
@@ -131,7 +233,7 @@ int gw_backend_prepare(struct store *st, const struct store_host *h,
         rc = load_stored_secret(st, h, creds);
     }
     if (rc == GW_OK) {
-        rc = gw_backend_route_load(st, h, net, &creds->route);
+        rc = route_load(st, h, net, timeout_s, chain, &creds->route);
     }
     if (rc != GW_OK) {
         gw_backend_creds_clear(creds);
@@ -147,7 +249,7 @@ int gw_backend_prepare(struct store *st, const struct store_host *h,
     spec->pin_fingerprint = h->hostkey_fingerprint;
     spec->identity = creds->identity;
     spec->password = creds->password;
-    spec->proxy = creds->route.use_proxy ? &creds->route.proxy : NULL;
+    spec->route = &creds->route;
     return GW_OK;
 }
 
@@ -206,6 +308,16 @@ static int record_failure(struct store *st, const struct store_host *h,
     char message[sizeof(res->message) + 16];
 
     gw_net_hostport(h->address, h->port, address, sizeof(address));
+    if (res->hop[0] != '\0') {
+        /* A jump host failed: its own events name it; this one says
+         * which host could not be reached through it. */
+        gw_sanitize(res->message, message, sizeof(message));
+        return store_event_addf(
+            st, "backend.failure", user, client,
+            "host=%s address=%s reason=%s message=\"%s\" jump=%s", h->name,
+            address, gw_backend_failure_name(res->failure), message,
+            res->hop);
+    }
     if (res->failure == GW_BACKEND_HOSTKEY_MISMATCH) {
         return store_event_addf(
             st, "host.mismatch", user, client,
@@ -244,4 +356,22 @@ int gw_backend_record(struct store *st, const struct store_host *h,
         return record_pin(st, h, res, user, client);
     }
     return GW_OK;
+}
+
+int gw_backend_record_route(struct store *st,
+                            const struct gw_backend_route *route,
+                            const char *user, const char *client)
+{
+    int rc = GW_OK;
+
+    if (route == NULL || route->chain == NULL) {
+        return GW_OK;
+    }
+    for (size_t i = 0; i < route->chain->n && rc == GW_OK; i++) {
+        const struct gw_backend_hop *hop = &route->chain->hops[i];
+        if (hop->tried) {
+            rc = gw_backend_record(st, &hop->host, &hop->res, user, client);
+        }
+    }
+    return rc;
 }

@@ -21,22 +21,18 @@ struct gw_backend_net {
     long max_jump_depth;
 };
 
-/* How to open the TCP connection to a host: directly, or through an
- * outbound proxy (with its password, a secret wiped by the clear call). */
-struct gw_backend_route {
-    bool use_proxy;
-    struct gw_proxy proxy; /* proxy.password points at password */
-    char *password;
-};
-
 /*
- * Choose the route to host h: its own via_proxy ("direct": none), else
- * net's backend_proxy unless h's address is in backend_proxy_bypass,
- * else none. Loads the proxy's stored password. GW_OK, or the store's
- * status; an unparsable stored URL is GW_ERR_INVALID.
+ * Choose the route to host h: through its jump hosts when it has one
+ * (host add --via: each hop's row, credential and pin loaded, hops[0]
+ * with its own proxy route; at most net's max_jump_depth of them, else
+ * GW_ERR_DENIED), else its own via_proxy ("direct": none), else net's
+ * backend_proxy unless h's address is in backend_proxy_bypass, else
+ * none. Loads the proxy's stored password. GW_OK, or the store's status;
+ * an unparsable stored URL is GW_ERR_INVALID, a jump host without a
+ * default login GW_ERR_DENIED. timeout_s: each hop's, as for a host.
  */
 int gw_backend_route_load(struct store *st, const struct store_host *h,
-                          const struct gw_backend_net *net,
+                          const struct gw_backend_net *net, long timeout_s,
                           struct gw_backend_route *out);
 
 void gw_backend_route_clear(struct gw_backend_route *route);
@@ -76,5 +72,11 @@ void gw_backend_creds_clear(struct gw_backend_creds *creds);
 int gw_backend_record(struct store *st, const struct store_host *h,
                       const struct gw_backend_result *res, const char *user,
                       const char *client);
+
+/* The same for every jump host of the route that was tried (its pin on
+ * first use, its mismatch or failure). */
+int gw_backend_record_route(struct store *st,
+                            const struct gw_backend_route *route,
+                            const char *user, const char *client);
 
 #endif

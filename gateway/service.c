@@ -1,5 +1,6 @@
 #include "gateway/service.h"
 
+#include "backend/chain.h"
 #include "core/config.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -419,6 +420,9 @@ static bool shutdown_daemon(struct gw_service *rt)
         gw_log_error("some connections did not end; exiting anyway");
         return false;
     }
+    /* The jump hosts' relays end once their connections' sessions closed
+     * (backend/chain.h). */
+    gw_chain_wait_idle(2000);
     return true;
 }
 

@@ -293,8 +293,8 @@ int store_host_delete(struct store *st, const char *name)
     rc = st_step(stmt);
     if ((rc & 0xff) == ST_CONSTRAINT) {
         rc = gw_err_set(GW_ERR_DENIED,
-                        "host '%s' is the proxy of another host; delete or "
-                        "change that host first",
+                        "host '%s' is the jump host (--via) of another host; "
+                        "delete that host or change its --via first",
                         name);
     } else if (rc != ST_DONE) {
         rc = st_fail(st, rc, "deleting host");

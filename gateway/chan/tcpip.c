@@ -74,7 +74,8 @@ static int refuse_forward(struct gw_conn *c, const struct tcpip_req *r,
 /* ---- the gateway's own TCP connection ---------------------------------- */
 
 /* The socket to the granted host's address:port, the host's own way:
- * directly, or through its outbound proxy (backend/hostrecord.h). */
+ * directly, through its outbound proxy, or through its jump hosts, whose
+ * last one connects to the port (backend/hostrecord.h). */
 static int dial_granted(struct gw_conn *c, const struct store_grant *g,
                         uint16_t port, int *fd, struct gw_backend_result *res)
 {
@@ -89,7 +90,8 @@ static int dial_granted(struct gw_conn *c, const struct store_grant *g,
     memset(&route, 0, sizeof(route));
     memset(res, 0, sizeof(*res));
     if (rc == GW_OK) {
-        rc = gw_backend_route_load(st, &h, &net, &route);
+        rc = gw_backend_route_load(st, &h, &net,
+                                   c->cfg->backend_connect_timeout, &route);
         store_host_clear(&h);
     }
     gw_daemon_store_put(c->daemon, st);
@@ -100,9 +102,18 @@ static int dial_granted(struct gw_conn *c, const struct store_grant *g,
                  gw_err_msg());
         return rc;
     }
-    rc = gw_backend_dial(route.use_proxy ? &route.proxy : NULL, g->host,
-                         g->address, port, c->cfg->backend_connect_timeout, fd,
-                         res);
+    rc = gw_backend_dial(&route, g->host, g->address, port,
+                         c->cfg->backend_connect_timeout, fd, res);
+    if (route.chain != NULL) {
+        /* The jump hosts' pins and failures. */
+        st = gw_daemon_store_get(c->daemon);
+        if (st == NULL || gw_backend_record_route(st, &route, c->user,
+                                                  c->peer_text) != GW_OK) {
+            gw_log_error("cannot record the jump hosts' outcome: %s",
+                         gw_err_msg());
+        }
+        gw_daemon_store_put(c->daemon, st);
+    }
     gw_backend_route_clear(&route);
     return rc;
 }

@@ -66,31 +66,38 @@ static int connect_backend(struct gw_conn *c, const struct store_host *h,
         char why[256];
 
         gw_sanitize(gw_err_msg(), why, sizeof(why));
-        gw_log_error("backend %s: cannot load the credential: %s", h->name,
-                     why);
+        gw_log_error("backend %s: cannot load the credential or route: %s",
+                     h->name, why);
         /* The keys of every backend.failure (backend/hostrecord.c). */
         gw_net_hostport(h->address, h->port, address, sizeof(address));
         gw_conn_event(c, "backend.failure", c->user,
-                      "host=%s address=%s reason=credential message=\"%s\"",
-                      h->name, address, why);
-        snprintf(msg, msglen,
-                 "sshgate: backend %s: the gateway has no usable credential "
-                 "for it",
-                 h->name);
+                      "host=%s address=%s reason=%s message=\"%s\"", h->name,
+                      address, rc == GW_ERR_DENIED ? "route" : "credential",
+                      why);
+        if (rc == GW_ERR_DENIED) { /* its jump hosts: nothing secret */
+            snprintf(msg, msglen, "sshgate: backend %s: %s", h->name, why);
+        } else {
+            snprintf(msg, msglen,
+                     "sshgate: backend %s: the gateway has no usable "
+                     "credential for it",
+                     h->name);
+        }
         return rc;
     }
     t0_ms = gw_now_ms();
     rc = gw_backend_connect(&spec, out, &res);
     gw_metrics_backend_connect(gw_now_ms() - t0_ms,
                                rc == GW_OK ? 0 : (unsigned)res.failure);
-    gw_backend_creds_clear(&creds);
     /* A slow backend must not hold a database handle: a fresh one. */
     st = gw_daemon_store_get(c->daemon);
     if (st == NULL ||
+        gw_backend_record_route(st, &creds.route, c->user, c->peer_text) !=
+            GW_OK ||
         gw_backend_record(st, h, &res, c->user, c->peer_text) != GW_OK) {
         gw_log_error("cannot record the backend outcome: %s", gw_err_msg());
     }
     gw_daemon_store_put(c->daemon, st);
+    gw_backend_creds_clear(&creds);
     if (rc != GW_OK) {
         gw_log_info("backend %s as %s: %s (%s)", h->name, login, res.message,
                     gw_backend_failure_name(res.failure));
