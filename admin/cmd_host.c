@@ -40,7 +40,8 @@ static json_t *host_json(const struct store_host *h)
         key != NULL ? key : json_null(), "auth_method", h->auth_method,
         "has_secret", h->has_secret, "proxy", out_jstr_opt(h->proxy), "via",
         out_jstr_opt(h->proxy), "via_proxy", out_jstr_opt(h->via_proxy),
-        "has_proxy_secret", h->has_proxy_secret, "created_at", h->created_at, "updated_at", h->updated_at);
+        "has_proxy_secret", h->has_proxy_secret, "created_at", h->created_at,
+        "updated_at", h->updated_at);
 }
 
 /* Read a private key file for --key-file and check that it is usable. */

@@ -97,8 +97,7 @@ static int connect_host(struct admin_ctx *ctx, const struct store_host *h,
     rc = gw_backend_connect(&spec, &session, res);
     gw_backend_close(session);
     /* The jump hosts' pins on first use, their mismatches. */
-    (void)gw_backend_record_route(ctx->st, &creds.route, NULL,
-                                  "sshgate-admin");
+    (void)gw_backend_record_route(ctx->st, &creds.route, NULL, "sshgate-admin");
     gw_backend_creds_clear(&creds);
     gw_chain_wait_idle(2000); /* before the process exits */
     /* A mismatch is worth an audit row whoever saw it. */

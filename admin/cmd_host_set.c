@@ -45,9 +45,8 @@ int admin_host_proxy_opts(struct admin_ctx *ctx, bool backend_password,
                                  "give the proxy's with 'host set' after");
     }
     if (strcmp(url, STORE_PROXY_DIRECT) == 0 ||
-        gw_proxy_url_parse(url, &parsed) != GW_OK ||
-        parsed.user[0] == '\0' || parsed.kind == GW_PROXY_SOCKS4 ||
-        parsed.kind == GW_PROXY_SOCKS4A) {
+        gw_proxy_url_parse(url, &parsed) != GW_OK || parsed.user[0] == '\0' ||
+        parsed.kind == GW_PROXY_SOCKS4 || parsed.kind == GW_PROXY_SOCKS4A) {
         return gw_err_set(GW_ERR_INVALID,
                           "a proxy password needs a socks5 or http proxy URL "
                           "with a user (socks5://USER@HOST:PORT)");
@@ -59,8 +58,8 @@ int admin_host_proxy_opts(struct admin_ctx *ctx, bool backend_password,
 void admin_host_route_text(const char *via, const char *url, bool password,
                            char *out, size_t outlen)
 {
-    snprintf(out, outlen, "via=%s via_proxy=%s proxy_password=%s",
-             or_none(via), or_none(url), password ? "stored" : "none");
+    snprintf(out, outlen, "via=%s via_proxy=%s proxy_password=%s", or_none(via),
+             or_none(url), password ? "stored" : "none");
 }
 
 int admin_host_set(struct admin_ctx *ctx)
@@ -101,8 +100,8 @@ int admin_host_set(struct admin_ctx *ctx)
         goto out;
     }
     if (ctx->json) {
-        rc = out_json_ok(ctx->out, json_pack("{s:s, s:s}", "host", name,
-                                             "done", "changed"));
+        rc = out_json_ok(
+            ctx->out, json_pack("{s:s, s:s}", "host", name, "done", "changed"));
     } else {
         fprintf(ctx->out, "changed host '%s': %s\n", name, text);
     }

@@ -22,10 +22,14 @@ static const struct admin_optspec user_passwd_opts[] = {
 };
 
 static const struct admin_optspec host_add_opts[] = {
-    {"--address", true, true},   {"--port", true, false},
-    {"--login", true, false},    {"--fingerprint", true, false},
-    {"--key-file", true, false}, {"--password-stdin", false, false},
-    {"--via", true, false},      {"--via-proxy", true, false},
+    {"--address", true, true},
+    {"--port", true, false},
+    {"--login", true, false},
+    {"--fingerprint", true, false},
+    {"--key-file", true, false},
+    {"--password-stdin", false, false},
+    {"--via", true, false},
+    {"--via-proxy", true, false},
     {"--proxy-password-stdin", false, false},
     {NULL, false, false},
 };

@@ -33,7 +33,7 @@
 /* Usage error: exit 2 with the usage line. Distinct from every GW_*. */
 #define ADMIN_ERR_USAGE (-100)
 
-#define ADMIN_ARGS_MAX  4 /* positional arguments of one command */
+#define ADMIN_ARGS_MAX  4  /* positional arguments of one command */
 #define ADMIN_OPTS_MAX  12 /* options of one command */
 #define ADMIN_ACTOR_MAX 160
 

@@ -32,18 +32,18 @@ struct hop_link {
     char down[HOP_BUF]; /* read from the channel, for sock */
     size_t down_len;
     size_t down_off;
-    bool sock_eof;      /* sock said EOF */
-    bool chan_eof;      /* the channel said EOF, all read */
-    bool eof_sent;      /* EOF passed to the channel */
-    bool shut;          /* EOF passed to sock */
+    bool sock_eof; /* sock said EOF */
+    bool chan_eof; /* the channel said EOF, all read */
+    bool eof_sent; /* EOF passed to the channel */
+    bool shut;     /* EOF passed to sock */
 };
 
 /* Channel to sock. false when the link is broken. */
 static bool move_down(struct hop_link *l)
 {
     if (l->down_len == 0 && !l->chan_eof) {
-        int n = ssh_channel_read_nonblocking(l->ch, l->down, sizeof(l->down),
-                                             0);
+        int n =
+            ssh_channel_read_nonblocking(l->ch, l->down, sizeof(l->down), 0);
         if (n == SSH_ERROR) {
             return false;
         }
@@ -119,10 +119,9 @@ static void link_wait(struct hop_link *l, ssh_event ev)
 {
     struct pollfd p[2] = {
         {.fd = ssh_get_fd(l->s),
-         .events = (short)(POLLIN | ((ssh_get_status(l->s) &
-                                       SSH_WRITE_PENDING)
-                                          ? POLLOUT
-                                          : 0))},
+         .events = (short)(POLLIN |
+                           ((ssh_get_status(l->s) & SSH_WRITE_PENDING) ? POLLOUT
+                                                                       : 0))},
         {.fd = l->sock,
          .events = (short)((l->up_len == 0 && !l->sock_eof ? POLLIN : 0) |
                            (l->down_len > 0 ? POLLOUT : 0))},
@@ -204,9 +203,9 @@ static int open_channel(struct gw_backend_hop *hop, ssh_session s,
                         const char *address, uint16_t port, ssh_channel *out)
 {
     ssh_channel ch = ssh_channel_new(s);
-    int rc = ch != NULL ? ssh_channel_open_forward(ch, address, port,
-                                                   "127.0.0.1", 0)
-                        : SSH_ERROR;
+    int rc = ch != NULL
+                 ? ssh_channel_open_forward(ch, address, port, "127.0.0.1", 0)
+                 : SSH_ERROR;
 
     if (rc == SSH_OK) {
         *out = ch;
@@ -271,8 +270,8 @@ int gw_chain_dial(struct gw_backend_chain *chain, const char *host_name,
 
     *fd_out = -1;
     for (size_t i = 0; i < chain->n; i++) {
-        const char *next = i + 1 < chain->n ? chain->hops[i + 1].host.address
-                                            : address;
+        const char *next =
+            i + 1 < chain->n ? chain->hops[i + 1].host.address : address;
         uint16_t next_port =
             i + 1 < chain->n ? chain->hops[i + 1].host.port : port;
         int rc = dial_hop(chain, i, next, next_port, &fd);

@@ -16,8 +16,9 @@
 const char *gw_backend_failure_name(enum gw_backend_failure failure)
 {
     static const char *const names[] = {
-        "ok",       "dns",      "refused",          "timeout", "unreachable",
-        "protocol", "hostkey-mismatch", "auth", "proxy",
+        "ok",          "dns",      "refused",          "timeout",
+        "unreachable", "protocol", "hostkey-mismatch", "auth",
+        "proxy",
     };
     if ((unsigned)failure >= sizeof(names) / sizeof(names[0])) {
         return "error";
@@ -57,9 +58,9 @@ static int dial_proxy(const struct gw_proxy *proxy, const char *host_name,
                 (unsigned)port, why.message);
 }
 
-int gw_backend_dial(const struct gw_backend_route *route,
-                    const char *host_name, const char *address, uint16_t port,
-                    long timeout_s, int *fd_out, struct gw_backend_result *res)
+int gw_backend_dial(const struct gw_backend_route *route, const char *host_name,
+                    const char *address, uint16_t port, long timeout_s,
+                    int *fd_out, struct gw_backend_result *res)
 {
     const struct gw_proxy *proxy =
         route != NULL && route->use_proxy ? &route->proxy : NULL;
@@ -73,8 +74,7 @@ int gw_backend_dial(const struct gw_backend_route *route,
                              res);
     }
     if (proxy != NULL) {
-        rc = dial_proxy(proxy, host_name, address, port, deadline, fd_out,
-                        res);
+        rc = dial_proxy(proxy, host_name, address, port, deadline, fd_out, res);
     } else {
         rc = gw_net_connect(address, port, deadline, fd_out, &why);
     }

@@ -74,7 +74,7 @@ struct gw_backend_spec {
 
 struct gw_backend_result {
     enum gw_backend_failure failure;
-    char message[384];         /* one line, safe to show the user */
+    char message[384]; /* one line, safe to show the user */
     /* The jump host that failed (its own outcome is in the chain, for
      * gw_backend_record_route); "" when the failure is the host's own. */
     char hop[GW_NAME_MAX + 1];
@@ -109,8 +109,7 @@ int gw_backend_connect_fd(const struct gw_backend_spec *spec, int fd,
  * answer when it was the proxy that failed, the jump host when it was
  * one). Also for the sockets of -J / -W.
  */
-int gw_backend_dial(const struct gw_backend_route *route,
-                    const char *host_name,
+int gw_backend_dial(const struct gw_backend_route *route, const char *host_name,
                     const char *address, uint16_t port, long timeout_s,
                     int *fd_out, struct gw_backend_result *res);
 

@@ -128,8 +128,8 @@ static int load_chain(struct store *st, const struct store_host *h,
                       struct gw_backend_chain **out)
 {
     struct gw_backend_chain *chain = calloc(1, sizeof(*chain));
-    long depth = net != NULL && net->max_jump_depth > 0 ? net->max_jump_depth
-                                                        : 3;
+    long depth =
+        net != NULL && net->max_jump_depth > 0 ? net->max_jump_depth : 3;
     int rc;
 
     if (chain == NULL) {
@@ -315,8 +315,7 @@ static int record_failure(struct store *st, const struct store_host *h,
         return store_event_addf(
             st, "backend.failure", user, client,
             "host=%s address=%s reason=%s message=\"%s\" jump=%s", h->name,
-            address, gw_backend_failure_name(res->failure), message,
-            res->hop);
+            address, gw_backend_failure_name(res->failure), message, res->hop);
     }
     if (res->failure == GW_BACKEND_HOSTKEY_MISMATCH) {
         return store_event_addf(

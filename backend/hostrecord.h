@@ -54,8 +54,7 @@ struct gw_backend_creds {
  */
 int gw_backend_prepare(struct store *st, const struct store_host *h,
                        const struct gw_backend_net *net, const char *login,
-                       long timeout_s,
-                       struct gw_backend_creds *creds,
+                       long timeout_s, struct gw_backend_creds *creds,
                        struct gw_backend_spec *spec);
 
 void gw_backend_creds_clear(struct gw_backend_creds *creds);

@@ -50,9 +50,8 @@ static int failed(struct gw_proxy_failure *why, const struct gw_proxy *p,
 }
 
 /* The options of one tunnel. CURLE_OK or the first failure. */
-static CURLcode set_options(CURL *e, const struct gw_proxy *p,
-                            const char *host, uint16_t port, long left_ms,
-                            char *errbuf)
+static CURLcode set_options(CURL *e, const struct gw_proxy *p, const char *host,
+                            uint16_t port, long left_ms, char *errbuf)
 {
     bool v6 = strchr(host, ':') != NULL;
     char url[GW_PROXY_HOST_MAX + 32];
@@ -105,8 +104,8 @@ static void describe(CURL *e, CURLcode rc, const char *errbuf, char *out,
     if (curl_easy_getinfo(e, CURLINFO_HTTP_CONNECTCODE, &code) != CURLE_OK) {
         code = 0;
     }
-    snprintf(out, outlen, "%s", errbuf[0] != '\0' ? errbuf
-                                                  : curl_easy_strerror(rc));
+    snprintf(out, outlen, "%s",
+             errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc));
     if (code != 0 && strstr(out, "response") == NULL) {
         size_t len = strlen(out);
         snprintf(out + len, outlen - len, " (the proxy answered %ld)", code);

@@ -121,7 +121,7 @@ struct gw_config {
     char *backend_proxy;
     char *backend_proxy_bypass;
     long max_jump_depth; /* jump hosts in a chain (host add --via) */
-    char *env_allow;              /* comma-separated fnmatch patterns */
+    char *env_allow;     /* comma-separated fnmatch patterns */
     long max_channels_per_connection;
     int64_t relay_buffer_size; /* bytes, per direction of a socket relay */
     char *run_as_user;         /* switch to it after binding; "" = stay */

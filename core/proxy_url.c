@@ -126,8 +126,7 @@ static int parse_hostport(const char *p, struct gw_proxy_url *out)
     out->host[len] = '\0';
     if (bracketed) { /* must really be IPv6 */
         struct gw_addr a;
-        if (gw_addr_parse_ip(out->host, &a) != GW_OK ||
-            a.family != AF_INET6) {
+        if (gw_addr_parse_ip(out->host, &a) != GW_OK || a.family != AF_INET6) {
             return bad("the address in brackets is not IPv6");
         }
     }
@@ -224,8 +223,7 @@ static bool is_network(const char *entry)
 {
     struct gw_addr a;
 
-    return strchr(entry, '/') != NULL ||
-           gw_addr_parse_ip(entry, &a) == GW_OK;
+    return strchr(entry, '/') != NULL || gw_addr_parse_ip(entry, &a) == GW_OK;
 }
 
 static int check_entry(const char *entry)

@@ -420,9 +420,7 @@ static bool shutdown_daemon(struct gw_service *rt)
         gw_log_error("some connections did not end; exiting anyway");
         return false;
     }
-    /* The jump hosts' relays end once their connections' sessions closed
-     * (backend/chain.h). */
-    gw_chain_wait_idle(2000);
+    gw_chain_wait_idle(2000); /* jump hosts' relays (backend/chain.h) */
     return true;
 }
 

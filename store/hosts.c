@@ -10,7 +10,7 @@
 #define HOST_COLUMNS                                                     \
     "h.id, h.name, h.address, h.port, h.default_login, h.hostkey_type, " \
     "h.hostkey_blob, h.hostkey_fingerprint, h.auth_method, "             \
-    "h.auth_secret IS NOT NULL, p.name, h.created_at, h.updated_at, "   \
+    "h.auth_secret IS NOT NULL, p.name, h.created_at, h.updated_at, "    \
     "h.via_proxy, h.via_proxy_secret IS NOT NULL"
 
 #define HOST_FROM "hosts h LEFT JOIN hosts p ON p.id = h.proxy_host_id"
@@ -229,9 +229,9 @@ int store_host_add(struct store *st, const struct store_host_spec *spec,
     }
     st_bind_text(stmt, 9, now);
     st_bind_text(stmt, 10, empty_to_null(via_proxy));
-    st_bind_text(stmt, 11, via_proxy[0] != '\0'
-                               ? empty_to_null(spec->via_proxy_secret)
-                               : NULL);
+    st_bind_text(stmt, 11,
+                 via_proxy[0] != '\0' ? empty_to_null(spec->via_proxy_secret)
+                                      : NULL);
     rc = st_insert(st, stmt, "adding host", id);
     if (rc == GW_ERR_EXISTS) {
         rc = gw_err_set(GW_ERR_EXISTS, "host '%s' already exists", spec->name);
@@ -455,9 +455,9 @@ static int update_proxy(struct store *st, const char *name,
     }
     st_bind_text(stmt, 1, name);
     st_bind_text(stmt, 2, empty_to_null(url));
-    st_bind_text(stmt, 3, url[0] != '\0'
-                              ? empty_to_null(route->via_proxy_secret)
-                              : NULL);
+    st_bind_text(stmt, 3,
+                 url[0] != '\0' ? empty_to_null(route->via_proxy_secret)
+                                : NULL);
     st_bind_text(stmt, 4, now);
     return st_exec_stmt(st, stmt, "changing the proxy");
 }
@@ -484,14 +484,13 @@ int store_host_set_route(struct store *st, const char *name,
     return rc;
 }
 
-int store_host_proxy_secret(struct store *st, const char *name,
-                            char **secret)
+int store_host_proxy_secret(struct store *st, const char *name, char **secret)
 {
     char *text = NULL;
-    int rc = st_get_one(st,
-                        "SELECT via_proxy_secret FROM hosts WHERE name = ?1",
-                        ST_PARAMS(ST_TEXT(name)), read_secret_row, &text,
-                        "reading the proxy password");
+    int rc =
+        st_get_one(st, "SELECT via_proxy_secret FROM hosts WHERE name = ?1",
+                   ST_PARAMS(ST_TEXT(name)), read_secret_row, &text,
+                   "reading the proxy password");
 
     if (rc == GW_ERR_NOTFOUND) {
         return unknown_host(name);

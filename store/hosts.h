@@ -57,11 +57,11 @@ struct store_host_spec {
     const char *address;
     uint16_t port; /* 0 means 22 */
     const char *login;
-    const char *fingerprint; /* "SHA256:..." pin, optional */
-    const char *auth_method; /* NULL means STORE_AUTH_GATEWAY_KEY */
-    const char *auth_secret; /* private key text or password, optional */
-    const char *proxy;       /* jump host name, optional */
-    const char *via_proxy;   /* proxy URL or "direct", optional */
+    const char *fingerprint;      /* "SHA256:..." pin, optional */
+    const char *auth_method;      /* NULL means STORE_AUTH_GATEWAY_KEY */
+    const char *auth_secret;      /* private key text or password, optional */
+    const char *proxy;            /* jump host name, optional */
+    const char *via_proxy;        /* proxy URL or "direct", optional */
     const char *via_proxy_secret; /* its password, optional */
 };
 
@@ -117,8 +117,7 @@ int store_host_set_route(struct store *st, const char *name,
 
 /* The password of the host's proxy; malloc'd, wipe with
  * gw_free_secret_str. GW_ERR_NOTFOUND when there is none. */
-int store_host_proxy_secret(struct store *st, const char *name,
-                            char **secret);
+int store_host_proxy_secret(struct store *st, const char *name, char **secret);
 
 /* The stored backend secret (private key text or password); malloc'd,
  * wipe with gw_free_secret_str. GW_ERR_NOTFOUND when there is none. */

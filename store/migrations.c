@@ -255,8 +255,8 @@ static int step7_via_proxy(struct store *st);
     "  NULL DEFAULT 60000;"
 
 /* 6 -> 7 on PostgreSQL: step7_via_proxy. */
-#define PG_STEP7                                                      \
-    "ALTER TABLE hosts ADD COLUMN IF NOT EXISTS via_proxy TEXT;"      \
+#define PG_STEP7                                                 \
+    "ALTER TABLE hosts ADD COLUMN IF NOT EXISTS via_proxy TEXT;" \
     "ALTER TABLE hosts ADD COLUMN IF NOT EXISTS via_proxy_secret TEXT;"
 
 /* 4 -> 5 on PostgreSQL: the connection kills. */
@@ -653,9 +653,9 @@ static int step7_via_proxy(struct store *st)
                         "ALTER TABLE hosts ADD COLUMN via_proxy TEXT", 7);
 
     if (rc == GW_OK) {
-        rc = add_column(st, "hosts", "via_proxy_secret",
-                        "ALTER TABLE hosts ADD COLUMN via_proxy_secret TEXT",
-                        7);
+        rc =
+            add_column(st, "hosts", "via_proxy_secret",
+                       "ALTER TABLE hosts ADD COLUMN via_proxy_secret TEXT", 7);
     }
     return rc;
 }
