@@ -36,6 +36,7 @@ struct hop_link {
     bool chan_eof; /* the channel said EOF, all read */
     bool eof_sent; /* EOF passed to the channel */
     bool shut;     /* EOF passed to sock */
+    bool moved;    /* this round moved something */
 };
 
 /* Channel to sock. false when the link is broken. */
@@ -50,6 +51,7 @@ static bool move_down(struct hop_link *l)
         if (n > 0) {
             l->down_len = (size_t)n;
             l->down_off = 0;
+            l->moved = true;
         } else if (ssh_channel_is_eof(l->ch)) {
             l->chan_eof = true;
         }
@@ -80,6 +82,7 @@ static bool move_up(struct hop_link *l)
         } else if (n > 0) {
             l->up_len = (size_t)n;
             l->up_off = 0;
+            l->moved = true;
         } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
             return false;
         }
@@ -114,7 +117,9 @@ static bool link_done(struct hop_link *l)
     return l->chan_eof && l->shut && l->eof_sent;
 }
 
-/* Wait for either side, at most a second (then look again anyway). */
+/* Wait for either side, at most a second (then look again anyway); not
+ * at all when the last round moved data or libssh holds some already
+ * (read from the socket while it wrote), which no poll would show. */
 static void link_wait(struct hop_link *l, ssh_event ev)
 {
     struct pollfd p[2] = {
@@ -127,6 +132,10 @@ static void link_wait(struct hop_link *l, ssh_event ev)
                            (l->down_len > 0 ? POLLOUT : 0))},
     };
 
+    if (l->moved || (l->down_len == 0 && !l->chan_eof &&
+                     ssh_channel_poll(l->ch, 0) != 0)) {
+        return;
+    }
     if (poll(p, 2, 1000) > 0 && p[0].revents != 0) {
         ssh_event_dopoll(ev, 0);
     }
@@ -139,7 +148,11 @@ static void *link_main(void *arg)
 
     ssh_set_blocking(l->s, 0);
     if (ev != NULL && ssh_event_add_session(ev, l->s) == SSH_OK) {
-        while (move_down(l) && move_up(l) && !link_done(l)) {
+        for (;;) {
+            l->moved = false;
+            if (!move_down(l) || !move_up(l) || link_done(l)) {
+                break;
+            }
             link_wait(l, ev);
         }
     }

@@ -7,7 +7,7 @@ SSHGATE_BUILD_PACKAGES=(build-essential cmake pkg-config libssh-dev
     libsqlite3-dev libssl-dev libjansson-dev libmicrohttpd-dev libpq-dev libcurl4-openssl-dev)
 SSHGATE_TEST_PACKAGES=(libcmocka-dev openssh-client openssh-server python3
     sqlite3 ssh-audit rsync procps shellcheck asciinema python3-paramiko
-    curl prometheus postgresql-15 dante-server tinyproxy)
+    curl prometheus postgresql-15 dante-server tinyproxy microsocks)
 # scripts/fuzz: libFuzzer needs clang
 SSHGATE_FUZZ_PACKAGES=(clang)
 # scripts/check-format: the style of .clang-format
