@@ -139,6 +139,8 @@ class BackendProxy(h.ForwardTestCase):
         self.set_proxy("web1", f"socks5://gwuser@127.0.0.1:{px.port}",
                        PROXY_PASSWORD)
         self.all_three("web1", "s5")
+        # host check goes the host's way too
+        self.assertIn("OK: web1", self.admin.ok("host", "check", "web1").out)
         # the wrong password: the proxy's refusal, named
         self.set_proxy("web1", f"socks5://gwuser@127.0.0.1:{px.port}",
                        "wrong-password")

@@ -105,6 +105,8 @@ class JumpChain(h.ForwardTestCase):
         self.wait_session(host="web2", kind="direct-tcpip")
         show = self.admin.json("host", "show", "web2")
         self.assertEqual(show["via"], "web1")
+        # host check goes through web1 too
+        self.assertIn("OK: web2", self.admin.ok("host", "check", "web2").out)
         # the gateway logged in to web1 with its own backend key
         self.assertIn(f"Accepted publickey for {self.login}", self.be.log())
 
