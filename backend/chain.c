@@ -132,8 +132,8 @@ static void link_wait(struct hop_link *l, ssh_event ev)
                            (l->down_len > 0 ? POLLOUT : 0))},
     };
 
-    if (l->moved || (l->down_len == 0 && !l->chan_eof &&
-                     ssh_channel_poll(l->ch, 0) != 0)) {
+    if (l->moved ||
+        (l->down_len == 0 && !l->chan_eof && ssh_channel_poll(l->ch, 0) != 0)) {
         return;
     }
     if (poll(p, 2, 1000) > 0 && p[0].revents != 0) {
