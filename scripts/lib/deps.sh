@@ -8,8 +8,8 @@ SSHGATE_BUILD_PACKAGES=(build-essential cmake pkg-config libssh-dev
 SSHGATE_TEST_PACKAGES=(libcmocka-dev openssh-client openssh-server python3
     sqlite3 ssh-audit rsync procps shellcheck asciinema python3-paramiko
     curl prometheus postgresql-15 dante-server tinyproxy microsocks)
-# scripts/fuzz: libFuzzer needs clang
-SSHGATE_FUZZ_PACKAGES=(clang)
+# scripts/fuzz: libFuzzer needs clang and its runtime (a recommends of clang)
+SSHGATE_FUZZ_PACKAGES=(clang libclang-rt-14-dev)
 # scripts/check-format: the style of .clang-format
 SSHGATE_LINT_PACKAGES=(clang-format git)
 SSHGATE_RUN_PACKAGES=(openssh-client sqlite3)
