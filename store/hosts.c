@@ -384,10 +384,13 @@ static int check_chain(struct store *st, const char *name, const char *via)
         struct store_host h;
         int rc;
         if (strcmp(cur, name) == 0) {
-            return gw_err_set(GW_ERR_INVALID,
-                              "host '%s' cannot go via '%s': that would be a "
-                              "loop ('%s' is reached through '%s')",
-                              name, via, cur, name);
+            return strcmp(via, name) == 0
+                       ? gw_err_set(GW_ERR_INVALID,
+                                    "host '%s' cannot go via itself", name)
+                       : gw_err_set(GW_ERR_INVALID,
+                                    "host '%s' cannot go via '%s': '%s' is "
+                                    "reached through '%s' (a loop)",
+                                    name, via, via, name);
         }
         if (depth > STORE_JUMP_MAX) {
             return gw_err_set(GW_ERR_INVALID,
