@@ -12,7 +12,9 @@
 
 /* curl_global_init once, whichever thread connects first (libcurl 7.88
  * is thread-safe here when built with atomics, as Debian's is; the once
- * makes it so on any build). */
+ * makes it so on any build). Debian's libcurl resolves names on a thread
+ * of its own (AsynchDNS, the threaded resolver), so the deadline covers a
+ * proxy's name lookup too, and CURLOPT_NOSIGNAL keeps it off SIGALRM. */
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_rc = CURLE_FAILED_INIT;
 
