@@ -344,9 +344,11 @@ int gw_backend_record(struct store *st, const struct store_host *h,
     if (res->failure != GW_BACKEND_OK) {
         int rc = record_failure(st, h, res, user, client);
 
-        /* A key verified before auth failed is still worth pinning. */
+        /* A key verified before auth failed (or before a jump host's
+         * channel to the next hop was refused) is still worth pinning. */
         if (rc == GW_OK && have_key && res->first_use &&
-            res->failure == GW_BACKEND_AUTH) {
+            (res->failure == GW_BACKEND_AUTH ||
+             res->failure == GW_BACKEND_UNREACHABLE)) {
             rc = record_pin(st, h, res, user, client);
         }
         return rc;

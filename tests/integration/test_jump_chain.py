@@ -180,6 +180,20 @@ class JumpChain(h.ForwardTestCase):
         self.wait_event("backend.failure", user="alice", host="web1",
                         reason="refused")
 
+    def test_next_hop_down(self):
+        """web1 is up but cannot reach web2: the channel's refusal is
+        named, and web1, seen for the first time, is pinned anyway."""
+        self.be2.stop()
+        r = self.tssh("true", user="alice+web2")
+        self.assertRefused(r, rf"sshgate: jump host web1 cannot reach "
+                              rf"127\.0\.0\.1 port {self.be2.port}: .*"
+                              rf"\(jump host to web2\)")
+        self.wait_event("backend.failure", user="alice", host="web1",
+                        reason="unreachable")
+        self.wait_event("backend.failure", user="alice", host="web2",
+                        jump="web1", reason="unreachable")
+        self.wait_event("host.pin", host="web1")
+
 
 if __name__ == "__main__":
     h.main()
