@@ -32,14 +32,16 @@ static json_t *host_json(const struct store_host *h)
     }
     return json_pack(
         "{s:s, s:s, s:i, s:o, s:b, s:o, s:o, s:o, s:s, s:b, "
-        "s:o, s:s, s:s}",
+        "s:o, s:o, s:o, s:b, s:s, s:s}",
         "name", h->name, "address", h->address, "port", (int)h->port, "login",
         out_jstr_opt(h->login), "pinned", h->hostkey_fingerprint[0] != '\0',
         "hostkey_type", out_jstr_opt(h->hostkey_type), "hostkey_fingerprint",
         out_jstr_opt(h->hostkey_fingerprint), "hostkey",
         key != NULL ? key : json_null(), "auth_method", h->auth_method,
-        "has_secret", h->has_secret, "proxy", out_jstr_opt(h->proxy),
-        "created_at", h->created_at, "updated_at", h->updated_at);
+        "has_secret", h->has_secret, "proxy", out_jstr_opt(h->proxy), "via",
+        out_jstr_opt(h->proxy), "via_proxy", out_jstr_opt(h->via_proxy),
+        "has_proxy_secret", h->has_proxy_secret, "created_at", h->created_at,
+        "updated_at", h->updated_at);
 }
 
 /* Read a private key file for --key-file and check that it is usable. */
@@ -142,13 +144,26 @@ static int print_host_added(struct admin_ctx *ctx,
 int admin_host_add(struct admin_ctx *ctx)
 {
     struct store_host_spec spec;
+    char url[GW_PROXY_URL_MAX];
+    char route[GW_PROXY_URL_MAX + GW_NAME_MAX + 64];
     char *secret = NULL;
+    char *proxy_secret = NULL;
     int rc;
 
     rc = host_spec(ctx, &spec);
     if (rc != GW_OK) {
         goto out;
     }
+    rc = admin_host_proxy_opts(ctx, admin_flag(ctx, "--password-stdin"), url,
+                               &proxy_secret);
+    if (rc != GW_OK) {
+        goto out;
+    }
+    spec.proxy = admin_opt(ctx, "--via");
+    spec.via_proxy = url;
+    spec.via_proxy_secret = proxy_secret;
+    admin_host_route_text(spec.proxy, url, proxy_secret != NULL, route,
+                          sizeof(route));
     rc = host_credential(ctx, &spec, &secret);
     if (rc != GW_OK) {
         goto out;
@@ -162,18 +177,21 @@ int admin_host_add(struct admin_ctx *ctx)
         goto out;
     }
     rc = admin_event(ctx, "admin.host.add", NULL,
-                     "host=%s address=%s port=%u login=%s pin=%s auth=%s",
+                     "host=%s address=%s port=%u login=%s pin=%s auth=%s "
+                     "%s",
                      spec.name, spec.address, (unsigned)spec.port,
                      spec.login != NULL ? spec.login : "-",
                      spec.fingerprint != NULL ? spec.fingerprint : "tofu",
                      spec.auth_method != NULL ? spec.auth_method
-                                              : STORE_AUTH_GATEWAY_KEY);
+                                              : STORE_AUTH_GATEWAY_KEY,
+                     route);
     if (rc != GW_OK) {
         goto out;
     }
     rc = print_host_added(ctx, &spec);
 out:
     gw_free_secret_str(secret);
+    gw_free_secret_str(proxy_secret);
     return rc;
 }
 
@@ -274,7 +292,11 @@ static int host_show_text(struct admin_ctx *ctx, const struct store_host *h,
         fputc('\n', ctx->out);
     }
     out_field(ctx->out, "backend auth", h->auth_method);
-    out_field(ctx->out, "proxy", h->proxy);
+    out_field(ctx->out, "via", h->proxy);
+    out_field(ctx->out, "via proxy", h->via_proxy);
+    if (h->has_proxy_secret) {
+        out_field(ctx->out, "proxy password", "(stored)");
+    }
     out_field(ctx->out, "created", h->created_at);
     out_field(ctx->out, "updated", h->updated_at);
     fprintf(ctx->out, "grants (%zu):\n", n);

@@ -6,6 +6,7 @@
 
 #include "admin/output.h"
 #include "core/strutil.h"
+#include "backend/chain.h"
 #include "backend/client.h"
 #include "backend/hostrecord.h"
 #include "store/db.h"
@@ -88,14 +89,17 @@ static int connect_host(struct admin_ctx *ctx, const struct store_host *h,
     if (rc != GW_OK) {
         return rc;
     }
-    rc = gw_backend_prepare(ctx->st, h, login, timeout, &creds, &spec);
+    rc = gw_backend_prepare(ctx->st, h, NULL, login, timeout, &creds, &spec);
     if (rc != GW_OK) {
         return rc;
     }
     spec.skip_auth = skip_auth;
     rc = gw_backend_connect(&spec, &session, res);
     gw_backend_close(session);
+    /* The jump hosts' pins on first use, their mismatches. */
+    (void)gw_backend_record_route(ctx->st, &creds.route, NULL, "sshgate-admin");
     gw_backend_creds_clear(&creds);
+    gw_chain_wait_idle(2000); /* before the process exits */
     /* A mismatch is worth an audit row whoever saw it. */
     if (res->failure == GW_BACKEND_HOSTKEY_MISMATCH) {
         char why[sizeof(res->message)];

@@ -22,9 +22,22 @@ static const struct admin_optspec user_passwd_opts[] = {
 };
 
 static const struct admin_optspec host_add_opts[] = {
-    {"--address", true, true},   {"--port", true, false},
-    {"--login", true, false},    {"--fingerprint", true, false},
-    {"--key-file", true, false}, {"--password-stdin", false, false},
+    {"--address", true, true},
+    {"--port", true, false},
+    {"--login", true, false},
+    {"--fingerprint", true, false},
+    {"--key-file", true, false},
+    {"--password-stdin", false, false},
+    {"--via", true, false},
+    {"--via-proxy", true, false},
+    {"--proxy-password-stdin", false, false},
+    {NULL, false, false},
+};
+
+static const struct admin_optspec host_set_opts[] = {
+    {"--via", true, false},
+    {"--via-proxy", true, false},
+    {"--proxy-password-stdin", false, false},
     {NULL, false, false},
 };
 
@@ -114,8 +127,13 @@ static const struct admin_cmd commands[] = {
     {"key", "del", admin_key_del, "USER FINGERPRINT", 2, 2, NULL, 0},
     {"host", "add", admin_host_add,
      "NAME --address ADDR [--port N] [--login USER] "
-     "[--fingerprint SHA256:...] [--key-file FILE | --password-stdin]",
+     "[--fingerprint SHA256:...] [--key-file FILE | --password-stdin] "
+     "[--via HOST] [--via-proxy URL [--proxy-password-stdin]]",
      1, 1, host_add_opts, 0},
+    {"host", "set", admin_host_set,
+     "NAME [--via HOST|none] [--via-proxy URL|direct|none "
+     "[--proxy-password-stdin]]",
+     1, 1, host_set_opts, 0},
     {"host", "list", admin_host_list, "", 0, 0, NULL, 0},
     {"host", "show", admin_host_show, "NAME", 1, 1, NULL, 0},
     {"host", "del", admin_host_del, "NAME", 1, 1, NULL, 0},

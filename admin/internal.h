@@ -20,6 +20,7 @@
 
 #include "admin/admin.h"
 #include "core/err.h"
+#include "core/proxy_url.h"
 #include "core/sshkey.h"
 
 #include <jansson.h>
@@ -33,8 +34,8 @@
 /* Usage error: exit 2 with the usage line. Distinct from every GW_*. */
 #define ADMIN_ERR_USAGE (-100)
 
-#define ADMIN_ARGS_MAX  4 /* positional arguments of one command */
-#define ADMIN_OPTS_MAX  8 /* options of one command */
+#define ADMIN_ARGS_MAX  4  /* positional arguments of one command */
+#define ADMIN_OPTS_MAX  12 /* options of one command */
 #define ADMIN_ACTOR_MAX 160
 
 struct store;
@@ -164,6 +165,15 @@ int admin_grant_json(const struct store_grant *grants, size_t n, json_t **out);
 
 /* cmd_session.c: the session id that is positional argument 0. */
 int admin_session_id_arg(struct admin_ctx *ctx, int64_t *id);
+/* cmd_host_set.c: --via-proxy URL (checked, canonical into url, or ""
+ * for none or "none") and --proxy-password-stdin (read into *password,
+ * wiped by the caller), for host add and host set; backend_password: the
+ * command reads --password-stdin too. */
+int admin_host_proxy_opts(struct admin_ctx *ctx, bool backend_password,
+                          char url[GW_PROXY_URL_MAX], char **password);
+/* "via=... via_proxy=... proxy_password=stored|none" (never the password). */
+void admin_host_route_text(const char *via, const char *url, bool password,
+                           char *out, size_t outlen);
 
 /* The handlers, one file per noun. */
 int admin_init(struct admin_ctx *ctx);
@@ -183,6 +193,7 @@ int admin_host_add(struct admin_ctx *ctx);
 int admin_host_list(struct admin_ctx *ctx);
 int admin_host_show(struct admin_ctx *ctx);
 int admin_host_del(struct admin_ctx *ctx);
+int admin_host_set(struct admin_ctx *ctx);
 int admin_host_check(struct admin_ctx *ctx);
 int admin_host_trust(struct admin_ctx *ctx);
 int admin_grant_add(struct admin_ctx *ctx);

@@ -1,5 +1,6 @@
 #include "backend/client.h"
 
+#include "backend/chain.h"
 #include "backend/options.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -17,6 +18,7 @@ const char *gw_backend_failure_name(enum gw_backend_failure failure)
     static const char *const names[] = {
         "ok",          "dns",      "refused",          "timeout",
         "unreachable", "protocol", "hostkey-mismatch", "auth",
+        "proxy",
     };
     if ((unsigned)failure >= sizeof(names) / sizeof(names[0])) {
         return "error";
@@ -40,42 +42,71 @@ static int fail(struct gw_backend_result *res, enum gw_backend_failure failure,
     return gw_err_set(status, "%s", res->message);
 }
 
-/* The TCP connection, name resolution included, within the timeout. */
-static int connect_socket(const struct gw_backend_spec *spec,
-                          struct gw_backend_result *res, int *fd_out)
+/* The TCP connection through the proxy. */
+static int dial_proxy(const struct gw_proxy *proxy, const char *host_name,
+                      const char *address, uint16_t port, int64_t deadline,
+                      int *fd_out, struct gw_backend_result *res)
 {
-    int64_t deadline = gw_now_ms() + spec->timeout_s * 1000;
+    struct gw_proxy_failure why;
+    int rc = gw_proxy_connect(proxy, address, port, deadline, fd_out, &why);
+
+    if (rc == GW_OK) {
+        return GW_OK;
+    }
+    return fail(res, why.timeout ? GW_BACKEND_TIMEOUT : GW_BACKEND_PROXY, rc,
+                "backend %s (%s port %u): %s", host_name, address,
+                (unsigned)port, why.message);
+}
+
+int gw_backend_dial(const struct gw_backend_route *route, const char *host_name,
+                    const char *address, uint16_t port, long timeout_s,
+                    int *fd_out, struct gw_backend_result *res)
+{
+    const struct gw_proxy *proxy =
+        route != NULL && route->use_proxy ? &route->proxy : NULL;
+    int64_t deadline = gw_now_ms() + timeout_s * 1000;
     struct gw_net_failure why;
     int rc;
 
-    rc = gw_net_connect(spec->address, spec->port, deadline, fd_out, &why);
+    *fd_out = -1;
+    if (route != NULL && route->chain != NULL) {
+        return gw_chain_dial(route->chain, host_name, address, port, fd_out,
+                             res);
+    }
+    if (proxy != NULL) {
+        rc = dial_proxy(proxy, host_name, address, port, deadline, fd_out, res);
+    } else {
+        rc = gw_net_connect(address, port, deadline, fd_out, &why);
+    }
     if (rc == GW_OK) {
         /* Interactive keystrokes must not wait for Nagle. */
         (void)gw_net_set_nodelay(*fd_out);
         return GW_OK;
     }
+    if (proxy != NULL) {
+        return rc;
+    }
     if (why.resolving && rc == GW_ERR_TIMEOUT) {
         return fail(res, GW_BACKEND_DNS, rc,
                     "backend %s: cannot resolve %s: no answer within %ld s",
-                    spec->host_name, spec->address, spec->timeout_s);
+                    host_name, address, timeout_s);
     }
     if (why.resolving) {
         return fail(res, GW_BACKEND_DNS, rc,
-                    "backend %s: cannot resolve %s: %s", spec->host_name,
-                    spec->address, gw_net_failure_text(&why));
+                    "backend %s: cannot resolve %s: %s", host_name, address,
+                    gw_net_failure_text(&why));
     }
     if (why.code == ETIMEDOUT) {
         return fail(res, GW_BACKEND_TIMEOUT, GW_ERR_TIMEOUT,
                     "backend %s (%s port %u): connection timed out after "
                     "%ld s",
-                    spec->host_name, spec->address, (unsigned)spec->port,
-                    spec->timeout_s);
+                    host_name, address, (unsigned)port, timeout_s);
     }
     return fail(res,
                 why.code == ECONNREFUSED ? GW_BACKEND_REFUSED
                                          : GW_BACKEND_UNREACHABLE,
-                GW_ERR_IO, "backend %s (%s port %u): %s", spec->host_name,
-                spec->address, (unsigned)spec->port, gw_net_failure_text(&why));
+                GW_ERR_IO, "backend %s (%s port %u): %s", host_name, address,
+                (unsigned)port, gw_net_failure_text(&why));
 }
 
 /* Prefer the pinned key's algorithm, so a backend with several host keys
@@ -215,19 +246,12 @@ static int run_handshake(ssh_session s, const struct gw_backend_spec *spec,
                 ssh_get_error(s));
 }
 
-int gw_backend_connect(const struct gw_backend_spec *spec, ssh_session *out,
-                       struct gw_backend_result *res)
+int gw_backend_connect_fd(const struct gw_backend_spec *spec, int fd,
+                          ssh_session *out, struct gw_backend_result *res)
 {
-    ssh_session s = NULL;
-    int fd = -1;
+    ssh_session s = ssh_new();
     int rc;
 
-    memset(res, 0, sizeof(*res));
-    rc = connect_socket(spec, res, &fd);
-    if (rc != GW_OK) {
-        goto out;
-    }
-    s = ssh_new();
     if (s == NULL) {
         rc = fail(res, GW_BACKEND_PROTOCOL, GW_ERR_NOMEM, "out of memory");
         goto out;
@@ -259,6 +283,21 @@ out:
         close(fd);
     }
     return rc;
+}
+
+int gw_backend_connect(const struct gw_backend_spec *spec, ssh_session *out,
+                       struct gw_backend_result *res)
+{
+    int fd = -1;
+    int rc;
+
+    memset(res, 0, sizeof(*res));
+    rc = gw_backend_dial(spec->route, spec->host_name, spec->address,
+                         spec->port, spec->timeout_s, &fd, res);
+    if (rc != GW_OK) {
+        return rc;
+    }
+    return gw_backend_connect_fd(spec, fd, out, res);
 }
 
 void gw_backend_close(ssh_session session)

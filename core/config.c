@@ -3,6 +3,7 @@
 #include "err.h"
 #include "export_spec.h"
 #include "log.h"
+#include "proxy_url.h"
 #include "proxyproto.h"
 #include "strutil.h"
 
@@ -94,6 +95,9 @@ static int parse_proxy(const struct cfg_key *k, const char *v, void *out);
 static int parse_startups(const struct cfg_key *k, const char *v, void *out);
 static int parse_addr_opt(const struct cfg_key *k, const char *v, void *out);
 static int parse_export(const struct cfg_key *k, const char *v, void *out);
+static int parse_backend_proxy(const struct cfg_key *k, const char *v,
+                               void *out);
+static int parse_bypass(const struct cfg_key *k, const char *v, void *out);
 static void free_string(void *field);
 static void free_cidrs(void *field);
 static void free_listen(void *field);
@@ -198,6 +202,9 @@ static const struct cfg_key keys[] = {
         INT64_C(64) * 1024, INT64_C(64) * 1024 * 1024, false),
     NUM("backend_connect_timeout", parse_secs, backend_connect_timeout, "10", 1,
         300, true),
+    STR("backend_proxy", parse_backend_proxy, backend_proxy, "", true),
+    STR("backend_proxy_bypass", parse_bypass, backend_proxy_bypass, "", true),
+    NUM("max_jump_depth", parse_long, max_jump_depth, "3", 1, 8, true),
     STR("env_allow", parse_patterns, env_allow, "LANG,LC_*,TERM", true),
     NUM("max_channels_per_connection", parse_long, max_channels_per_connection,
         "64", 1, 1024, true),
@@ -656,6 +663,39 @@ static int parse_patterns(const struct cfg_key *k, const char *v, void *out)
         }
     }
     return dup_value(v, out);
+}
+
+/* An outbound proxy URL (core/proxy_url.h), canonical, or "" for none. */
+static int parse_backend_proxy(const struct cfg_key *k, const char *v,
+                               void *out)
+{
+    struct gw_proxy_url url;
+    char text[GW_PROXY_URL_MAX];
+    int rc;
+
+    (void)k;
+    if (v[0] == '\0') {
+        return dup_value(v, out);
+    }
+    rc = gw_proxy_url_parse(v, &url);
+    if (rc != GW_OK) {
+        return rc;
+    }
+    gw_proxy_url_format(&url, text, sizeof(text));
+    return dup_value(text, out);
+}
+
+static int parse_bypass(const struct cfg_key *k, const char *v, void *out)
+{
+    int rc;
+
+    (void)k;
+    if (strlen(v) > ALGO_LIST_MAX) {
+        return gw_err_set(GW_ERR_INVALID, "longer than %d characters",
+                          ALGO_LIST_MAX);
+    }
+    rc = gw_proxy_bypass_check(v);
+    return rc == GW_OK ? dup_value(v, out) : rc;
 }
 
 static void free_string(void *field)

@@ -115,7 +115,13 @@ struct gw_config {
     long shutdown_grace; /* seconds */
     int64_t worker_stack_size;
     long backend_connect_timeout; /* seconds, each of connect / KEX / auth */
-    char *env_allow;              /* comma-separated fnmatch patterns */
+    /* Outbound proxy of every backend without one of its own (a URL,
+     * core/proxy_url.h; "" for none), and the backends it is not used
+     * for (networks and name patterns). */
+    char *backend_proxy;
+    char *backend_proxy_bypass;
+    long max_jump_depth; /* jump hosts in a chain (host add --via) */
+    char *env_allow;     /* comma-separated fnmatch patterns */
     long max_channels_per_connection;
     int64_t relay_buffer_size;     /* bytes, per direction of a socket relay */
     int64_t channel_window;        /* bytes, receive window per channel */

@@ -53,6 +53,7 @@ target_separator recording record_input recording_queue_size audit_failure
 audit_failure_grace audit_spool audit_spool_size audit_queue_size event_export
 export_queue_size log_level
 server_version shutdown_grace worker_stack_size backend_connect_timeout
+backend_proxy backend_proxy_bypass max_jump_depth
 env_allow max_channels_per_connection relay_buffer_size channel_window
 channel_window_budget run_as_user metrics_listen"
 

@@ -1,5 +1,6 @@
 #include "gateway/service.h"
 
+#include "backend/chain.h"
 #include "core/config.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -419,6 +420,7 @@ static bool shutdown_daemon(struct gw_service *rt)
         gw_log_error("some connections did not end; exiting anyway");
         return false;
     }
+    gw_chain_wait_idle(2000); /* jump hosts' relays (backend/chain.h) */
     return true;
 }
 

@@ -36,14 +36,16 @@ static const struct copied_table tables[] = {
      "comment, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
      "SELECT setval(pg_get_serial_sequence('user_keys', 'id'), "
      "coalesce((SELECT max(id) FROM user_keys), 0) + 1, false)"},
-    {"hosts", 13,
+    {"hosts", 15,
      "SELECT id, name, address, port, default_login, hostkey_type, "
      "hostkey_blob, hostkey_fingerprint, auth_method, auth_secret, "
-     "proxy_host_id, created_at, updated_at FROM hosts ORDER BY id",
+     "proxy_host_id, created_at, updated_at, via_proxy, via_proxy_secret "
+     "FROM hosts ORDER BY id",
      "INSERT INTO hosts (id, name, address, port, default_login, hostkey_type, "
      "hostkey_blob, hostkey_fingerprint, auth_method, auth_secret, "
-     "proxy_host_id, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
-     "?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+     "proxy_host_id, created_at, updated_at, via_proxy, via_proxy_secret) "
+     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
+     "?15)",
      "SELECT setval(pg_get_serial_sequence('hosts', 'id'), coalesce((SELECT "
      "max(id) FROM hosts), 0) + 1, false)"},
     {"grants", 7,

@@ -2,6 +2,7 @@
 #ifndef SSHGATE_STORE_HOSTS_H
 #define SSHGATE_STORE_HOSTS_H
 
+#include "core/proxy_url.h"
 #include "core/sshkey_types.h"
 #include "core/strutil.h"
 #include "core/timeutil.h"
@@ -35,7 +36,20 @@ struct store_host {
     char proxy[GW_NAME_MAX + 1]; /* name of a jump host, "" if none */
     char created_at[GW_TIME_LEN];
     char updated_at[GW_TIME_LEN];
+    /* Outbound proxy: a URL (core/proxy_url.h, canonical form),
+     * STORE_PROXY_DIRECT (never the global backend_proxy), or "" (the
+     * global backend_proxy, if any). Its password is apart. */
+    char via_proxy[GW_PROXY_URL_MAX];
+    bool has_proxy_secret;
 };
+
+/* A host's via_proxy that means: connect directly, whatever
+ * backend_proxy says. */
+#define STORE_PROXY_DIRECT "direct"
+
+/* The longest chain of jump hosts the store accepts (the daemon's
+ * max_jump_depth may be lower). */
+#define STORE_JUMP_MAX 8
 
 /* What "host add" needs; strings may be NULL or "" where optional. */
 struct store_host_spec {
@@ -43,11 +57,17 @@ struct store_host_spec {
     const char *address;
     uint16_t port; /* 0 means 22 */
     const char *login;
-    const char *fingerprint; /* "SHA256:..." pin, optional */
-    const char *auth_method; /* NULL means STORE_AUTH_GATEWAY_KEY */
-    const char *auth_secret; /* private key text or password, optional */
-    const char *proxy;       /* jump host name, optional */
+    const char *fingerprint;      /* "SHA256:..." pin, optional */
+    const char *auth_method;      /* NULL means STORE_AUTH_GATEWAY_KEY */
+    const char *auth_secret;      /* private key text or password, optional */
+    const char *proxy;            /* jump host name, optional */
+    const char *via_proxy;        /* proxy URL or "direct", optional */
+    const char *via_proxy_secret; /* its password, optional */
 };
+
+/* Check a via_proxy value: a proxy URL (written back canonical into out)
+ * or STORE_PROXY_DIRECT. */
+int store_via_proxy_check(const char *text, char out[GW_PROXY_URL_MAX]);
 
 /* Check an address: 1..253 bytes of host name or IP literal characters. */
 int store_host_address_check(const char *address);
@@ -76,6 +96,28 @@ int store_host_delete(struct store *st, const char *name);
 /* Pin the full host key (TOFU or "host trust"). */
 int store_host_pin(struct store *st, const char *name,
                    const struct gw_pubkey *key);
+
+/*
+ * Change how host name is reached: via (a jump host's name, or NULL/""
+ * for none) when set_via; via_proxy (a URL, STORE_PROXY_DIRECT, or
+ * NULL/"" for the global default) with its password (NULL: none) when
+ * set_proxy. A jump host that would close a loop (web1 via web2 via web1)
+ * or make the chain longer than STORE_JUMP_MAX is refused with
+ * GW_ERR_INVALID; an unknown host, GW_ERR_NOTFOUND.
+ */
+struct store_host_route {
+    bool set_via;
+    const char *via;
+    bool set_proxy;
+    const char *via_proxy;
+    const char *via_proxy_secret;
+};
+int store_host_set_route(struct store *st, const char *name,
+                         const struct store_host_route *route);
+
+/* The password of the host's proxy; malloc'd, wipe with
+ * gw_free_secret_str. GW_ERR_NOTFOUND when there is none. */
+int store_host_proxy_secret(struct store *st, const char *name, char **secret);
 
 /* The stored backend secret (private key text or password); malloc'd,
  * wipe with gw_free_secret_str. GW_ERR_NOTFOUND when there is none. */

@@ -33,6 +33,7 @@ struct migration {
 static int step3_chain(struct store *st);
 static int step4_file_seq(struct store *st);
 static int step6_nodes(struct store *st);
+static int step8_via_proxy(struct store *st);
 
 /* An id column: BIGINT, numbered by the database unless given (as
  * 'sshgate-admin db copy' gives them). */
@@ -264,6 +265,10 @@ static int step6_nodes(struct store *st);
     "  created_at TEXT NOT NULL,"                  \
     "  updated_at TEXT NOT NULL"                   \
     ");"
+/* 7 -> 8 on PostgreSQL: step8_via_proxy. */
+#define PG_STEP8                                                 \
+    "ALTER TABLE hosts ADD COLUMN IF NOT EXISTS via_proxy TEXT;" \
+    "ALTER TABLE hosts ADD COLUMN IF NOT EXISTS via_proxy_secret TEXT;"
 
 /* 4 -> 5 on PostgreSQL: the connection kills. */
 #define PG_STEP5                                                       \
@@ -513,6 +518,10 @@ static const struct migration migrations[] = {
      "  updated_at TEXT NOT NULL"
      ");",
      NULL, PG_STEP7},
+    /* 7 -> 8: a host may be reached through an outbound proxy (host add
+     * --via-proxy): its URL, and its password apart (a secret like
+     * auth_secret, never shown). */
+    {NULL, step8_via_proxy, PG_STEP8},
 };
 
 static int exec_sql(struct store *st, const char *sql, int version)
@@ -659,6 +668,20 @@ static int step6_nodes(struct store *st)
                         "ALTER TABLE nodes ADD COLUMN lost_after_ms INTEGER "
                         "NOT NULL DEFAULT 60000",
                         6);
+    }
+    return rc;
+}
+
+/* 6 -> 7: the host's outbound proxy and its password. */
+static int step8_via_proxy(struct store *st)
+{
+    int rc = add_column(st, "hosts", "via_proxy",
+                        "ALTER TABLE hosts ADD COLUMN via_proxy TEXT", 8);
+
+    if (rc == GW_OK) {
+        rc =
+            add_column(st, "hosts", "via_proxy_secret",
+                       "ALTER TABLE hosts ADD COLUMN via_proxy_secret TEXT", 8);
     }
     return rc;
 }

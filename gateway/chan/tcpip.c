@@ -19,6 +19,8 @@
  * prohibited"): libssh 0.10 has no way to add a description to it. The
  * reason is in the log and the "forward.denied" event.
  */
+#include "backend/client.h"
+#include "backend/hostrecord.h"
 #include "core/err.h"
 #include "core/strutil.h"
 #include "core/log.h"
@@ -71,15 +73,49 @@ static int refuse_forward(struct gw_conn *c, const struct tcpip_req *r,
 
 /* ---- the gateway's own TCP connection ---------------------------------- */
 
-/* The text of a failed connect, and in *name its reason in the event. */
-static const char *connect_failure(const struct gw_net_failure *why,
-                                   const char **name)
+/* The socket to the granted host's address:port, the host's own way:
+ * directly, through its outbound proxy, or through its jump hosts, whose
+ * last one connects to the port (backend/hostrecord.h). */
+static int dial_granted(struct gw_conn *c, const struct store_grant *g,
+                        uint16_t port, int *fd, struct gw_backend_result *res)
 {
-    *name = why->resolving              ? "dns"
-            : why->code == ECONNREFUSED ? "refused"
-            : why->code == ETIMEDOUT    ? "timeout"
-                                        : "unreachable";
-    return gw_net_failure_text(why);
+    const struct gw_backend_net net = {c->cfg->backend_proxy,
+                                       c->cfg->backend_proxy_bypass,
+                                       c->cfg->max_jump_depth};
+    struct gw_backend_route route;
+    struct store_host h;
+    struct store *st = gw_daemon_store_get(c->daemon);
+    int rc = st != NULL ? store_host_get(st, g->host, &h) : GW_ERR_DB;
+
+    memset(&route, 0, sizeof(route));
+    memset(res, 0, sizeof(*res));
+    if (rc == GW_OK) {
+        rc = gw_backend_route_load(st, &h, &net,
+                                   c->cfg->backend_connect_timeout, &route);
+        store_host_clear(&h);
+    }
+    gw_daemon_store_put(c->daemon, st);
+    if (rc != GW_OK) {
+        res->failure = GW_BACKEND_PROXY;
+        snprintf(res->message, sizeof(res->message),
+                 "backend %s: cannot read its route: %s", g->host,
+                 gw_err_msg());
+        return rc;
+    }
+    rc = gw_backend_dial(&route, g->host, g->address, port,
+                         c->cfg->backend_connect_timeout, fd, res);
+    if (route.chain != NULL) {
+        /* The jump hosts' pins and failures. */
+        st = gw_daemon_store_get(c->daemon);
+        if (st == NULL || gw_backend_record_route(st, &route, c->user,
+                                                  c->peer_text) != GW_OK) {
+            gw_log_error("cannot record the jump hosts' outcome: %s",
+                         gw_err_msg());
+        }
+        gw_daemon_store_put(c->daemon, st);
+    }
+    gw_backend_route_clear(&route);
+    return rc;
 }
 
 /* Accept the client's channel and attach the relay's callbacks. */
@@ -128,9 +164,7 @@ static int open_direct(struct gw_conn *c, ssh_message msg,
     struct store_grant g;
     enum gw_forward_how how = GW_FORWARD_JUMP;
     struct gw_chan *ch = NULL;
-    const char *failure = NULL;
-    struct gw_net_failure why;
-    int64_t deadline = 0;
+    struct gw_backend_result res;
     int fd = -1;
 
     if (check_destination(c, r, &g, &how) != 0) {
@@ -141,23 +175,23 @@ static int open_direct(struct gw_conn *c, ssh_message msg,
         return refuse_forward(c, r, "too many channels");
     }
     /* Name resolution included: the address may be a name. */
-    deadline = gw_now_ms() + c->cfg->backend_connect_timeout * 1000;
-    if (gw_net_connect(g.address, r->dport, deadline, &fd, &why) != GW_OK) {
-        const char *text = connect_failure(&why, &failure);
+    if (dial_granted(c, &g, r->dport, &fd, &res) != GW_OK) {
         char address[GW_HOSTPORT_MAX];
+        char message[sizeof(res.message) + 16];
 
-        gw_log_info("direct-tcpip to %s (%s): %s", r->shown, g.host, text);
+        gw_log_info("direct-tcpip to %s: %s", r->shown, res.message);
         /* The keys of every backend.failure (backend/hostrecord.c), then
          * what the client asked for. */
         gw_net_hostport(g.address, r->dport, address, sizeof(address));
+        gw_sanitize(res.message, message, sizeof(message));
         gw_conn_event(c, "backend.failure", c->user,
                       "host=%s address=%s reason=%s message=\"%s\" dest=%s "
                       "via=direct-tcpip",
-                      g.host, address, failure, text, r->shown);
+                      g.host, address, gw_backend_failure_name(res.failure),
+                      message, r->shown);
         gw_chan_unalloc(ch);
         return 1;
     }
-    (void)gw_net_set_nodelay(fd);
     ch->relay.sock.fd = fd;
     ch->dest = strdup(g.host); /* for the events; NULL leaves it out */
     if (accept_channel(ch, msg) != GW_OK) {

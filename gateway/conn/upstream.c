@@ -50,43 +50,54 @@ static int connect_backend(struct gw_conn *c, const struct store_host *h,
     int64_t t0_ms;
     int rc;
 
+    const struct gw_backend_net net = {c->cfg->backend_proxy,
+                                       c->cfg->backend_proxy_bypass,
+                                       c->cfg->max_jump_depth};
+
     memset(&res, 0, sizeof(res));
     st = gw_daemon_store_get(c->daemon);
-    rc = st != NULL
-             ? gw_backend_prepare(st, h, login, c->cfg->backend_connect_timeout,
-                                  &creds, &spec)
-             : gw_err_set(GW_ERR_DB, "no database");
+    rc = st != NULL ? gw_backend_prepare(st, h, &net, login,
+                                         c->cfg->backend_connect_timeout,
+                                         &creds, &spec)
+                    : gw_err_set(GW_ERR_DB, "no database");
     gw_daemon_store_put(c->daemon, st);
     if (rc != GW_OK) {
         char address[GW_HOSTPORT_MAX];
         char why[256];
 
         gw_sanitize(gw_err_msg(), why, sizeof(why));
-        gw_log_error("backend %s: cannot load the credential: %s", h->name,
-                     why);
+        gw_log_error("backend %s: cannot load the credential or route: %s",
+                     h->name, why);
         /* The keys of every backend.failure (backend/hostrecord.c). */
         gw_net_hostport(h->address, h->port, address, sizeof(address));
         gw_conn_event(c, "backend.failure", c->user,
-                      "host=%s address=%s reason=credential message=\"%s\"",
-                      h->name, address, why);
-        snprintf(msg, msglen,
-                 "sshgate: backend %s: the gateway has no usable credential "
-                 "for it",
-                 h->name);
+                      "host=%s address=%s reason=%s message=\"%s\"", h->name,
+                      address, rc == GW_ERR_DENIED ? "route" : "credential",
+                      why);
+        if (rc == GW_ERR_DENIED) { /* its jump hosts: nothing secret */
+            snprintf(msg, msglen, "sshgate: backend %s: %s", h->name, why);
+        } else {
+            snprintf(msg, msglen,
+                     "sshgate: backend %s: the gateway has no usable "
+                     "credential for it",
+                     h->name);
+        }
         return rc;
     }
     t0_ms = gw_now_ms();
     rc = gw_backend_connect(&spec, out, &res);
     gw_metrics_backend_connect(gw_now_ms() - t0_ms,
                                rc == GW_OK ? 0 : (unsigned)res.failure);
-    gw_backend_creds_clear(&creds);
     /* A slow backend must not hold a database handle: a fresh one. */
     st = gw_daemon_store_get(c->daemon);
     if (st == NULL ||
+        gw_backend_record_route(st, &creds.route, c->user, c->peer_text) !=
+            GW_OK ||
         gw_backend_record(st, h, &res, c->user, c->peer_text) != GW_OK) {
         gw_log_error("cannot record the backend outcome: %s", gw_err_msg());
     }
     gw_daemon_store_put(c->daemon, st);
+    gw_backend_creds_clear(&creds);
     if (rc != GW_OK) {
         gw_log_info("backend %s as %s: %s (%s)", h->name, login, res.message,
                     gw_backend_failure_name(res.failure));

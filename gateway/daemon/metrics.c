@@ -62,8 +62,8 @@ static const char *const session_kinds[] = {
 #define N_METHOD  NELEM(auth_methods)
 #define N_REASON  NELEM(auth_reasons)
 #define N_KIND    NELEM(session_kinds)
-/* enum gw_backend_failure: GW_BACKEND_OK .. GW_BACKEND_AUTH */
-#define N_BACKEND_FAILURE (GW_BACKEND_AUTH + 1)
+/* enum gw_backend_failure: GW_BACKEND_OK .. the last */
+#define N_BACKEND_FAILURE GW_BACKEND_FAILURE_COUNT
 
 /* Backend connect latency buckets, upper bounds in milliseconds (each
  * step of a connect may take backend_connect_timeout, at most 5 min). */

@@ -4,18 +4,19 @@
 # ones (as root) or prints the exact command to run (otherwise).
 
 SSHGATE_BUILD_PACKAGES=(build-essential cmake pkg-config libssh-dev
-    libsqlite3-dev libssl-dev libjansson-dev libmicrohttpd-dev libpq-dev)
+    libsqlite3-dev libssl-dev libjansson-dev libmicrohttpd-dev libpq-dev
+    libcurl4-openssl-dev)
 # The libraries of the -dev packages above, as the binaries need them at
 # run time: what the Docker image's runtime stage installs. A library added
 # above goes here too (libpq-dev: libpq5; libmicrohttpd-dev:
-# libmicrohttpd12); the image's build then fails at once if one is missing.
+# libmicrohttpd12; libcurl4-openssl-dev: libcurl4); the image's build then fails at once if one is missing.
 SSHGATE_RUNTIME_PACKAGES=(libssh-4 libsqlite3-0 libssl3 libjansson4
-    libmicrohttpd12 libpq5)
+    libmicrohttpd12 libpq5 libcurl4)
 SSHGATE_TEST_PACKAGES=(libcmocka-dev openssh-client openssh-server python3
     sqlite3 ssh-audit rsync procps shellcheck asciinema python3-paramiko
-    curl prometheus postgresql-15)
-# scripts/fuzz: libFuzzer needs clang
-SSHGATE_FUZZ_PACKAGES=(clang)
+    curl prometheus postgresql-15 dante-server tinyproxy microsocks)
+# scripts/fuzz: libFuzzer needs clang and its runtime (a recommends of clang)
+SSHGATE_FUZZ_PACKAGES=(clang libclang-rt-14-dev)
 # scripts/check-format: the style of .clang-format
 SSHGATE_LINT_PACKAGES=(clang-format git)
 SSHGATE_RUN_PACKAGES=(openssh-client sqlite3)

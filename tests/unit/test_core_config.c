@@ -329,6 +329,42 @@ static void test_forwarding_keys(void **state)
     assert_non_null(strstr(r.lines[0], "env_allow"));
 }
 
+/* Outbound proxy and jump host keys: canonical URL, refusals. */
+static void test_proxy_keys(void **state)
+{
+    struct gw_config *cfg = NULL;
+    struct reports r = {{{0}}, 0};
+    const char *good =
+        write_file("px.conf", "backend_proxy = SOCKS5H://gw@px.example:1080\n"
+                              "backend_proxy_bypass = 10.0.0.0/8, *.internal\n"
+                              "max_jump_depth = 5\n");
+    const char *bad =
+        write_file("pxbad.conf", "backend_proxy = socks5://gw:pw@px:1080\n"
+                                 "backend_proxy_bypass = 10.0.0.1/8\n"
+                                 "max_jump_depth = 9\n");
+
+    (void)state;
+    assert_int_equal(gw_config_load(NULL, NULL, 0, NULL, NULL, NULL, &cfg),
+                     GW_OK);
+    assert_string_equal(cfg->backend_proxy, "");
+    assert_string_equal(cfg->backend_proxy_bypass, "");
+    assert_int_equal(cfg->max_jump_depth, 3);
+    gw_config_unref(cfg);
+    assert_int_equal(gw_config_load(good, NULL, 0, NULL, NULL, NULL, &cfg),
+                     GW_OK);
+    assert_string_equal(cfg->backend_proxy, "socks5h://gw@px.example:1080");
+    assert_string_equal(cfg->backend_proxy_bypass, "10.0.0.0/8, *.internal");
+    assert_int_equal(cfg->max_jump_depth, 5);
+    gw_config_unref(cfg);
+    assert_int_equal(gw_config_load(bad, NULL, 0, NULL, collect, &r, &cfg),
+                     GW_ERR_INVALID);
+    assert_int_equal(r.n, 3);
+    assert_non_null(strstr(r.lines[0], "--proxy-password-stdin"));
+    /* The password in the file is not repeated. */
+    assert_null(strstr(r.lines[0], "pw@"));
+    assert_non_null(strstr(r.lines[1], "backend_proxy_bypass"));
+}
+
 static void test_missing_file(void **state)
 {
     struct gw_config *cfg = NULL;
@@ -538,6 +574,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_default_algorithms),
+        cmocka_unit_test(test_proxy_keys),
         cmocka_unit_test(test_file_values),
         cmocka_unit_test(test_file_errors),
         cmocka_unit_test(test_event_export),

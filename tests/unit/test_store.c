@@ -573,6 +573,66 @@ static void test_keys(void **state)
 
 /* ---- hosts and grants ---------------------------------------------- */
 
+/* Jump hosts (via) and outbound proxies (via_proxy): loops and long
+ * chains refused, the URL kept canonical, the password apart. */
+static void test_host_routes(void **state)
+{
+    struct fixture *f = *state;
+    struct store_host_spec spec = {.name = "web2",
+                                   .address = "10.0.0.6",
+                                   .proxy = "web1",
+                                   .via_proxy = "SOCKS5://bob@px.example:1080",
+                                   .via_proxy_secret = "s3cret"};
+    struct store_host_route route = {.set_via = true, .via = "web2"};
+    struct store_host h;
+    char *secret = NULL;
+
+    add_host(f, "web1", "deploy");
+    assert_int_equal(store_host_add(f->st, &spec, '+', NULL), GW_OK);
+    assert_int_equal(store_host_get(f->st, "web2", &h), GW_OK);
+    assert_string_equal(h.proxy, "web1");
+    assert_string_equal(h.via_proxy, "socks5://bob@px.example:1080");
+    assert_true(h.has_proxy_secret);
+    store_host_clear(&h);
+    assert_int_equal(store_host_proxy_secret(f->st, "web2", &secret), GW_OK);
+    assert_string_equal(secret, "s3cret");
+    gw_free_secret_str(secret);
+    secret = NULL;
+
+    /* web1 via web2 via web1: a loop; web1 via web1 too. */
+    assert_int_equal(store_host_set_route(f->st, "web1", &route),
+                     GW_ERR_INVALID);
+    assert_non_null(strstr(gw_err_msg(), "loop"));
+    route.via = "web1";
+    assert_int_equal(store_host_set_route(f->st, "web1", &route),
+                     GW_ERR_INVALID);
+    route.via = "nohost";
+    assert_int_equal(store_host_set_route(f->st, "web1", &route),
+                     GW_ERR_NOTFOUND);
+    /* The jump host in use cannot be deleted. */
+    assert_int_equal(store_host_delete(f->st, "web1"), GW_ERR_DENIED);
+
+    /* None again; the proxy changed to direct drops its password. */
+    route.via = NULL;
+    route.set_proxy = true;
+    route.via_proxy = "direct";
+    assert_int_equal(store_host_set_route(f->st, "web2", &route), GW_OK);
+    assert_int_equal(store_host_get(f->st, "web2", &h), GW_OK);
+    assert_string_equal(h.proxy, "");
+    assert_string_equal(h.via_proxy, "direct");
+    assert_false(h.has_proxy_secret);
+    store_host_clear(&h);
+    assert_int_equal(store_host_proxy_secret(f->st, "web2", &secret),
+                     GW_ERR_NOTFOUND);
+    route.via_proxy = "socks5://bob:pw@px:1080";
+    assert_int_equal(store_host_set_route(f->st, "web2", &route),
+                     GW_ERR_INVALID);
+    assert_null(strstr(gw_err_msg(), "pw"));
+    assert_int_equal(store_host_set_route(f->st, "nohost", &route),
+                     GW_ERR_NOTFOUND);
+    assert_int_equal(store_host_delete(f->st, "web1"), GW_OK);
+}
+
 static void test_hosts(void **state)
 {
     struct fixture *f = *state;
@@ -2642,6 +2702,7 @@ int main(void)
         T(test_lockout),
         T(test_keys),
         T(test_hosts),
+        T(test_host_routes),
         cmocka_unit_test(test_allow_text),
         T(test_grants),
         T(test_rollback),

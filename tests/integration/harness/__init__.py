@@ -30,6 +30,9 @@ The package, each module importing only those above it:
              gateway_backend_pub()
   gateway    Gateway (sshgated), GatewayError
   backend    Backend (a real OpenSSH sshd)
+  proxies    Dante (danted), SshDynamic (ssh -D), Microsocks, Tinyproxy:
+             outbound proxies for
+             the gateway to reach backends through
   testcase   TestCase, ForwardTestCase, init_database(), parse_hosts(),
              ALICE_PASSWORD, main()
 
@@ -65,6 +68,7 @@ from .admin import (
     Admin, AdminError, detail_fields, gateway_backend_pub, normalise_events)
 from .gateway import Gateway, GatewayError
 from .backend import SSHD, Backend
+from .proxies import Dante, Microsocks, Proxy, SshDynamic, Tinyproxy
 from .testcase import (
     ALICE_PASSWORD, ForwardTestCase, TestCase, init_database, main,
     parse_hosts)
@@ -91,6 +95,8 @@ __all__ = [
     "normalise_events",
     # gateway, backend
     "Gateway", "GatewayError", "SSHD", "Backend",
+    # proxies
+    "Dante", "Microsocks", "Proxy", "SshDynamic", "Tinyproxy",
     # testcase
     "ALICE_PASSWORD", "ForwardTestCase", "TestCase", "init_database", "main",
     "parse_hosts",
