@@ -215,8 +215,7 @@ int admin_init(struct admin_ctx *ctx)
         return GW_ERR_NOMEM;
     }
     /* A file's directories; a server's URI names no directory. */
-    rc = store_is_server(ctx->db_path) ? GW_OK
-                                       : make_parent_dirs(ctx->db_path);
+    rc = store_is_server(ctx->db_path) ? GW_OK : make_parent_dirs(ctx->db_path);
     if (rc != GW_OK) {
         goto out;
     }
