@@ -253,21 +253,34 @@ static int connect_address(const struct addrinfo *ai, int64_t deadline_ms,
     return 0;
 }
 
-int gw_net_connect(const char *host, uint16_t port, int64_t deadline_ms,
-                   int *fd_out, struct gw_net_failure *why)
+/* What both connects begin with: no fd yet, and the name resolved
+ * within the deadline (why says which step failed). */
+static int start_connect(const char *host, uint16_t port, int64_t deadline_ms,
+                         int *fd_out, struct gw_net_failure *why,
+                         struct addrinfo **list)
 {
-    struct addrinfo *list = NULL;
-    int err = ETIMEDOUT;
     int rc;
 
     *fd_out = -1;
     why->resolving = true;
     why->code = 0;
-    rc = resolve(host, port, deadline_ms, &list, why);
+    rc = resolve(host, port, deadline_ms, list, why);
+    if (rc == GW_OK) {
+        why->resolving = false;
+    }
+    return rc;
+}
+
+int gw_net_connect(const char *host, uint16_t port, int64_t deadline_ms,
+                   int *fd_out, struct gw_net_failure *why)
+{
+    struct addrinfo *list = NULL;
+    int err = ETIMEDOUT;
+    int rc = start_connect(host, port, deadline_ms, fd_out, why, &list);
+
     if (rc != GW_OK) {
         return rc;
     }
-    why->resolving = false;
     for (const struct addrinfo *ai = list; ai != NULL; ai = ai->ai_next) {
         if (gw_now_ms() >= deadline_ms) {
             err = ETIMEDOUT;
@@ -295,16 +308,11 @@ int gw_net_connect_udp(const char *host, uint16_t port, int64_t deadline_ms,
 {
     struct addrinfo *list = NULL;
     int err = EADDRNOTAVAIL;
-    int rc;
+    int rc = start_connect(host, port, deadline_ms, fd_out, why, &list);
 
-    *fd_out = -1;
-    why->resolving = true;
-    why->code = 0;
-    rc = resolve(host, port, deadline_ms, &list, why);
     if (rc != GW_OK) {
         return rc;
     }
-    why->resolving = false;
     for (const struct addrinfo *ai = list; ai != NULL; ai = ai->ai_next) {
         int fd = socket(ai->ai_family,
                         SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);

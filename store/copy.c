@@ -148,21 +148,16 @@ static const struct copied_table tables[] = {
 /* hosts.proxy_host_id may name a later row: copied in a second pass. */
 #define HOSTS_PROXY_COL 10
 
-static int read_count(struct st_stmt *stmt, void *out)
-{
-    *(int64_t *)out = st_col_int64(stmt, 0);
-    return GW_OK;
-}
-
 /* A destination that holds an installation already is not overwritten. */
 static int check_empty(struct store *dst)
 {
     int64_t rows = 0;
-    int rc = st_get_one(dst,
-                        "SELECT (SELECT count(*) FROM users) + (SELECT "
-                        "count(*) FROM gateway_keys) + (SELECT count(*) FROM "
-                        "events) + (SELECT count(*) FROM sessions)",
-                        NULL, 0, read_count, &rows, "reading the destination");
+    int rc =
+        st_get_one(dst,
+                   "SELECT (SELECT count(*) FROM users) + (SELECT "
+                   "count(*) FROM gateway_keys) + (SELECT count(*) FROM "
+                   "events) + (SELECT count(*) FROM sessions)",
+                   NULL, 0, st_row_int64, &rows, "reading the destination");
 
     if (rc == GW_OK && rows > 0) {
         rc = gw_err_set(GW_ERR_EXISTS,
@@ -236,21 +231,6 @@ static int copy_table(struct store *src, struct store *dst,
     return rc;
 }
 
-/* The highest event id ever handed out, as audit verify reads it. */
-static int event_sequence(struct store *st, int64_t *seq)
-{
-    int rc;
-
-    *seq = 0;
-    rc = st_get_one(st,
-                    ST_SQL(st,
-                           "SELECT seq FROM sqlite_sequence WHERE name = "
-                           "'events'",
-                           "SELECT last_id FROM sshgate_event_seq"),
-                    NULL, 0, read_count, seq, "reading the event sequence");
-    return rc == GW_ERR_NOTFOUND ? GW_OK : rc;
-}
-
 /* The destination's ids go on after the copied ones: its event counter
  * where the source's stands (a deleted tail stays visible), each
  * identity past its table's rows. */
@@ -258,7 +238,7 @@ static int carry_sequences(struct store *src, struct store *dst)
 {
     struct st_stmt *stmt = NULL;
     int64_t seq = 0;
-    int rc = event_sequence(src, &seq);
+    int rc = st_event_sequence(src, &seq);
 
     if (rc == GW_OK) {
         rc = st_prepare(dst,

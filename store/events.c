@@ -274,3 +274,17 @@ int store_event_list(struct store *st, const struct store_event_filter *filter,
 }
 
 /* The highest id AUTOINCREMENT ever handed out, 0 if none. */
+
+int st_event_sequence(struct store *st, int64_t *seq)
+{
+    int rc;
+
+    *seq = 0;
+    rc = st_get_one(st,
+                    ST_SQL(st,
+                           "SELECT seq FROM sqlite_sequence WHERE name = "
+                           "'events'",
+                           "SELECT last_id FROM sshgate_event_seq"),
+                    NULL, 0, st_row_int64, seq, "reading the event sequence");
+    return rc == GW_ERR_NOTFOUND ? GW_OK : rc;
+}

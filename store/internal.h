@@ -227,6 +227,11 @@ int st_migrate(struct store *st);
 
 /* ---- events.c ---------------------------------------------------------- */
 
+/* The highest event id ever handed out (0 if none): SQLite's
+ * sqlite_sequence for AUTOINCREMENT, PostgreSQL's sshgate_event_seq.
+ * Above the last row's id, the tail was deleted. */
+int st_event_sequence(struct store *st, int64_t *seq);
+
 /* An event's hash: sha256(prev_hash || id, created_at, kind, user, client,
  * detail), each field as st_hash_field writes it. */
 int st_event_hash(int64_t id, const char *created_at, const char *kind,

@@ -130,21 +130,6 @@ static int check_event(struct verify *v, struct st_stmt *stmt, int64_t expect,
     return rc;
 }
 
-/* The highest id AUTOINCREMENT ever handed out, 0 if none. */
-static int sequence_high(struct store *st, int64_t *seq)
-{
-    int rc;
-
-    *seq = 0;
-    rc = st_get_one(st,
-                    ST_SQL(st,
-                           "SELECT seq FROM sqlite_sequence WHERE name = "
-                           "'events'",
-                           "SELECT last_id FROM sshgate_event_seq"),
-                    NULL, 0, st_row_int64, seq, "reading event sequence");
-    return rc == GW_ERR_NOTFOUND ? GW_OK : rc;
-}
-
 static int walk_events(struct verify *v)
 {
     struct st_stmt *stmt = NULL;
@@ -175,7 +160,7 @@ static int walk_events(struct verify *v)
         rc = st_fail(v->st, step, "reading events");
         goto out;
     }
-    rc = sequence_high(v->st, &seq);
+    rc = st_event_sequence(v->st, &seq);
     if (rc == GW_OK && seq == expect) {
         rc = problem(v, STORE_AUDIT_EVENT, expect,
                      "deleted from the end of the chain");
