@@ -54,7 +54,7 @@ audit_failure_grace audit_spool audit_spool_size audit_queue_size event_export
 export_queue_size log_level
 server_version shutdown_grace worker_stack_size backend_connect_timeout
 env_allow max_channels_per_connection relay_buffer_size channel_window
-channel_window_budget run_as_user metrics_listen"
+channel_window_budget rate_limit rate_limit_burst run_as_user metrics_listen"
 
 # This script's own variables.
 OWN_VARS="SSHGATE_CONFIG SSHGATE_DATA_DIR SSHGATE_ADMIN_USER SSHGATE_ADMIN_KEY

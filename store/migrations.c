@@ -33,6 +33,7 @@ struct migration {
 static int step3_chain(struct store *st);
 static int step4_file_seq(struct store *st);
 static int step6_nodes(struct store *st);
+static int step8_rate_limits(struct store *st);
 
 /* An id column: BIGINT, numbered by the database unless given (as
  * 'sshgate-admin db copy' gives them). */
@@ -264,6 +265,13 @@ static int step6_nodes(struct store *st);
     "  created_at TEXT NOT NULL,"                  \
     "  updated_at TEXT NOT NULL"                   \
     ");"
+
+/* 7 -> 8 on PostgreSQL: the rate limits of users and grants. */
+#define PG_STEP8                                                          \
+    "ALTER TABLE users ADD COLUMN IF NOT EXISTS rate_limit BIGINT NOT "   \
+    "  NULL DEFAULT 0;"                                                   \
+    "ALTER TABLE grants ADD COLUMN IF NOT EXISTS rate_limit BIGINT NOT "  \
+    "  NULL DEFAULT 0;"
 
 /* 4 -> 5 on PostgreSQL: the connection kills. */
 #define PG_STEP5                                                       \
@@ -513,6 +521,10 @@ static const struct migration migrations[] = {
      "  updated_at TEXT NOT NULL"
      ");",
      NULL, PG_STEP7},
+
+    /* 7 -> 8: a user's and a grant's rate limit, bytes per second each
+     * way (0: none; docs/forwarding.md "Rate limits"). */
+    {NULL, step8_rate_limits, PG_STEP8},
 };
 
 static int exec_sql(struct store *st, const char *sql, int version)
@@ -659,6 +671,23 @@ static int step6_nodes(struct store *st)
                         "ALTER TABLE nodes ADD COLUMN lost_after_ms INTEGER "
                         "NOT NULL DEFAULT 60000",
                         6);
+    }
+    return rc;
+}
+
+/* 7 -> 8: the rate limits of users and grants. */
+static int step8_rate_limits(struct store *st)
+{
+    int rc = add_column(st, "users", "rate_limit",
+                        "ALTER TABLE users ADD COLUMN rate_limit INTEGER NOT "
+                        "NULL DEFAULT 0",
+                        8);
+
+    if (rc == GW_OK) {
+        rc = add_column(st, "grants", "rate_limit",
+                        "ALTER TABLE grants ADD COLUMN rate_limit INTEGER NOT "
+                        "NULL DEFAULT 0",
+                        8);
     }
     return rc;
 }
