@@ -259,7 +259,7 @@ static int move_channels(struct gw_chan *ch)
     size_t lim;
 
     if (rc == GW_OK && can_send(&r->back)) {
-        lim = gw_chan_rl_allow(ch, GW_RL_UP, PUMP_BUDGET);
+        lim = gw_chan_rl_allow(ch, GW_RL_UP, PUMP_BUDGET, r->front.avail[0]);
         rc = gw_relay_chan(ch->channel, &r->front.avail[0],
                            win_of(ch, &r->front), ch->bch, false, &r->pend_up,
                            tapped(ch, s, &up_s, gw_session_row_tap_up), lim,
@@ -273,7 +273,7 @@ static int move_channels(struct gw_chan *ch)
     }
     for (int err = 0; err < 2 && rc != GW_ERR_IO && can_send(&r->front);
          err++) {
-        lim = gw_chan_rl_allow(ch, GW_RL_DOWN, PUMP_BUDGET);
+        lim = gw_chan_rl_allow(ch, GW_RL_DOWN, PUMP_BUDGET, r->back.avail[err]);
         before = r->down;
         rc = gw_relay_chan(ch->bch, &r->back.avail[err],
                            err == 0 ? win_of(ch, &r->back) : NULL, ch->channel,
@@ -356,7 +356,7 @@ static int move_socket(struct gw_chan *ch)
 
     if (can_send(&r->front) &&
         (sk->revents != 0 || !gw_pend_empty(&r->pend_down[0]))) {
-        lim = gw_chan_rl_allow(ch, GW_RL_DOWN, PUMP_BUDGET);
+        lim = gw_chan_rl_allow(ch, GW_RL_DOWN, PUMP_BUDGET, PUMP_BUDGET);
         rc_in = gw_relay_sock_to_chan(sk, ch->channel, &r->pend_down[0], s,
                                       lim, &r->down);
         rc_in = gw_chan_rl_paid(ch, GW_RL_DOWN, r->down - before, lim,
@@ -365,7 +365,7 @@ static int move_socket(struct gw_chan *ch)
     sk->revents = 0;
     if (rc_in != GW_ERR_IO && !sk->wr_shut && !sk->failed) {
         before = r->up;
-        lim = gw_chan_rl_allow(ch, GW_RL_UP, PUMP_BUDGET);
+        lim = gw_chan_rl_allow(ch, GW_RL_UP, PUMP_BUDGET, r->front.avail[0]);
         rc_out = gw_relay_chan_to_sock(ch->channel, &r->front.avail[0],
                                        win_of(ch, &r->front), sk, &r->pend_up,
                                        s, lim, &r->up);

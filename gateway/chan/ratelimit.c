@@ -76,20 +76,22 @@ static uint64_t resume_chunk(size_t budget)
     return budget < RESUME_CHUNK ? budget : RESUME_CHUNK;
 }
 
-static void pause_dir(struct gw_chan *ch, enum gw_rl_dir dir, size_t budget,
+/* Pause dir until the buckets hold chunk bytes. */
+static void pause_dir(struct gw_chan *ch, enum gw_rl_dir dir, uint64_t chunk,
                       int64_t now)
 {
     struct gw_chan_rl *l = &ch->rl;
-    int64_t ms = gw_rl_wait(registry(ch), l->b, GW_RL_SCOPES, dir,
-                            resume_chunk(budget), now);
+    int64_t ms = gw_rl_wait(registry(ch), l->b, GW_RL_SCOPES, dir, chunk, now);
 
     l->resume_us[dir] = now + (ms > 0 ? ms : 1) * 1000;
     wake_at(ch->conn, l->resume_us[dir]);
 }
 
-size_t gw_chan_rl_allow(struct gw_chan *ch, enum gw_rl_dir dir, size_t budget)
+size_t gw_chan_rl_allow(struct gw_chan *ch, enum gw_rl_dir dir, size_t budget,
+                        size_t waiting)
 {
     struct gw_chan_rl *l = &ch->rl;
+    uint64_t chunk = resume_chunk(budget);
     int64_t now;
     uint64_t allowed;
 
@@ -97,17 +99,20 @@ size_t gw_chan_rl_allow(struct gw_chan *ch, enum gw_rl_dir dir, size_t budget)
         return budget;
     }
     now = gw_rl_now_us();
-    if (l->resume_us[dir] > now) {
+    if (l->resume_us[dir] > now && waiting >= chunk) {
         wake_at(ch->conn, l->resume_us[dir]);
         return 0;
     }
+    if (waiting == 0) {
+        return budget; /* nothing to read: a pending write may go on */
+    }
+    chunk = waiting < chunk ? waiting : chunk;
     allowed = gw_rl_allowed(registry(ch), l->b, GW_RL_SCOPES, dir, now);
     /* Too little to be worth a read: wait for a chunk (the buckets' burst
      * caps what is waited for). */
-    if (allowed < resume_chunk(budget) &&
-        gw_rl_wait(registry(ch), l->b, GW_RL_SCOPES, dir, resume_chunk(budget),
-                   now) > 0) {
-        pause_dir(ch, dir, budget, now);
+    if (allowed < chunk &&
+        gw_rl_wait(registry(ch), l->b, GW_RL_SCOPES, dir, chunk, now) > 0) {
+        pause_dir(ch, dir, chunk, now);
         return 0;
     }
     l->resume_us[dir] = 0;
@@ -131,7 +136,7 @@ int gw_chan_rl_paid(struct gw_chan *ch, enum gw_rl_dir dir, uint64_t moved,
         return rc; /* the budget (or nothing) stopped it: as before */
     }
     if (l->resume_us[dir] <= now) {
-        pause_dir(ch, dir, budget, now);
+        pause_dir(ch, dir, resume_chunk(budget), now);
     }
     return GW_OK;
 }

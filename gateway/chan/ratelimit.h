@@ -40,8 +40,13 @@ void gw_chan_rl_attach(struct gw_chan *ch);
 void gw_chan_rl_detach(struct gw_chan *ch);
 
 /* The bytes direction dir of ch may read now, at most budget; 0 while it
- * is paused (then the connection's loop wakes up when it resumes). */
-size_t gw_chan_rl_allow(struct gw_chan *ch, enum gw_rl_dir dir, size_t budget);
+ * is paused (then the connection's loop wakes up when it resumes).
+ * waiting is what the source is known to hold (a socket's: budget): a
+ * direction with less than a chunk to go goes as soon as the buckets hold
+ * that much, so that a small answer next to a bulk stream of the same
+ * limit is not held back behind it. */
+size_t gw_chan_rl_allow(struct gw_chan *ch, enum gw_rl_dir dir, size_t budget,
+                        size_t waiting);
 
 /* After a move with allowed (from gw_chan_rl_allow) of budget: pay the
  * moved bytes, and pause the direction when the limit, not the budget,

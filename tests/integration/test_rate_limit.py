@@ -1,0 +1,246 @@
+#!/usr/bin/env python3
+"""Rate limits (docs/forwarding.md, "Rate limits"): a grant's, a user's and
+the global `rate_limit` hold a stream to its rate within 5 %, measured at
+the receiving end both ways (download: the client reads; upload: a reader
+on the backend), over 30 s for the grant (SSHGATE_IT_QUICK=1: a smaller
+rate over 5 s); a user's limit is shared by her connections and the
+smallest limit that applies wins; and while one channel of a
+ControlMaster connection is held to its limit in both directions, another
+channel of the same connection answers a small exec in under 2 s."""
+
+import json
+import os
+import shlex
+import sys
+import threading
+import time
+
+import harness as h
+
+QUICK = os.environ.get("SSHGATE_IT_QUICK", "") not in ("", "0")
+TOLERANCE = 0.05
+MIB = 1 << 20
+
+# (rate in bytes/s as sshgated reads "10M", seconds of the measured stream)
+GRANT = (4 * MIB, 6) if QUICK else (10 * MIB, 30)
+USER = (2 * MIB, 6) if QUICK else (4 * MIB, 10)
+GLOBAL = (3 * MIB, 6) if QUICK else (6 * MIB, 10)
+SLOW_LANE = 1 * MIB  # the ControlMaster test's limited channel
+
+# Reads stdin to its end; prints (time, bytes so far) every 50 ms and at
+# the end as JSON. Run by the client (downloads) and on the backend, which
+# is this machine, for uploads: time.monotonic() is the same clock.
+RECEIVER = r"""
+import json, os, sys, time
+total, samples, last = 0, [], 0.0
+while True:
+    chunk = os.read(0, 1 << 16)
+    now = time.monotonic()
+    if not chunk:
+        break
+    total += len(chunk)
+    if now - last >= 0.05:
+        samples.append((now, total))
+        last = now
+samples.append((now, total))
+sys.stdout.write(json.dumps(samples) + "\n")
+"""
+
+
+def spec(rate: int) -> str:
+    return f"{rate // MIB}M"
+
+
+def burst(rate: int) -> int:
+    """The burst a user's or grant's bucket gets (core/ratelimit.c)."""
+    return max(rate // 4, 64 * 1024)
+
+
+def skip_bytes(rate: int) -> int:
+    """Where the measured stretch starts: past the burst and a second of
+    the rate. A token bucket lets rate * T + burst through in any T
+    seconds, and the burst is saved up for as long as the stream runs
+    below the rate, which a starting stream (its windows still opening)
+    does: counting it would measure the start, not the limit."""
+    return burst(rate) + rate
+
+
+def steady_rate(samples, skip: int, until: float | None = None) -> float:
+    """Bytes/s between the first sample past skip bytes (the burst and the
+    start are behind) and the last one (at or before until)."""
+    s = [p for p in samples if until is None or p[0] <= until]
+    start = next(p for p in s if p[1] >= skip)
+    end = s[-1]
+    return (end[1] - start[1]) / (end[0] - start[0])
+
+
+def merged(a, b):
+    """Two receivers' samples as one: (time, bytes of both so far)."""
+    events = sorted([(t, n, 0) for t, n in a] + [(t, n, 1) for t, n in b])
+    last, out = [0, 0], []
+    for t, n, i in events:
+        last[i] = n
+        out.append((t, last[0] + last[1]))
+    return out
+
+
+class RateTestCase(h.ForwardTestCase):
+    def setUp(self):
+        super().setUp()
+        self.recv = self.dir / "recv.py"
+        self.recv.write_text(RECEIVER)
+        os.chmod(self.dir, 0o755)  # the backend's login reads it
+
+    def stream(self, direction: str, size: int, user: str = "alice+web1",
+               timeout: float = 120):
+        """size bytes one way; the receiver's samples."""
+        recv = shlex.join(["python3", str(self.recv)])
+        if direction == "down":
+            script = (shlex.join(self.tssh_argv(f"head -c {size} /dev/zero", user=user))
+                      + " | " + recv)
+        else:
+            script = (f"head -c {size} /dev/zero | "
+                      + shlex.join(self.tssh_argv(recv, user=user)))
+        r = h.run(["bash", "-c", "set -o pipefail; " + script], timeout=timeout)
+        self.assertRc(r, 0, f"{direction} stream")
+        samples = json.loads(r.out.strip().splitlines()[-1])
+        self.assertEqual(samples[-1][1], size, f"{direction}: bytes lost")
+        return samples
+
+    def check_rate(self, what: str, samples, rate: int, skip: int) -> float:
+        got = steady_rate(samples, skip)
+        total = samples[-1][1] / (samples[-1][0] - samples[0][0])
+        sys.stderr.write(f"[rate] {what}: limit {rate / 1e6:.2f} MB/s, steady "
+                         f"{got / 1e6:.3f} MB/s ({got / rate - 1:+.2%}) over "
+                         f"{samples[-1][0] - samples[0][0]:.1f} s; with the burst "
+                         f"{total / 1e6:.3f} MB/s\n")
+        self.assertLess(abs(got / rate - 1), TOLERANCE,
+                        f"{what}: {got:.0f} B/s against a limit of {rate} B/s")
+        return got
+
+    def limited_both_ways(self, what: str, rate: int, seconds: int):
+        size = rate * seconds + burst(rate)
+        skip = skip_bytes(rate)
+        for direction in ("down", "up"):
+            with self.subTest(direction=direction):
+                samples = self.stream(direction, size, timeout=h.t(seconds * 3 + 60))
+                self.check_rate(f"{what} {direction}", samples, rate, skip)
+
+
+class GrantLimit(RateTestCase):
+    def test_grant_limit_both_ways(self):
+        rate, seconds = GRANT
+        r = self.admin.ok("grant", "set", "alice", "web1", "--rate-limit", spec(rate))
+        self.assertIn(f"to {spec(rate)}/s", r.out)
+        rows = self.admin.json("grant", "list", "alice")
+        self.assertEqual(rows[0]["rate_limit"], rate)
+        self.limited_both_ways("grant", rate, seconds)
+        end = self.wait_event("session.end", user="alice")
+        self.assertIsNotNone(end)
+
+    def test_unlimited_is_faster(self):
+        # the same stream without a limit: the limit is what slowed it
+        rate, _ = GRANT
+        samples = self.stream("down", rate * 3)
+        got = samples[-1][1] / max(samples[-1][0] - samples[0][0], 1e-6)
+        sys.stderr.write(f"[rate] no limit: {got / 1e6:.1f} MB/s\n")
+        self.assertGreater(got, rate * 1.5)
+
+
+class UserLimit(RateTestCase):
+    def test_user_limit_shared_and_smallest_wins(self):
+        rate, seconds = USER
+        # the grant allows twice as much: the user's limit is the smaller
+        self.admin.ok("grant", "set", "alice", "web1", "--rate-limit", spec(2 * rate))
+        r = self.admin.ok("user", "set", "alice", "--rate-limit", spec(rate))
+        self.assertIn(f"to {spec(rate)}/s", r.out)
+        self.assertEqual(self.admin.json("user", "show", "alice")["rate_limit"], rate)
+        # two connections of hers at once share the one limit
+        size = rate * seconds // 2 + burst(rate) + rate
+        results = [None, None]
+
+        def one(i):
+            results[i] = self.stream("down", size, timeout=h.t(seconds * 3 + 60))
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(2)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        self.assertIsNotNone(results[0])
+        self.assertIsNotNone(results[1])
+        both = merged(results[0], results[1])
+        until = min(results[0][-1][0], results[1][-1][0])  # both still running
+        got = steady_rate(both, skip_bytes(rate), until)
+        sys.stderr.write(f"[rate] user, two connections together: limit "
+                         f"{rate / 1e6:.2f} MB/s, steady {got / 1e6:.3f} MB/s "
+                         f"({got / rate - 1:+.2%})\n")
+        self.assertLess(abs(got / rate - 1), TOLERANCE)
+        samples = self.stream("up", rate * seconds + burst(rate),
+                              timeout=h.t(seconds * 3 + 60))
+        self.check_rate("user up", samples, rate, skip_bytes(rate))
+        # "off" lifts it for new connections
+        self.admin.ok("user", "set", "alice", "--rate-limit", "off")
+        self.admin.ok("grant", "set", "alice", "web1", "--rate-limit", "0")
+        fast = self.stream("down", rate * 3)
+        got = fast[-1][1] / max(fast[-1][0] - fast[0][0], 1e-6)
+        self.assertGreater(got, rate * 1.5, "the limit stayed after it was lifted")
+
+
+class GlobalLimit(RateTestCase):
+    gateway_options = {"rate_limit": spec(GLOBAL[0])}
+
+    def test_global_limit_both_ways(self):
+        rate, seconds = GLOBAL
+        self.limited_both_ways("global", rate, seconds)
+
+
+class LimitedChannelNextToOthers(RateTestCase):
+    def test_other_channels_stay_responsive(self):
+        self.admin.ok("grant", "set", "alice", "web1", "--rate-limit", spec(SLOW_LANE))
+        path = self.dir / "cm.sock"
+        master = self.background(self.tssh_argv(None, extra_args=["-N"], control=[
+            "ControlMaster=yes", f"ControlPath={path}", "ControlPersist=no"]), "cm")
+        mux = ["ControlMaster=no", f"ControlPath={path}"]
+        check = lambda: h.run([h.SSH, "-F", "/dev/null", "-o", f"ControlPath={path}",
+                               "-O", "check", "alice+web1@127.0.0.1"], timeout=10).rc == 0
+        self.assertTrue(h.wait_for(lambda: path.exists() and check(), 20),
+                        f"the master did not come up:\n{master.err()}")
+        # one channel held to its limit both ways at once ...
+        zero = open("/dev/zero", "rb")
+        self.closing(zero)
+        stream = self.background(self.tssh_argv("cat", control=mux), "stream",
+                                 stdin=zero, stdout=h.subprocess.PIPE)
+        counted = [0]
+
+        def count():
+            while True:
+                chunk = stream.stdout.read1(1 << 16)
+                if not chunk:
+                    return
+                counted[0] += len(chunk)
+        threading.Thread(target=count, daemon=True).start()
+        start = time.monotonic()
+        self.assertTrue(h.wait_for(lambda: counted[0] > 2 * burst(SLOW_LANE), 30),
+                        f"the stream did not start:\n{stream.err()}")
+        # ... while small execs on the same connection answer at once
+        latencies = []
+        for i in range(5):
+            r = self.tssh(f"echo quick-{i}", control=mux, timeout=30)
+            self.assertRc(r, 0)
+            self.assertEqual(r.out, f"quick-{i}\n")
+            latencies.append(r.elapsed)
+        time.sleep(1)
+        elapsed = time.monotonic() - start
+        sys.stderr.write(f"[rate] exec latencies next to a {SLOW_LANE >> 20} MiB/s "
+                         f"channel: {', '.join(f'{x:.2f}' for x in latencies)} s; "
+                         f"the channel moved {counted[0] / elapsed / 1e6:.2f} MB/s down\n")
+        self.assertLess(max(latencies), 2.0, "a channel next to a limited one waited")
+        self.assertIsNone(stream.poll(), "the limited stream ended")
+        # the limited channel kept to its limit meanwhile
+        self.assertLess(counted[0], SLOW_LANE * elapsed * (1 + TOLERANCE)
+                        + 2 * burst(SLOW_LANE))
+        h.kill_process(stream)
+
+
+if __name__ == "__main__":
+    h.main()
