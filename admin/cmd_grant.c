@@ -73,13 +73,12 @@ static json_t *allow_json(unsigned allow)
 
 static json_t *grant_json(const struct store_grant *g)
 {
-    return json_pack("{s:s, s:s, s:s, s:o, s:o, s:b, s:s, s:i, s:s, s:I}",
-                     "user", g->user, "host", g->host, "login", g->login,
-                     "allow", allow_json(g->allow), "expires_at",
-                     out_jstr_opt(g->expires_at), "expired",
-                     store_grant_expired(g), "address", g->address, "port",
-                     (int)g->port, "created_at", g->created_at, "rate_limit",
-                     (json_int_t)g->rate_limit);
+    return json_pack(
+        "{s:s, s:s, s:s, s:o, s:o, s:b, s:s, s:i, s:s, s:I}", "user", g->user,
+        "host", g->host, "login", g->login, "allow", allow_json(g->allow),
+        "expires_at", out_jstr_opt(g->expires_at), "expired",
+        store_grant_expired(g), "address", g->address, "port", (int)g->port,
+        "created_at", g->created_at, "rate_limit", (json_int_t)g->rate_limit);
 }
 
 int admin_grant_json(const struct store_grant *grants, size_t n, json_t **out)
@@ -221,15 +220,16 @@ static int print_granted(struct admin_ctx *ctx, const struct grant_req *r,
 
     store_allow_format(r->allow, allow);
     if (ctx->json) {
-        return out_json_ok(
-            ctx->out,
-            json_pack("{s:s, s:s, s:s, s:o, s:o, s:I}", "user", r->user, "host",
-                      r->host, "login", login, "allow", allow_json(r->allow),
-                      "expires_at", out_jstr_opt(r->expires), "rate_limit",
-                      (json_int_t)r->rate_limit));
+        return out_json_ok(ctx->out,
+                           json_pack("{s:s, s:s, s:s, s:o, s:o, s:I}", "user",
+                                     r->user, "host", r->host, "login", login,
+                                     "allow", allow_json(r->allow),
+                                     "expires_at", out_jstr_opt(r->expires),
+                                     "rate_limit", (json_int_t)r->rate_limit));
     }
     admin_rate_text(r->rate_limit, rate, sizeof(rate));
-    fprintf(ctx->out, "granted user '%s' host '%s' as '%s' (%s; expires %s%s%s)\n",
+    fprintf(ctx->out,
+            "granted user '%s' host '%s' as '%s' (%s; expires %s%s%s)\n",
             r->user, r->host, login, allow, expires,
             r->rate_limit > 0 ? "; rate limit " : "",
             r->rate_limit > 0 ? rate : "");

@@ -267,10 +267,10 @@ static int step8_rate_limits(struct store *st);
     ");"
 
 /* 7 -> 8 on PostgreSQL: the rate limits of users and grants. */
-#define PG_STEP8                                                          \
-    "ALTER TABLE users ADD COLUMN IF NOT EXISTS rate_limit BIGINT NOT "   \
-    "  NULL DEFAULT 0;"                                                   \
-    "ALTER TABLE grants ADD COLUMN IF NOT EXISTS rate_limit BIGINT NOT "  \
+#define PG_STEP8                                                         \
+    "ALTER TABLE users ADD COLUMN IF NOT EXISTS rate_limit BIGINT NOT "  \
+    "  NULL DEFAULT 0;"                                                  \
+    "ALTER TABLE grants ADD COLUMN IF NOT EXISTS rate_limit BIGINT NOT " \
     "  NULL DEFAULT 0;"
 
 /* 4 -> 5 on PostgreSQL: the connection kills. */

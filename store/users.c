@@ -158,8 +158,7 @@ int store_user_set_password(struct store *st, const char *name,
                        name, password_hash, "setting password");
 }
 
-int store_user_set_rate_limit(struct store *st, const char *name,
-                              int64_t rate)
+int store_user_set_rate_limit(struct store *st, const char *name, int64_t rate)
 {
     char text[32];
 

@@ -70,8 +70,7 @@ int store_user_password_hash(struct store *st, const char *name, char **hash);
 
 /* Set the user's rate limit (bytes per second each way; 0 removes it).
  * GW_OK, GW_ERR_NOTFOUND, GW_ERR_INVALID (negative). */
-int store_user_set_rate_limit(struct store *st, const char *name,
-                              int64_t rate);
+int store_user_set_rate_limit(struct store *st, const char *name, int64_t rate);
 
 /* Clear failed-login counter and lock. GW_OK or GW_ERR_NOTFOUND. */
 int store_user_unlock(struct store *st, const char *name);

@@ -99,8 +99,8 @@ struct gw_chan {
     struct ssh_channel_callbacks_struct bcb;
     struct gw_relay relay;
     struct gw_chan_rl rl; /* its rate limits, from gw_pair_start */
-    bool announced;     /* started: the row's end is owed */
-    bool audit_refused; /* opened while audit_failure = refuse held off */
+    bool announced;       /* started: the row's end is owed */
+    bool audit_refused;   /* opened while audit_failure = refuse held off */
     enum gw_ending ending;
     char closer; /* 'c' or 'b': which side closed the channel first */
     /* The audit row (gateway/audit/session_row.h): owed from

@@ -264,8 +264,8 @@ static int move_channels(struct gw_chan *ch)
                            win_of(ch, &r->front), ch->bch, false, &r->pend_up,
                            tapped(ch, s, &up_s, gw_session_row_tap_up), lim,
                            &r->up);
-        rc = gw_chan_rl_paid(ch, GW_RL_UP, r->up - before, lim, PUMP_BUDGET,
-                             rc);
+        rc =
+            gw_chan_rl_paid(ch, GW_RL_UP, r->up - before, lim, PUMP_BUDGET, rc);
         again = rc == GW_AGAIN;
     }
     if (rc != GW_ERR_IO) {
@@ -283,8 +283,8 @@ static int move_channels(struct gw_chan *ch)
                                   err == 0 ? gw_session_row_tap_down
                                            : gw_session_row_tap_down_err),
                            lim, &r->down);
-        rc = gw_chan_rl_paid(ch, GW_RL_DOWN, r->down - before, lim,
-                             PUMP_BUDGET, rc);
+        rc = gw_chan_rl_paid(ch, GW_RL_DOWN, r->down - before, lim, PUMP_BUDGET,
+                             rc);
         again = again || rc == GW_AGAIN;
     }
     return rc == GW_ERR_IO ? rc : (again ? GW_AGAIN : GW_OK);
@@ -357,8 +357,8 @@ static int move_socket(struct gw_chan *ch)
     if (can_send(&r->front) &&
         (sk->revents != 0 || !gw_pend_empty(&r->pend_down[0]))) {
         lim = gw_chan_rl_allow(ch, GW_RL_DOWN, PUMP_BUDGET, PUMP_BUDGET);
-        rc_in = gw_relay_sock_to_chan(sk, ch->channel, &r->pend_down[0], s,
-                                      lim, &r->down);
+        rc_in = gw_relay_sock_to_chan(sk, ch->channel, &r->pend_down[0], s, lim,
+                                      &r->down);
         rc_in = gw_chan_rl_paid(ch, GW_RL_DOWN, r->down - before, lim,
                                 PUMP_BUDGET, rc_in);
     }
@@ -369,8 +369,8 @@ static int move_socket(struct gw_chan *ch)
         rc_out = gw_relay_chan_to_sock(ch->channel, &r->front.avail[0],
                                        win_of(ch, &r->front), sk, &r->pend_up,
                                        s, lim, &r->up);
-        rc_out = gw_chan_rl_paid(ch, GW_RL_UP, r->up - before, lim,
-                                 PUMP_BUDGET, rc_out);
+        rc_out = gw_chan_rl_paid(ch, GW_RL_UP, r->up - before, lim, PUMP_BUDGET,
+                                 rc_out);
     }
     if (rc_in == GW_ERR_IO || (rc_out == GW_ERR_IO && !sk->failed)) {
         return GW_ERR_IO;

@@ -83,7 +83,7 @@ struct gw_conn {
     /* The key that authenticated ("" for a password): the access check
      * (gateway/conn/access.c) ends the connection when it is deleted. */
     char auth_fp[GW_FINGERPRINT_MAX];
-    int64_t access_gen; /* the store's access generation last checked */
+    int64_t access_gen;      /* the store's access generation last checked */
     int64_t user_rate_limit; /* the user's bytes/s each way; 0: none */
 
     /* timing, on the monotonic clock */
@@ -119,7 +119,7 @@ struct gw_conn {
      * (monotonic us; 0: none), collected during each pump
      * (gateway/chan/ratelimit.c): the loop's wait ends by then. */
     int64_t rl_wake_us;
-    struct pollfd *pfds;       /* the loop's poll set and what each is */
+    struct pollfd *pfds; /* the loop's poll set and what each is */
     struct gw_pollref *prefs;
     size_t pfds_cap;
 };

@@ -138,14 +138,6 @@ class GrantLimit(RateTestCase):
         end = self.wait_event("session.end", user="alice")
         self.assertIsNotNone(end)
 
-    def test_unlimited_is_faster(self):
-        # the same stream without a limit: the limit is what slowed it
-        rate, _ = GRANT
-        samples = self.stream("down", rate * 3)
-        got = samples[-1][1] / max(samples[-1][0] - samples[0][0], 1e-6)
-        sys.stderr.write(f"[rate] no limit: {got / 1e6:.1f} MB/s\n")
-        self.assertGreater(got, rate * 1.5)
-
 
 class UserLimit(RateTestCase):
     def test_user_limit_shared_and_smallest_wins(self):
@@ -183,7 +175,8 @@ class UserLimit(RateTestCase):
         self.admin.ok("grant", "set", "alice", "web1", "--rate-limit", "0")
         fast = self.stream("down", rate * 3)
         got = fast[-1][1] / max(fast[-1][0] - fast[0][0], 1e-6)
-        self.assertGreater(got, rate * 1.5, "the limit stayed after it was lifted")
+        sys.stderr.write(f"[rate] lifted: {got / 1e6:.1f} MB/s\n")
+        self.assertGreater(got, rate * 1.25, "the limit stayed after it was lifted")
 
 
 class GlobalLimit(RateTestCase):
@@ -205,6 +198,11 @@ class LimitedChannelNextToOthers(RateTestCase):
                                "-O", "check", "alice+web1@127.0.0.1"], timeout=10).rc == 0
         self.assertTrue(h.wait_for(lambda: path.exists() and check(), 20),
                         f"the master did not come up:\n{master.err()}")
+        idle = []  # what a small exec costs here without any stream
+        for i in range(3):
+            r = self.tssh(f"echo idle-{i}", control=mux, timeout=30)
+            self.assertRc(r, 0)
+            idle.append(r.elapsed)
         # one channel held to its limit both ways at once ...
         zero = open("/dev/zero", "rb")
         self.closing(zero)
@@ -232,9 +230,10 @@ class LimitedChannelNextToOthers(RateTestCase):
         time.sleep(1)
         elapsed = time.monotonic() - start
         sys.stderr.write(f"[rate] exec latencies next to a {SLOW_LANE >> 20} MiB/s "
-                         f"channel: {', '.join(f'{x:.2f}' for x in latencies)} s; "
+                         f"channel: {', '.join(f'{x:.2f}' for x in latencies)} s "
+                         f"(without it: {', '.join(f'{x:.2f}' for x in idle)} s); "
                          f"the channel moved {counted[0] / elapsed / 1e6:.2f} MB/s down\n")
-        self.assertLess(max(latencies), 2.0, "a channel next to a limited one waited")
+        self.assertLess(max(latencies), h.t(2.0), "a channel next to a limited one waited")
         self.assertIsNone(stream.poll(), "the limited stream ended")
         # the limited channel kept to its limit meanwhile
         self.assertLess(counted[0], SLOW_LANE * elapsed * (1 + TOLERANCE)

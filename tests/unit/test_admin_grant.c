@@ -133,9 +133,9 @@ static void test_rate_limits(void **state)
     expect_contains(fx->out, "as 'deploy' to 512K/s");
     run(fx, NULL, "--json", "grant", "list", "alice", NULL);
     doc = stdout_json(fx);
-    assert_int_equal(
-        json_integer_value(json_object_get(json_array_get(doc, 0), "rate_limit")),
-        512 * 1024);
+    assert_int_equal(json_integer_value(
+                         json_object_get(json_array_get(doc, 0), "rate_limit")),
+                     512 * 1024);
     json_decref(doc);
     run(fx, NULL, "grant", "set", "alice", "web1", "--rate-limit", "off", NULL);
     expect_ok(fx);
