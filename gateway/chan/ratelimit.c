@@ -40,13 +40,11 @@ void gw_chan_rl_attach(struct gw_chan *ch)
         snprintf(key, sizeof(key), "grant:%lld", (long long)grant_id);
         l->b[GW_RL_SCOPE_GRANT] = gw_rl_acquire(r, key, (uint64_t)grant_rate);
     }
-    for (int i = 0; i < GW_RL_SCOPES; i++) {
-        l->any = l->any || l->b[i] != NULL;
-    }
-    if (l->any) {
+    l->any = l->b[GW_RL_SCOPE_USER] != NULL || l->b[GW_RL_SCOPE_GRANT] != NULL;
+    if (l->any || gw_rl_global_on(r)) {
         gw_log_verbose("channel %u: rate limited (global %s, user %lld/s, "
                        "grant %lld/s)",
-                       ch->id, l->b[GW_RL_SCOPE_GLOBAL] != NULL ? "on" : "off",
+                       ch->id, gw_rl_global_on(r) ? "on" : "off",
                        (long long)c->user_rate_limit, (long long)grant_rate);
     }
 }
@@ -60,6 +58,13 @@ void gw_chan_rl_detach(struct gw_chan *ch)
         l->b[i] = NULL;
     }
     l->any = false;
+}
+
+/* Does some limit apply to ch now? */
+static bool limited(const struct gw_chan *ch)
+{
+    return ch->rl.any ||
+           (ch->rl.attached && gw_rl_global_on(&ch->conn->daemon->rl));
 }
 
 /* The loop must be awake at t (monotonic us). */
@@ -95,7 +100,7 @@ size_t gw_chan_rl_allow(struct gw_chan *ch, enum gw_rl_dir dir, size_t budget,
     int64_t now;
     uint64_t allowed;
 
-    if (!l->any) {
+    if (!limited(ch)) {
         return budget;
     }
     now = gw_rl_now_us();
@@ -125,7 +130,7 @@ int gw_chan_rl_paid(struct gw_chan *ch, enum gw_rl_dir dir, uint64_t moved,
     struct gw_chan_rl *l = &ch->rl;
     int64_t now;
 
-    if (!l->any) {
+    if (!limited(ch)) {
         return rc;
     }
     now = gw_rl_now_us();
@@ -143,5 +148,5 @@ int gw_chan_rl_paid(struct gw_chan *ch, enum gw_rl_dir dir, uint64_t moved,
 
 bool gw_chan_rl_paused(const struct gw_chan *ch, enum gw_rl_dir dir)
 {
-    return ch->rl.any && ch->rl.resume_us[dir] > gw_rl_now_us();
+    return limited(ch) && ch->rl.resume_us[dir] > gw_rl_now_us();
 }

@@ -24,7 +24,7 @@ enum { GW_RL_SCOPE_GLOBAL, GW_RL_SCOPE_USER, GW_RL_SCOPE_GRANT, GW_RL_SCOPES };
 
 struct gw_chan_rl {
     struct gw_rl_shared *b[GW_RL_SCOPES]; /* NULL: that scope has none */
-    bool any;
+    bool any; /* a user's or grant's limit (the global one may come and go) */
     bool attached;
     int64_t resume_us[2]; /* a paused direction waits until then */
     /* A -J / -W pair's grant (a pair through a backend uses its

@@ -39,6 +39,7 @@ int gw_rl_registry_init(struct gw_rl_registry *r)
         return GW_ERR_NOMEM;
     }
     pthread_mutex_init(&r->lock, NULL);
+    atomic_init(&r->global_on, false);
     return GW_OK;
 }
 
@@ -69,17 +70,18 @@ void gw_rl_global_set(struct gw_rl_registry *r, uint64_t rate, uint64_t burst)
             gw_rl_init(b, rate, burst, now); /* a full bucket to start */
         }
     }
+    atomic_store(&r->global_on, rate > 0);
     pthread_mutex_unlock(&r->lock);
 }
 
 struct gw_rl_shared *gw_rl_global(struct gw_rl_registry *r)
 {
-    struct gw_rl_shared *s;
+    return r->global;
+}
 
-    pthread_mutex_lock(&r->lock);
-    s = gw_rl_limited(&r->global->b[GW_RL_UP]) ? r->global : NULL;
-    pthread_mutex_unlock(&r->lock);
-    return s;
+bool gw_rl_global_on(struct gw_rl_registry *r)
+{
+    return atomic_load_explicit(&r->global_on, memory_order_relaxed);
 }
 
 struct gw_rl_shared *gw_rl_acquire(struct gw_rl_registry *r, const char *key,

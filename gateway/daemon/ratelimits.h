@@ -13,6 +13,8 @@
 #include "core/ratelimit.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 enum gw_rl_dir { GW_RL_UP = 0, GW_RL_DOWN = 1 };
@@ -23,6 +25,7 @@ struct gw_rl_registry {
     pthread_mutex_t lock;
     struct gw_rl_shared *global; /* always there; rate 0 while off */
     struct gw_rl_shared *list;   /* the users' and grants' in use */
+    atomic_bool global_on;       /* rate_limit is set: read without the lock */
 };
 
 int gw_rl_registry_init(struct gw_rl_registry *r);
@@ -31,8 +34,11 @@ void gw_rl_registry_cleanup(struct gw_rl_registry *r);
 /* Set the global pair's rate and burst (a config published). */
 void gw_rl_global_set(struct gw_rl_registry *r, uint64_t rate, uint64_t burst);
 
-/* A reference to the global pair, or NULL while rate_limit is off. */
+/* The global pair (never freed; unlimited while rate_limit is off). */
 struct gw_rl_shared *gw_rl_global(struct gw_rl_registry *r);
+
+/* Is rate_limit on now? (No lock: a relaxed read per pump.) */
+bool gw_rl_global_on(struct gw_rl_registry *r);
 
 /* A reference to the pair named key ("user:alice", "grant:12"), made for
  * rate bytes/s (burst: gw_rl_burst_for's default) or given the rate when
