@@ -6,7 +6,10 @@ on the backend), over 30 s for the grant (SSHGATE_IT_QUICK=1: a smaller
 rate over 5 s); a user's limit is shared by her connections and the
 smallest limit that applies wins; and while one channel of a
 ControlMaster connection is held to its limit in both directions, another
-channel of the same connection answers a small exec in under 2 s."""
+channel of the same connection answers a small exec in under 2 s; the
+gateway does not buffer what a limit holds back (its memory stays put
+while a much faster sender is limited); and a reloaded rate_limit reaches
+a channel that is already open."""
 
 import json
 import os
@@ -47,6 +50,31 @@ sys.stdout.write(json.dumps(samples) + "\n")
 """
 
 
+# Writes argv[1] bytes of zeros to stdout as fast as it is let; logs (time,
+# bytes written so far) every 50 ms to the file argv[2]. With RECEIVER's
+# samples this gives what is in flight between the two.
+SENDER = r"""
+import json, os, sys, time
+size, log = int(sys.argv[1]), sys.argv[2]
+buf, sent, samples, last = bytes(1 << 16), 0, [], 0.0
+while sent < size:
+    sent += os.write(1, buf[:min(len(buf), size - sent)])
+    now = time.monotonic()
+    if now - last >= 0.05:
+        samples.append((now, sent))
+        last = now
+samples.append((time.monotonic(), sent))
+with open(log, "w") as f:
+    json.dump(samples, f)
+"""
+
+# In flight between sender and receiver may be the windows and socket
+# buffers on the way (the gateway's channel_window, 4 MiB, plus libssh's
+# 1.25 MB, the peer's 2 MiB window, loopback socket buffers): a gateway
+# that read ahead of its limit would hold the sender's whole head start.
+IN_FLIGHT_MAX = 48 * MIB
+
+
 def spec(rate: int) -> str:
     return f"{rate // MIB}M"
 
@@ -74,6 +102,18 @@ def steady_rate(samples, skip: int, until: float | None = None) -> float:
     return (end[1] - start[1]) / (end[0] - start[0])
 
 
+def in_flight(sent, received) -> int:
+    """The most the sender had written beyond what the receiver had read,
+    at the receiver's samples (the sender's count as last logged)."""
+    worst, i = 0, 0
+    for t, got in received:
+        while i + 1 < len(sent) and sent[i + 1][0] <= t:
+            i += 1
+        if sent[i][0] <= t:
+            worst = max(worst, sent[i][1] - got)
+    return worst
+
+
 def merged(a, b):
     """Two receivers' samples as one: (time, bytes of both so far)."""
     events = sorted([(t, n, 0) for t, n in a] + [(t, n, 1) for t, n in b])
@@ -89,22 +129,31 @@ class RateTestCase(h.ForwardTestCase):
         super().setUp()
         self.recv = self.dir / "recv.py"
         self.recv.write_text(RECEIVER)
-        os.chmod(self.dir, 0o755)  # the backend's login reads it
+        self.send = self.dir / "send.py"
+        self.send.write_text(SENDER)
+        os.chmod(self.dir, 0o755)  # the backend's login reads them
+        self.logs = self.dir / "logs"
+        self.logs.mkdir()
+        os.chmod(self.logs, 0o777)  # ... and writes the sender's log
+        self.nstreams = 0
 
     def stream(self, direction: str, size: int, user: str = "alice+web1",
                timeout: float = 120):
-        """size bytes one way; the receiver's samples."""
+        """size bytes one way; the receiver's samples. self.sent: the
+        sender's."""
+        self.nstreams += 1
+        log = self.logs / f"sent-{self.nstreams}.json"
         recv = shlex.join(["python3", str(self.recv)])
+        send = shlex.join(["python3", str(self.send), str(size), str(log)])
         if direction == "down":
-            script = (shlex.join(self.tssh_argv(f"head -c {size} /dev/zero", user=user))
-                      + " | " + recv)
+            script = shlex.join(self.tssh_argv(send, user=user)) + " | " + recv
         else:
-            script = (f"head -c {size} /dev/zero | "
-                      + shlex.join(self.tssh_argv(recv, user=user)))
+            script = send + " | " + shlex.join(self.tssh_argv(recv, user=user))
         r = h.run(["bash", "-c", "set -o pipefail; " + script], timeout=timeout)
         self.assertRc(r, 0, f"{direction} stream")
         samples = json.loads(r.out.strip().splitlines()[-1])
         self.assertEqual(samples[-1][1], size, f"{direction}: bytes lost")
+        self.sent = json.loads(log.read_text())
         return samples
 
     def check_rate(self, what: str, samples, rate: int, skip: int) -> float:
@@ -125,6 +174,13 @@ class RateTestCase(h.ForwardTestCase):
             with self.subTest(direction=direction):
                 samples = self.stream(direction, size, timeout=h.t(seconds * 3 + 60))
                 self.check_rate(f"{what} {direction}", samples, rate, skip)
+                # the sender, far faster than the limit, is held back: what
+                # is in flight is the windows on the way, not the stream
+                ahead = in_flight(self.sent, samples)
+                sys.stderr.write(f"[rate] {what} {direction}: at most "
+                                 f"{ahead / MIB:.1f} MiB in flight ({size / MIB:.0f} "
+                                 f"MiB passed)\n")
+                self.assertLess(ahead, IN_FLIGHT_MAX, "the gateway read ahead of its limit")
 
 
 class GrantLimit(RateTestCase):
@@ -185,6 +241,39 @@ class GlobalLimit(RateTestCase):
     def test_global_limit_both_ways(self):
         rate, seconds = GLOBAL
         self.limited_both_ways("global", rate, seconds)
+
+
+class GlobalReload(RateTestCase):
+    def test_reload_reaches_an_open_channel(self):
+        stream = self.background(self.tssh_argv("cat /dev/zero"), "stream",
+                                 stdout=h.subprocess.PIPE)
+        counted = [0]
+
+        def count():
+            while True:
+                chunk = stream.stdout.read1(1 << 16)
+                if not chunk:
+                    return
+                counted[0] += len(chunk)
+        threading.Thread(target=count, daemon=True).start()
+        self.assertTrue(h.wait_for(lambda: counted[0] > 4 * MIB, 30),
+                        f"the stream did not start:\n{stream.err()}")
+
+        def rate_over(seconds: float) -> float:
+            before, t0 = counted[0], time.monotonic()
+            time.sleep(seconds)
+            return (counted[0] - before) / (time.monotonic() - t0)
+        self.gw.reload(rate_limit="1M", rate_limit_burst="256K")
+        time.sleep(1)  # the burst and what was on its way
+        limited = rate_over(4)
+        self.gw.reload(rate_limit="")
+        lifted = rate_over(2)
+        sys.stderr.write(f"[rate] reloaded onto an open channel: 1M -> "
+                         f"{limited / 1e6:.2f} MB/s, lifted -> {lifted / 1e6:.1f} MB/s\n")
+        self.assertLess(abs(limited / MIB - 1), 0.1)
+        self.assertGreater(lifted, 2 * MIB)
+        self.assertIsNone(stream.poll(), "the stream ended")
+        h.kill_process(stream)
 
 
 class LimitedChannelNextToOthers(RateTestCase):
