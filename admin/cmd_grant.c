@@ -5,6 +5,7 @@
 #include "admin/internal.h"
 
 #include "admin/output.h"
+#include "core/config.h"
 #include "core/strutil.h"
 #include "core/timeutil.h"
 #include "store/db.h"
@@ -13,6 +14,44 @@
 
 #include <stdlib.h>
 #include <string.h>
+
+int admin_rate_limit_opt(struct admin_ctx *ctx, int64_t *rate)
+{
+    const char *text = admin_opt(ctx, "--rate-limit");
+
+    *rate = 0;
+    if (text == NULL || strcmp(text, "off") == 0) {
+        return GW_OK;
+    }
+    if (gw_parse_bytes(text, 0, INT64_C(1) << 40, rate) != GW_OK) {
+        return admin_usage_error("--rate-limit: '%s' is not a rate (bytes per "
+                                 "second, or a number with K, M or G; 0 or "
+                                 "off for none)",
+                                 text);
+    }
+    return GW_OK;
+}
+
+void admin_rate_text(int64_t rate, char *out, size_t len)
+{
+    static const char units[] = "KMG";
+    int u = -1;
+    int64_t v = rate;
+
+    if (rate <= 0) {
+        snprintf(out, len, "off");
+        return;
+    }
+    while (u < 2 && v % 1024 == 0) {
+        v /= 1024;
+        u++;
+    }
+    if (u < 0) {
+        snprintf(out, len, "%lld/s", (long long)v);
+    } else {
+        snprintf(out, len, "%lld%c/s", (long long)v, units[u]);
+    }
+}
 
 /* "shell,exec,sftp" as a JSON array of names. */
 static json_t *allow_json(unsigned allow)
@@ -34,12 +73,12 @@ static json_t *allow_json(unsigned allow)
 
 static json_t *grant_json(const struct store_grant *g)
 {
-    return json_pack("{s:s, s:s, s:s, s:o, s:o, s:b, s:s, s:i, s:s}", "user",
-                     g->user, "host", g->host, "login", g->login, "allow",
-                     allow_json(g->allow), "expires_at",
-                     out_jstr_opt(g->expires_at), "expired",
-                     store_grant_expired(g), "address", g->address, "port",
-                     (int)g->port, "created_at", g->created_at);
+    return json_pack(
+        "{s:s, s:s, s:s, s:o, s:o, s:b, s:s, s:i, s:s, s:I}", "user", g->user,
+        "host", g->host, "login", g->login, "allow", allow_json(g->allow),
+        "expires_at", out_jstr_opt(g->expires_at), "expired",
+        store_grant_expired(g), "address", g->address, "port", (int)g->port,
+        "created_at", g->created_at, "rate_limit", (json_int_t)g->rate_limit);
 }
 
 int admin_grant_json(const struct store_grant *grants, size_t n, json_t **out)
@@ -64,6 +103,7 @@ static int grant_row(struct out_table *t, const struct store_grant *g,
     const char *cells[OUT_COLS_MAX];
     char allow[STORE_ALLOW_TEXT_MAX];
     char expires[GW_TIME_LEN + 16];
+    char rate[32];
     size_t c = 0;
 
     store_allow_format(g->allow, allow);
@@ -79,6 +119,8 @@ static int grant_row(struct out_table *t, const struct store_grant *g,
     cells[c++] = g->login;
     cells[c++] = allow;
     cells[c++] = expires;
+    admin_rate_text(g->rate_limit, rate, sizeof(rate));
+    cells[c++] = rate;
     return out_table_add(t, cells);
 }
 
@@ -99,6 +141,7 @@ int admin_grant_table(FILE *f, const struct store_grant *grants, size_t n,
     hdr[c++] = "LOGIN";
     hdr[c++] = "ALLOW";
     hdr[c++] = "EXPIRES";
+    hdr[c++] = "RATE LIMIT";
     rc = out_table_new(hdr, c, &t);
     for (size_t i = 0; i < n && rc == GW_OK; i++) {
         rc = grant_row(t, &grants[i], cols);
@@ -116,6 +159,7 @@ struct grant_req {
     const char *login; /* NULL: the host's default login */
     unsigned allow;
     char expires[GW_TIME_LEN]; /* "" for never */
+    int64_t rate_limit;        /* bytes/s, 0: none */
 };
 
 static int grant_req_parse(struct admin_ctx *ctx, struct grant_req *req)
@@ -138,6 +182,9 @@ static int grant_req_parse(struct admin_ctx *ctx, struct grant_req *req)
     }
     if (rc == GW_OK && expires != NULL) {
         rc = gw_time_parse(expires, GW_TIME_FUTURE, req->expires);
+    }
+    if (rc == GW_OK) {
+        rc = admin_rate_limit_opt(ctx, &req->rate_limit);
     }
     gw_time_now_iso(now);
     /* A grant that is over before it starts is a typo, not a wish. */
@@ -168,18 +215,24 @@ static int print_granted(struct admin_ctx *ctx, const struct grant_req *r,
                          const char *login)
 {
     char allow[STORE_ALLOW_TEXT_MAX];
+    char rate[32];
     const char *expires = r->expires[0] != '\0' ? r->expires : "never";
 
     store_allow_format(r->allow, allow);
     if (ctx->json) {
         return out_json_ok(ctx->out,
-                           json_pack("{s:s, s:s, s:s, s:o, s:o}", "user",
+                           json_pack("{s:s, s:s, s:s, s:o, s:o, s:I}", "user",
                                      r->user, "host", r->host, "login", login,
                                      "allow", allow_json(r->allow),
-                                     "expires_at", out_jstr_opt(r->expires)));
+                                     "expires_at", out_jstr_opt(r->expires),
+                                     "rate_limit", (json_int_t)r->rate_limit));
     }
-    fprintf(ctx->out, "granted user '%s' host '%s' as '%s' (%s; expires %s)\n",
-            r->user, r->host, login, allow, expires);
+    admin_rate_text(r->rate_limit, rate, sizeof(rate));
+    fprintf(ctx->out,
+            "granted user '%s' host '%s' as '%s' (%s; expires %s%s%s)\n",
+            r->user, r->host, login, allow, expires,
+            r->rate_limit > 0 ? "; rate limit " : "",
+            r->rate_limit > 0 ? rate : "");
     return GW_OK;
 }
 
@@ -205,10 +258,19 @@ int admin_grant_add(struct admin_ctx *ctx)
         goto out;
     }
     effective_login(ctx, &req, login);
+    if (req.rate_limit > 0) {
+        rc = store_grant_set_rate_limit(ctx->st, req.user, req.host, login,
+                                        req.rate_limit);
+        if (rc != GW_OK) {
+            goto out;
+        }
+    }
     store_allow_format(req.allow, allow);
     rc = admin_event(ctx, "admin.grant.add", req.user,
-                     "host=%s login=%s allow=%s expires=%s", req.host, login,
-                     allow, req.expires[0] != '\0' ? req.expires : "never");
+                     "host=%s login=%s allow=%s expires=%s rate_limit=%lld",
+                     req.host, login, allow,
+                     req.expires[0] != '\0' ? req.expires : "never",
+                     (long long)req.rate_limit);
     if (rc != GW_OK) {
         goto out;
     }
@@ -275,4 +337,49 @@ int admin_grant_del(struct admin_ctx *ctx)
     }
 out:
     return rc;
+}
+
+/* "grant set USER HOST [--login L] --rate-limit R": change what an
+ * existing grant allows per second; open connections keep the rate their
+ * channels started with, new channels take the new one. */
+int admin_grant_set(struct admin_ctx *ctx)
+{
+    struct grant_req req;
+    char login[GW_NAME_MAX + 1];
+    char rate[32];
+    int rc;
+
+    memset(&req, 0, sizeof(req));
+    req.user = admin_arg(ctx, 0);
+    req.host = admin_arg(ctx, 1);
+    req.login = admin_opt(ctx, "--login");
+    rc = admin_rate_limit_opt(ctx, &req.rate_limit);
+    if (rc == GW_OK) {
+        rc = admin_begin(ctx);
+    }
+    if (rc != GW_OK) {
+        return rc;
+    }
+    effective_login(ctx, &req, login);
+    rc = store_grant_set_rate_limit(ctx->st, req.user, req.host, login,
+                                    req.rate_limit);
+    if (rc == GW_OK) {
+        rc = admin_event(ctx, "admin.grant.set", req.user,
+                         "host=%s login=%s rate_limit=%lld", req.host, login,
+                         (long long)req.rate_limit);
+    }
+    if (rc != GW_OK) {
+        return rc;
+    }
+    if (ctx->json) {
+        return out_json_ok(ctx->out,
+                           json_pack("{s:s, s:s, s:s, s:I}", "user", req.user,
+                                     "host", req.host, "login", login,
+                                     "rate_limit", (json_int_t)req.rate_limit));
+    }
+    admin_rate_text(req.rate_limit, rate, sizeof(rate));
+    fprintf(ctx->out,
+            "set the rate limit of user '%s' on host '%s' as '%s' to %s\n",
+            req.user, req.host, login, rate);
+    return GW_OK;
 }

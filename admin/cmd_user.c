@@ -68,14 +68,15 @@ static json_t *user_json(const struct store_user *u,
 {
     bool locked = store_user_is_locked(u);
 
-    return json_pack("{s:s, s:s, s:b, s:b, s:o, s:o, s:i, s:b, s:i, s:s, s:s}",
-                     "name", u->name, "role", role_name(u), "disabled",
-                     u->disabled, "locked", locked, "lock_scope",
-                     out_jstr_opt(locked ? gw_lockout_scope_name(scope) : ""),
-                     "locked_until", out_jstr_opt(lock_end(u)), "failed_logins",
-                     u->failed_logins, "has_password", u->has_password,
-                     "key_count", u->key_count, "created_at", u->created_at,
-                     "updated_at", u->updated_at);
+    return json_pack(
+        "{s:s, s:s, s:b, s:b, s:o, s:o, s:i, s:b, s:i, s:s, s:s, s:I}", "name",
+        u->name, "role", role_name(u), "disabled", u->disabled, "locked",
+        locked, "lock_scope",
+        out_jstr_opt(locked ? gw_lockout_scope_name(scope) : ""),
+        "locked_until", out_jstr_opt(lock_end(u)), "failed_logins",
+        u->failed_logins, "has_password", u->has_password, "key_count",
+        u->key_count, "created_at", u->created_at, "updated_at", u->updated_at,
+        "rate_limit", (json_int_t)u->rate_limit);
 }
 
 /* Read the password line and hash it; the clear text lives only here. */
@@ -152,10 +153,14 @@ int admin_user_add(struct admin_ctx *ctx)
     bool is_admin = admin_flag(ctx, "--admin");
     struct admin_keyset set = {NULL, 0};
     char *hash = NULL;
+    int64_t rate = 0;
     int rc;
 
     /* The name first: no point reading a password for a bad name. */
     rc = gw_name_check("user name", name, GW_DEFAULT_SEPARATOR);
+    if (rc == GW_OK) {
+        rc = admin_rate_limit_opt(ctx, &rate);
+    }
     if (rc != GW_OK) {
         goto out;
     }
@@ -169,12 +174,16 @@ int admin_user_add(struct admin_ctx *ctx)
     }
     rc = store_user_add(ctx->st, name, is_admin, hash, GW_DEFAULT_SEPARATOR,
                         NULL);
+    if (rc == GW_OK && rate > 0) {
+        rc = store_user_set_rate_limit(ctx->st, name, rate);
+    }
     if (rc != GW_OK) {
         goto out;
     }
-    rc = admin_event(
-        ctx, "admin.user.add", name, "role=%s password=%s keys=%zu",
-        is_admin ? "admin" : "user", hash != NULL ? "yes" : "no", set.n);
+    rc = admin_event(ctx, "admin.user.add", name,
+                     "role=%s password=%s keys=%zu rate_limit=%lld",
+                     is_admin ? "admin" : "user", hash != NULL ? "yes" : "no",
+                     set.n, (long long)rate);
     if (rc != GW_OK) {
         goto out;
     }
@@ -337,6 +346,7 @@ static int user_show_text(struct admin_ctx *ctx, const struct user_details *d)
     const struct store_user *u = &d->user;
     char failures[16];
     char lock[128];
+    char rate[32];
     int rc;
 
     snprintf(failures, sizeof(failures), "%d", u->failed_logins);
@@ -348,6 +358,8 @@ static int user_show_text(struct admin_ctx *ctx, const struct user_details *d)
     out_field(ctx->out, "locked", lock);
     out_field(ctx->out, "failed logins", failures);
     out_field(ctx->out, "password", u->has_password ? "yes" : "no");
+    admin_rate_text(u->rate_limit, rate, sizeof(rate));
+    out_field(ctx->out, "rate limit", rate);
     out_field(ctx->out, "created", u->created_at);
     out_field(ctx->out, "updated", u->updated_at);
     fprintf(ctx->out, "keys (%zu):\n", d->nkeys);
@@ -514,5 +526,38 @@ int admin_user_kick(struct admin_ctx *ctx)
     fprintf(ctx->out,
             "asked the gateway on %s to end the connections of '%s'\n", node,
             name);
+    return GW_OK;
+}
+
+/* "user set NAME --rate-limit R": her channels together move at most R
+ * bytes per second each way (new channels; 0 or off removes it). */
+int admin_user_set(struct admin_ctx *ctx)
+{
+    const char *name = admin_arg(ctx, 0);
+    char rate_text[32];
+    int64_t rate = 0;
+    int rc;
+
+    rc = admin_rate_limit_opt(ctx, &rate);
+    if (rc == GW_OK) {
+        rc = admin_begin(ctx);
+    }
+    if (rc == GW_OK) {
+        rc = store_user_set_rate_limit(ctx->st, name, rate);
+    }
+    if (rc == GW_OK) {
+        rc = admin_event(ctx, "admin.user.set", name, "rate_limit=%lld",
+                         (long long)rate);
+    }
+    if (rc != GW_OK) {
+        return rc;
+    }
+    if (ctx->json) {
+        return out_json_ok(ctx->out, json_pack("{s:s, s:I}", "user", name,
+                                               "rate_limit", (json_int_t)rate));
+    }
+    admin_rate_text(rate, rate_text, sizeof(rate_text));
+    fprintf(ctx->out, "set the rate limit of user '%s' to %s\n", name,
+            rate_text);
     return GW_OK;
 }

@@ -10,9 +10,13 @@
 #include <string.h>
 
 static const struct admin_optspec user_add_opts[] = {
-    {"--admin", false, false},
-    {"--password-stdin", false, false},
-    {"--key", true, false},
+    {"--admin", false, false}, {"--password-stdin", false, false},
+    {"--key", true, false},    {"--rate-limit", true, false},
+    {NULL, false, false},
+};
+
+static const struct admin_optspec user_set_opts[] = {
+    {"--rate-limit", true, true},
     {NULL, false, false},
 };
 
@@ -59,9 +63,14 @@ static const struct admin_optspec host_trust_opts[] = {
 };
 
 static const struct admin_optspec grant_add_opts[] = {
+    {"--login", true, false},   {"--allow", true, false},
+    {"--expires", true, false}, {"--rate-limit", true, false},
+    {NULL, false, false},
+};
+
+static const struct admin_optspec grant_set_opts[] = {
     {"--login", true, false},
-    {"--allow", true, false},
-    {"--expires", true, false},
+    {"--rate-limit", true, true},
     {NULL, false, false},
 };
 
@@ -111,7 +120,9 @@ static const struct admin_optspec session_watch_opts[] = {
 static const struct admin_cmd commands[] = {
     {"init", NULL, admin_init, "", 0, 0, NULL, ADMIN_CMD_OWN_DB},
     {"user", "add", admin_user_add,
-     "NAME [--admin] [--password-stdin] [--key FILE|-]", 1, 1, user_add_opts,
+     "NAME [--admin] [--password-stdin] [--key FILE|-] [--rate-limit R]", 1, 1,
+     user_add_opts, 0},
+    {"user", "set", admin_user_set, "NAME --rate-limit R", 1, 1, user_set_opts,
      0},
     {"user", "list", admin_user_list, "", 0, 0, NULL, 0},
     {"user", "show", admin_user_show, "NAME", 1, 1, NULL, 0},
@@ -142,8 +153,10 @@ static const struct admin_cmd commands[] = {
     {"host", "trust", admin_host_trust, "NAME [--timeout S]", 1, 1,
      host_trust_opts, 0},
     {"grant", "add", admin_grant_add,
-     "USER HOST [--login L] [--allow KINDS] [--expires T]", 2, 2,
-     grant_add_opts, 0},
+     "USER HOST [--login L] [--allow KINDS] [--expires T] [--rate-limit R]", 2,
+     2, grant_add_opts, 0},
+    {"grant", "set", admin_grant_set, "USER HOST [--login L] --rate-limit R", 2,
+     2, grant_set_opts, 0},
     {"grant", "list", admin_grant_list, "[USER]", 0, 1, NULL, 0},
     {"grant", "del", admin_grant_del, "USER HOST [--login L]", 2, 2,
      grant_del_opts, 0},

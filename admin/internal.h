@@ -185,6 +185,7 @@ int admin_user_disable(struct admin_ctx *ctx);
 int admin_user_enable(struct admin_ctx *ctx);
 int admin_user_unlock(struct admin_ctx *ctx);
 int admin_user_kick(struct admin_ctx *ctx);
+int admin_user_set(struct admin_ctx *ctx);
 int admin_user_passwd(struct admin_ctx *ctx);
 int admin_key_add(struct admin_ctx *ctx);
 int admin_key_list(struct admin_ctx *ctx);
@@ -197,6 +198,12 @@ int admin_host_set(struct admin_ctx *ctx);
 int admin_host_check(struct admin_ctx *ctx);
 int admin_host_trust(struct admin_ctx *ctx);
 int admin_grant_add(struct admin_ctx *ctx);
+int admin_grant_set(struct admin_ctx *ctx);
+/* --rate-limit's value (a size, bytes per second; 0 or "off": none), or
+ * 0 without the option. GW_OK or GW_ERR_INVALID (usage). */
+int admin_rate_limit_opt(struct admin_ctx *ctx, int64_t *rate);
+/* "10M/s" style text of a rate ("off" for 0). */
+void admin_rate_text(int64_t rate, char *out, size_t len);
 int admin_grant_list(struct admin_ctx *ctx);
 int admin_grant_del(struct admin_ctx *ctx);
 int admin_keys_show(struct admin_ctx *ctx);

@@ -76,6 +76,7 @@ union cfg_value {
 static int parse_long(const struct cfg_key *k, const char *v, void *out);
 static int parse_secs(const struct cfg_key *k, const char *v, void *out);
 static int parse_size(const struct cfg_key *k, const char *v, void *out);
+static int parse_size_opt(const struct cfg_key *k, const char *v, void *out);
 static int parse_bool(const struct cfg_key *k, const char *v, void *out);
 static int parse_path(const struct cfg_key *k, const char *v, void *out);
 static int parse_algos(const struct cfg_key *k, const char *v, void *out);
@@ -214,6 +215,10 @@ static const struct cfg_key keys[] = {
         INT64_C(64) * 1024 * 1024, true),
     NUM("channel_window_budget", parse_size, channel_window_budget, "32M", 0,
         INT64_C(1) << 30, true),
+    NUM("rate_limit", parse_size_opt, rate_limit, "0", 0, INT64_C(1) << 40,
+        true),
+    NUM("rate_limit_burst", parse_size_opt, rate_limit_burst, "0", 0,
+        INT64_C(1) << 40, true),
     STR("run_as_user", parse_user, run_as_user, "", false),
     NUM("metrics_listen", parse_addr_opt, metrics_listen, "", 0, 0, false),
 };
@@ -315,6 +320,16 @@ static int parse_secs(const struct cfg_key *k, const char *v, void *out)
 static int parse_size(const struct cfg_key *k, const char *v, void *out)
 {
     return gw_parse_bytes(v, k->min, k->max, (int64_t *)out);
+}
+
+/* A size where empty means 0 (off). */
+static int parse_size_opt(const struct cfg_key *k, const char *v, void *out)
+{
+    if (v[0] == '\0') {
+        *(int64_t *)out = 0;
+        return GW_OK;
+    }
+    return parse_size(k, v, out);
 }
 
 static int parse_bool(const struct cfg_key *k, const char *v, void *out)

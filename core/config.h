@@ -126,7 +126,9 @@ struct gw_config {
     int64_t relay_buffer_size;     /* bytes, per direction of a socket relay */
     int64_t channel_window;        /* bytes, receive window per channel */
     int64_t channel_window_budget; /* bytes, all of a connection's windows */
-    char *run_as_user;             /* switch to it after binding; "" = stay */
+    int64_t rate_limit;       /* bytes/s each way, all connections; 0: off */
+    int64_t rate_limit_burst; /* bytes; 0: a quarter second of rate_limit */
+    char *run_as_user;        /* switch to it after binding; "" = stay */
     /* Where /metrics, /healthz and /readyz are served; family 0: off. */
     struct gw_addr metrics_listen;
 

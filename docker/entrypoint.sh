@@ -55,7 +55,7 @@ export_queue_size log_level
 server_version shutdown_grace worker_stack_size backend_connect_timeout
 backend_proxy backend_proxy_bypass max_jump_depth
 env_allow max_channels_per_connection relay_buffer_size channel_window
-channel_window_budget run_as_user metrics_listen"
+channel_window_budget rate_limit rate_limit_burst run_as_user metrics_listen"
 
 # This script's own variables.
 OWN_VARS="SSHGATE_CONFIG SSHGATE_DATA_DIR SSHGATE_ADMIN_USER SSHGATE_ADMIN_KEY

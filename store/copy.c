@@ -20,13 +20,13 @@ struct copied_table {
 
 /* In the order the foreign keys need. */
 static const struct copied_table tables[] = {
-    {"users", 10,
+    {"users", 11,
      "SELECT id, name, role, password_hash, disabled, locked_until, "
-     "failed_logins, totp_secret, created_at, updated_at FROM users ORDER BY "
-     "id",
+     "failed_logins, totp_secret, created_at, updated_at, rate_limit FROM "
+     "users ORDER BY id",
      "INSERT INTO users (id, name, role, password_hash, disabled, "
-     "locked_until, failed_logins, totp_secret, created_at, updated_at) VALUES "
-     "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+     "locked_until, failed_logins, totp_secret, created_at, updated_at, "
+     "rate_limit) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
      "SELECT setval(pg_get_serial_sequence('users', 'id'), coalesce((SELECT "
      "max(id) FROM users), 0) + 1, false)"},
     {"user_keys", 7,
@@ -48,11 +48,11 @@ static const struct copied_table tables[] = {
      "?15)",
      "SELECT setval(pg_get_serial_sequence('hosts', 'id'), coalesce((SELECT "
      "max(id) FROM hosts), 0) + 1, false)"},
-    {"grants", 7,
-     "SELECT id, user_id, host_id, login, allow, expires_at, created_at FROM "
-     "grants ORDER BY id",
+    {"grants", 8,
+     "SELECT id, user_id, host_id, login, allow, expires_at, created_at, "
+     "rate_limit FROM grants ORDER BY id",
      "INSERT INTO grants (id, user_id, host_id, login, allow, expires_at, "
-     "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+     "created_at, rate_limit) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
      "SELECT setval(pg_get_serial_sequence('grants', 'id'), coalesce((SELECT "
      "max(id) FROM grants), 0) + 1, false)"},
     {"gateway_keys", 7,

@@ -85,7 +85,7 @@ void store_allow_format(unsigned allow, char out[STORE_ALLOW_TEXT_MAX])
 
 #define GRANT_COLUMNS                                                      \
     "g.id, u.name, h.name, g.login, g.allow, g.expires_at, g.created_at, " \
-    "h.address, h.port"
+    "h.address, h.port, g.rate_limit"
 #define GRANT_FROM                                               \
     "grants g JOIN users u ON u.id = g.user_id JOIN hosts h ON " \
     "h.id = g.host_id"
@@ -110,6 +110,7 @@ static void read_grant(struct st_stmt *stmt, struct store_grant *g)
     st_col_copy(stmt, 6, g->created_at, sizeof(g->created_at));
     st_col_copy(stmt, 7, g->address, sizeof(g->address));
     g->port = (uint16_t)st_col_int(stmt, 8);
+    g->rate_limit = st_col_int64(stmt, 9);
 }
 
 bool store_grant_expired(const struct store_grant *grant)
@@ -185,6 +186,42 @@ int store_grant_add(struct store *st, const char *user, const char *host,
 out:
     st_done(st, stmt);
     store_host_clear(&h);
+    return rc;
+}
+
+int store_grant_set_rate_limit(struct store *st, const char *user,
+                               const char *host, const char *login,
+                               int64_t rate)
+{
+    struct st_stmt *stmt = NULL;
+    int rc;
+
+    if (rate < 0) {
+        return gw_err_set(GW_ERR_INVALID, "a rate limit cannot be negative");
+    }
+    rc = st_prepare(st,
+                    "UPDATE grants SET rate_limit = ?4 WHERE login = ?3 AND "
+                    "user_id = (SELECT id FROM users WHERE name = ?1) AND "
+                    "host_id = (SELECT id FROM hosts WHERE name = ?2)",
+                    &stmt);
+    if (rc != GW_OK) {
+        return rc;
+    }
+    st_bind_text(stmt, 1, user);
+    st_bind_text(stmt, 2, host);
+    st_bind_text(stmt, 3, login);
+    st_bind_int64(stmt, 4, rate);
+    rc = st_step(stmt);
+    if (rc != ST_DONE) {
+        rc = st_fail(st, rc, "setting the rate limit");
+    } else if (st_changes(st) == 0) {
+        rc = gw_err_set(GW_ERR_NOTFOUND,
+                        "user '%s' has no grant on '%s' as '%s'", user, host,
+                        login);
+    } else {
+        rc = GW_OK;
+    }
+    st_done(st, stmt);
     return rc;
 }
 

@@ -47,6 +47,7 @@ struct store_grant {
     /* The granted host, for callers that list where a user may go. */
     char address[STORE_ADDRESS_MAX + 1];
     uint16_t port;
+    int64_t rate_limit; /* bytes/s each way over its channels; 0: none */
 };
 
 /*
@@ -58,6 +59,12 @@ struct store_grant {
 int store_grant_add(struct store *st, const char *user, const char *host,
                     const char *login, unsigned allow, const char *expires_at,
                     char sep, int64_t *id);
+
+/* Set the rate limit of the grant of user on host for login (bytes per
+ * second each way; 0 removes it). GW_OK, GW_ERR_NOTFOUND, GW_ERR_INVALID. */
+int store_grant_set_rate_limit(struct store *st, const char *user,
+                               const char *host, const char *login,
+                               int64_t rate);
 
 /* Grants of one user (NULL: everyone's), by user, host, login. When
  * active_only, expired grants are left out. */

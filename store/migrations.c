@@ -34,6 +34,7 @@ static int step3_chain(struct store *st);
 static int step4_file_seq(struct store *st);
 static int step6_nodes(struct store *st);
 static int step8_via_proxy(struct store *st);
+static int step9_rate_limits(struct store *st);
 
 /* An id column: BIGINT, numbered by the database unless given (as
  * 'sshgate-admin db copy' gives them). */
@@ -269,6 +270,13 @@ static int step8_via_proxy(struct store *st);
 #define PG_STEP8                                                 \
     "ALTER TABLE hosts ADD COLUMN IF NOT EXISTS via_proxy TEXT;" \
     "ALTER TABLE hosts ADD COLUMN IF NOT EXISTS via_proxy_secret TEXT;"
+
+/* 8 -> 9 on PostgreSQL: the rate limits of users and grants. */
+#define PG_STEP9                                                         \
+    "ALTER TABLE users ADD COLUMN IF NOT EXISTS rate_limit BIGINT NOT "  \
+    "  NULL DEFAULT 0;"                                                  \
+    "ALTER TABLE grants ADD COLUMN IF NOT EXISTS rate_limit BIGINT NOT " \
+    "  NULL DEFAULT 0;"
 
 /* 4 -> 5 on PostgreSQL: the connection kills. */
 #define PG_STEP5                                                       \
@@ -522,6 +530,10 @@ static const struct migration migrations[] = {
      * --via-proxy): its URL, and its password apart (a secret like
      * auth_secret, never shown). */
     {NULL, step8_via_proxy, PG_STEP8},
+
+    /* 8 -> 9: a user's and a grant's rate limit, bytes per second each
+     * way (0: none; docs/forwarding.md "Rate limits"). */
+    {NULL, step9_rate_limits, PG_STEP9},
 };
 
 static int exec_sql(struct store *st, const char *sql, int version)
@@ -672,7 +684,7 @@ static int step6_nodes(struct store *st)
     return rc;
 }
 
-/* 6 -> 7: the host's outbound proxy and its password. */
+/* 7 -> 8: the host's outbound proxy and its password. */
 static int step8_via_proxy(struct store *st)
 {
     int rc = add_column(st, "hosts", "via_proxy",
@@ -682,6 +694,23 @@ static int step8_via_proxy(struct store *st)
         rc =
             add_column(st, "hosts", "via_proxy_secret",
                        "ALTER TABLE hosts ADD COLUMN via_proxy_secret TEXT", 8);
+    }
+    return rc;
+}
+
+/* 8 -> 9: the rate limits of users and grants. */
+static int step9_rate_limits(struct store *st)
+{
+    int rc = add_column(st, "users", "rate_limit",
+                        "ALTER TABLE users ADD COLUMN rate_limit INTEGER NOT "
+                        "NULL DEFAULT 0",
+                        9);
+
+    if (rc == GW_OK) {
+        rc = add_column(st, "grants", "rate_limit",
+                        "ALTER TABLE grants ADD COLUMN rate_limit INTEGER NOT "
+                        "NULL DEFAULT 0",
+                        9);
     }
     return rc;
 }

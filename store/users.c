@@ -2,6 +2,7 @@
 
 #include "store/internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -17,7 +18,8 @@
 #define USER_COLUMNS                                                  \
     "u.id, u.name, u.role, u.password_hash IS NOT NULL, u.disabled, " \
     "u.failed_logins, u.locked_until, u.created_at, u.updated_at, "   \
-    "(SELECT count(*) FROM user_keys k WHERE k.user_id = u.id)"
+    "(SELECT count(*) FROM user_keys k WHERE k.user_id = u.id), "     \
+    "u.rate_limit"
 
 static void read_user(struct st_stmt *stmt, struct store_user *u)
 {
@@ -32,6 +34,7 @@ static void read_user(struct st_stmt *stmt, struct store_user *u)
     st_col_copy(stmt, 7, u->created_at, sizeof(u->created_at));
     st_col_copy(stmt, 8, u->updated_at, sizeof(u->updated_at));
     u->key_count = st_col_int(stmt, 9);
+    u->rate_limit = st_col_int64(stmt, 10);
 }
 
 static int unknown_user(const char *name)
@@ -153,6 +156,20 @@ int store_user_set_password(struct store *st, const char *name,
                        "UPDATE users SET password_hash = ?2, updated_at = ?3 "
                        "WHERE name = ?1",
                        name, password_hash, "setting password");
+}
+
+int store_user_set_rate_limit(struct store *st, const char *name, int64_t rate)
+{
+    char text[32];
+
+    if (rate < 0) {
+        return gw_err_set(GW_ERR_INVALID, "a rate limit cannot be negative");
+    }
+    snprintf(text, sizeof(text), "%lld", (long long)rate);
+    return update_user(st,
+                       "UPDATE users SET rate_limit = CAST(?2 AS BIGINT), "
+                       "updated_at = ?3 WHERE name = ?1",
+                       name, text, "setting the rate limit");
 }
 
 int store_user_unlock(struct store *st, const char *name)

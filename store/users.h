@@ -38,6 +38,7 @@ struct store_user {
     int key_count;
     char created_at[GW_TIME_LEN];
     char updated_at[GW_TIME_LEN];
+    int64_t rate_limit; /* bytes/s each way over her channels; 0: none */
 };
 
 /*
@@ -66,6 +67,10 @@ int store_user_set_password(struct store *st, const char *name,
 /* The stored hash; *hash is malloc'd. GW_ERR_NOTFOUND when the user does
  * not exist or has no password. */
 int store_user_password_hash(struct store *st, const char *name, char **hash);
+
+/* Set the user's rate limit (bytes per second each way; 0 removes it).
+ * GW_OK, GW_ERR_NOTFOUND, GW_ERR_INVALID (negative). */
+int store_user_set_rate_limit(struct store *st, const char *name, int64_t rate);
 
 /* Clear failed-login counter and lock. GW_OK or GW_ERR_NOTFOUND. */
 int store_user_unlock(struct store *st, const char *name);

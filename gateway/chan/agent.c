@@ -12,6 +12,7 @@
 #include "gateway/conn/conn.h"
 #include "gateway/chan/agent.h"
 #include "gateway/chan/pair.h"
+#include "gateway/chan/pair_cb.h"
 #include "gateway/conn/upstream.h"
 
 void gw_agent_on_request(ssh_session session, ssh_channel channel,

@@ -114,6 +114,7 @@ static void release(struct gw_chan *ch)
     gw_win_release(&ch->relay.front.win, &ch->conn->win_left);
     gw_win_release(&ch->relay.back.win, &ch->conn->win_left);
     gw_session_row_release(&ch->row);
+    gw_chan_rl_detach(ch);
     if (ch->up != NULL) {
         ch->up->refs--;
     }

@@ -27,6 +27,7 @@
 #include "core/buf.h"
 #include "gateway/audit/session_row.h"
 #include "gateway/chan/builtin.h"
+#include "gateway/chan/ratelimit.h"
 #include "gateway/chan/relay.h"
 #include "gateway/daemon/daemon.h"
 #include "gateway/daemon/ending.h"
@@ -97,8 +98,9 @@ struct gw_chan {
     ssh_channel bch;                        /* the backend's side */
     struct ssh_channel_callbacks_struct bcb;
     struct gw_relay relay;
-    bool announced;     /* started: the row's end is owed */
-    bool audit_refused; /* opened while audit_failure = refuse held off */
+    struct gw_chan_rl rl; /* its rate limits, from gw_pair_start */
+    bool announced;       /* started: the row's end is owed */
+    bool audit_refused;   /* opened while audit_failure = refuse held off */
     enum gw_ending ending;
     char closer; /* 'c' or 'b': which side closed the channel first */
     /* The audit row (gateway/audit/session_row.h): owed from

@@ -19,129 +19,6 @@
  * bulk transfer is served every round. */
 #define PUMP_BUDGET (256u * 1024)
 
-/* ---- callbacks: record, never act ------------------------------------- */
-
-static int on_front_data(ssh_session s, ssh_channel channel, void *data,
-                         uint32_t len, int is_stderr, void *userdata)
-{
-    struct gw_chan *ch = userdata;
-
-    (void)s;
-    (void)channel;
-    (void)data;
-    /* len is everything libssh holds for this stream: leave it there. */
-    ch->relay.front.avail[is_stderr ? 1 : 0] = len;
-    return 0;
-}
-
-static void on_front_eof(ssh_session s, ssh_channel channel, void *userdata)
-{
-    struct gw_chan *ch = userdata;
-
-    (void)s;
-    (void)channel;
-    ch->relay.front.eof_rcvd = true;
-}
-
-static void on_front_close(ssh_session s, ssh_channel channel, void *userdata)
-{
-    struct gw_chan *ch = userdata;
-
-    (void)s;
-    (void)channel;
-    ch->relay.front.close_rcvd = true;
-    if (ch->closer == '\0') {
-        ch->closer = 'c';
-    }
-}
-
-void gw_pair_front_callbacks(struct gw_chan *ch)
-{
-    struct ssh_channel_callbacks_struct *cb = &ch->cb;
-
-    memset(cb, 0, sizeof(*cb));
-    ssh_callbacks_init(cb);
-    cb->userdata = ch;
-    cb->channel_data_function = on_front_data;
-    cb->channel_eof_function = on_front_eof;
-    cb->channel_close_function = on_front_close;
-}
-
-static int on_back_data(ssh_session s, ssh_channel channel, void *data,
-                        uint32_t len, int is_stderr, void *userdata)
-{
-    struct gw_chan *ch = userdata;
-
-    (void)s;
-    (void)channel;
-    (void)data;
-    ch->relay.back.avail[is_stderr ? 1 : 0] = len;
-    return 0;
-}
-
-static void on_back_eof(ssh_session s, ssh_channel channel, void *userdata)
-{
-    struct gw_chan *ch = userdata;
-
-    (void)s;
-    (void)channel;
-    ch->relay.back.eof_rcvd = true;
-}
-
-static void on_back_close(ssh_session s, ssh_channel channel, void *userdata)
-{
-    struct gw_chan *ch = userdata;
-
-    (void)s;
-    (void)channel;
-    ch->relay.back.close_rcvd = true;
-    if (ch->closer == '\0') {
-        ch->closer = 'b';
-    }
-}
-
-static void on_back_exit_status(ssh_session s, ssh_channel channel, int status,
-                                void *userdata)
-{
-    struct gw_chan *ch = userdata;
-
-    (void)s;
-    (void)channel;
-    ch->relay.exit.have_status = true;
-    ch->relay.exit.status = status;
-}
-
-static void on_back_exit_signal(ssh_session s, ssh_channel channel,
-                                const char *signal, int core,
-                                const char *errmsg, const char *lang,
-                                void *userdata)
-{
-    struct gw_exit_info *e = &((struct gw_chan *)userdata)->relay.exit;
-
-    (void)s;
-    (void)channel;
-    (void)lang;
-    e->have_signal = true;
-    snprintf(e->signal, sizeof(e->signal), "%s", signal ? signal : "KILL");
-    e->core = core != 0;
-    snprintf(e->message, sizeof(e->message), "%s", errmsg ? errmsg : "");
-}
-
-void gw_pair_back_callbacks(struct gw_chan *ch)
-{
-    struct ssh_channel_callbacks_struct *cb = &ch->bcb;
-
-    memset(cb, 0, sizeof(*cb));
-    ssh_callbacks_init(cb);
-    cb->userdata = ch;
-    cb->channel_data_function = on_back_data;
-    cb->channel_eof_function = on_back_eof;
-    cb->channel_close_function = on_back_close;
-    cb->channel_exit_status_function = on_back_exit_status;
-    cb->channel_exit_signal_function = on_back_exit_signal;
-    ssh_set_channel_callbacks(ch->bch, cb);
-}
-
 /* ---- start and end ---------------------------------------------------- */
 
 /* "host=web1 login=root" for pairs through a backend, "" otherwise. */
@@ -171,6 +48,7 @@ void gw_pair_start(struct gw_chan *ch, const char *kind, const char *fmt, ...)
     gw_metrics_session_start(kind);
     ch->state = GW_CHAN_RELAY;
     ch->announced = true;
+    gw_chan_rl_attach(ch);
     /* For the session.start event, written with the row by the pump. */
     gw_session_row_owe(&ch->row, detail);
     gw_log_info("channel %u: %s%s %s", ch->id, kind, loc, detail);
@@ -377,12 +255,17 @@ static int move_channels(struct gw_chan *ch)
     struct gw_scratch down_s;
     bool again = false;
     int rc = drop_undeliverable(ch);
+    uint64_t before = r->up;
+    size_t lim;
 
     if (rc == GW_OK && can_send(&r->back)) {
+        lim = gw_chan_rl_allow(ch, GW_RL_UP, PUMP_BUDGET, r->front.avail[0]);
         rc = gw_relay_chan(ch->channel, &r->front.avail[0],
                            win_of(ch, &r->front), ch->bch, false, &r->pend_up,
-                           tapped(ch, s, &up_s, gw_session_row_tap_up),
-                           PUMP_BUDGET, &r->up);
+                           tapped(ch, s, &up_s, gw_session_row_tap_up), lim,
+                           &r->up);
+        rc =
+            gw_chan_rl_paid(ch, GW_RL_UP, r->up - before, lim, PUMP_BUDGET, rc);
         again = rc == GW_AGAIN;
     }
     if (rc != GW_ERR_IO) {
@@ -390,6 +273,8 @@ static int move_channels(struct gw_chan *ch)
     }
     for (int err = 0; err < 2 && rc != GW_ERR_IO && can_send(&r->front);
          err++) {
+        lim = gw_chan_rl_allow(ch, GW_RL_DOWN, PUMP_BUDGET, r->back.avail[err]);
+        before = r->down;
         rc = gw_relay_chan(ch->bch, &r->back.avail[err],
                            err == 0 ? win_of(ch, &r->back) : NULL, ch->channel,
                            err == 1 && ch->kind == GW_KIND_SESSION,
@@ -397,7 +282,9 @@ static int move_channels(struct gw_chan *ch)
                            tapped(ch, s, &down_s,
                                   err == 0 ? gw_session_row_tap_down
                                            : gw_session_row_tap_down_err),
-                           PUMP_BUDGET, &r->down);
+                           lim, &r->down);
+        rc = gw_chan_rl_paid(ch, GW_RL_DOWN, r->down - before, lim, PUMP_BUDGET,
+                             rc);
         again = again || rc == GW_AGAIN;
     }
     return rc == GW_ERR_IO ? rc : (again ? GW_AGAIN : GW_OK);
@@ -447,7 +334,8 @@ short gw_pair_sock_events(const struct gw_chan *ch)
      * do not read would wake the loop for nothing. The window reopening
      * arrives as a packet, which wakes it anyway. */
     if (!sk->rd_eof && can_send(&r->front) &&
-        ssh_channel_window_size(ch->channel) > 0) {
+        ssh_channel_window_size(ch->channel) > 0 &&
+        !gw_chan_rl_paused(ch, GW_RL_DOWN)) {
         events |= POLLIN;
     }
     if (!gw_pend_empty(&r->pend_up)) {
@@ -461,19 +349,28 @@ static int move_socket(struct gw_chan *ch)
     struct gw_relay *r = &ch->relay;
     struct gw_sock *sk = &r->sock;
     const struct gw_scratch *s = &ch->conn->scratch;
+    uint64_t before = r->down;
     int rc_in = GW_OK;
     int rc_out = GW_OK;
+    size_t lim;
 
     if (can_send(&r->front) &&
         (sk->revents != 0 || !gw_pend_empty(&r->pend_down[0]))) {
-        rc_in = gw_relay_sock_to_chan(sk, ch->channel, &r->pend_down[0], s,
-                                      PUMP_BUDGET, &r->down);
+        lim = gw_chan_rl_allow(ch, GW_RL_DOWN, PUMP_BUDGET, PUMP_BUDGET);
+        rc_in = gw_relay_sock_to_chan(sk, ch->channel, &r->pend_down[0], s, lim,
+                                      &r->down);
+        rc_in = gw_chan_rl_paid(ch, GW_RL_DOWN, r->down - before, lim,
+                                PUMP_BUDGET, rc_in);
     }
     sk->revents = 0;
     if (rc_in != GW_ERR_IO && !sk->wr_shut && !sk->failed) {
+        before = r->up;
+        lim = gw_chan_rl_allow(ch, GW_RL_UP, PUMP_BUDGET, r->front.avail[0]);
         rc_out = gw_relay_chan_to_sock(ch->channel, &r->front.avail[0],
                                        win_of(ch, &r->front), sk, &r->pend_up,
-                                       s, PUMP_BUDGET, &r->up);
+                                       s, lim, &r->up);
+        rc_out = gw_chan_rl_paid(ch, GW_RL_UP, r->up - before, lim, PUMP_BUDGET,
+                                 rc_out);
     }
     if (rc_in == GW_ERR_IO || (rc_out == GW_ERR_IO && !sk->failed)) {
         return GW_ERR_IO;

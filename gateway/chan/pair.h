@@ -13,14 +13,6 @@
 
 #include <stdbool.h>
 
-/* Attach the relay's data / EOF / close callbacks to the client's channel
- * (session channels add their request callbacks to the same struct). */
-void gw_pair_front_callbacks(struct gw_chan *ch);
-
-/* Attach the backend channel's callbacks (data, EOF, close, exit status,
- * exit signal). */
-void gw_pair_back_callbacks(struct gw_chan *ch);
-
 /* Start relaying: the pair joins the pump. detail (key=value pairs) goes
  * into the session.start event of its row. */
 void gw_pair_start(struct gw_chan *ch, const char *kind, const char *fmt, ...)

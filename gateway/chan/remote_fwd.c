@@ -18,6 +18,7 @@
 #include "gateway/conn/conn.h"
 #include "gateway/audit/writer.h"
 #include "gateway/chan/pair.h"
+#include "gateway/chan/pair_cb.h"
 #include "gateway/chan/remote_fwd.h"
 #include "gateway/conn/policy.h"
 #include "gateway/conn/upstream.h"

@@ -16,6 +16,7 @@
 #include "gateway/audit/writer.h"
 #include "gateway/chan/agent.h"
 #include "gateway/chan/pair.h"
+#include "gateway/chan/pair_cb.h"
 #include "gateway/chan/session.h"
 #include "gateway/conn/target_state.h"
 #include "gateway/conn/policy.h"

@@ -29,6 +29,7 @@
 #include "gateway/conn/conn.h"
 #include "gateway/audit/writer.h"
 #include "gateway/chan/pair.h"
+#include "gateway/chan/pair_cb.h"
 #include "gateway/chan/tcpip.h"
 #include "gateway/conn/policy.h"
 #include "gateway/conn/upstream.h"
@@ -201,6 +202,8 @@ static int open_direct(struct gw_conn *c, ssh_message msg,
         return 0; /* libssh could not even answer */
     }
     ch->command = strdup(r->shown); /* the sessions row; NULL leaves it out */
+    ch->rl.grant_id = g.id;
+    ch->rl.grant_rate = g.rate_limit;
     gw_pair_start(ch, "direct-tcpip", "dest=%s via=gateway%s", r->shown,
                   how == GW_FORWARD_JUMP ? " jump=yes" : "");
     return 0;

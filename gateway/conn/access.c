@@ -29,6 +29,9 @@ static int check_user(struct gw_conn *c, struct store *st, struct revoked *r)
         snprintf(r->what, sizeof(r->what), "reason=user-disabled");
         return GW_ERR_DENIED;
     }
+    if (rc == GW_OK) {
+        c->user_rate_limit = u.rate_limit; /* for channels opened from now */
+    }
     return rc;
 }
 

@@ -228,6 +228,7 @@ static void success(struct gw_conn *c, const struct attempt *a)
     const char *fp_sep = a->fingerprint[0] != '\0' ? " fingerprint=" : "";
 
     snprintf(c->auth_fp, sizeof(c->auth_fp), "%s", a->fingerprint);
+    c->user_rate_limit = a->user.rate_limit;
     gw_metrics_auth(a->method, NULL);
     gw_conn_set_authenticated(c, a->user.name);
     gw_lockout_success(c, &a->user, a->password_method);

@@ -83,7 +83,8 @@ struct gw_conn {
     /* The key that authenticated ("" for a password): the access check
      * (gateway/conn/access.c) ends the connection when it is deleted. */
     char auth_fp[GW_FINGERPRINT_MAX];
-    int64_t access_gen; /* the store's access generation last checked */
+    int64_t access_gen;      /* the store's access generation last checked */
+    int64_t user_rate_limit; /* the user's bytes/s each way; 0: none */
 
     /* timing, on the monotonic clock */
     int64_t start_ms;
@@ -114,7 +115,11 @@ struct gw_conn {
     size_t pump_round;
     struct gw_scratch scratch; /* relay_buffer_size, once authenticated */
     int64_t win_left;          /* of channel_window_budget (struct gw_win) */
-    struct pollfd *pfds;       /* the loop's poll set and what each is */
+    /* The earliest moment a direction paused by a rate limit resumes
+     * (monotonic us; 0: none), collected during each pump
+     * (gateway/chan/ratelimit.c): the loop's wait ends by then. */
+    int64_t rl_wake_us;
+    struct pollfd *pfds; /* the loop's poll set and what each is */
     struct gw_pollref *prefs;
     size_t pfds_cap;
 };

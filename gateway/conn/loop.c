@@ -2,6 +2,7 @@
 
 #include "core/err.h"
 #include "core/log.h"
+#include "core/ratelimit.h"
 #include "core/timeutil.h"
 #include "gateway/conn/access.h"
 #include "gateway/conn/conn.h"
@@ -260,6 +261,7 @@ static bool conn_forward(struct gw_conn *c)
         gw_target_prepare(c);
     }
     check_upstreams(c);
+    c->rl_wake_us = 0; /* the paused directions say again when they resume */
     busy = gw_chan_pump(c);
     gw_target_check_end(c, gw_now_ms());
     return busy;
@@ -286,6 +288,25 @@ static void check_kills(struct gw_conn *c)
     }
 }
 
+/* How long the loop may sleep: GW_CONN_POLL_MS, or less when a direction
+ * paused by a rate limit resumes sooner (gateway/chan/ratelimit.h). */
+static int wait_ms(const struct gw_conn *c, bool busy)
+{
+    int64_t left;
+
+    if (busy) {
+        return 0;
+    }
+    if (c->rl_wake_us == 0) {
+        return GW_CONN_POLL_MS;
+    }
+    left = (c->rl_wake_us - gw_rl_now_us() + 999) / 1000;
+    if (left <= 0) {
+        return 0;
+    }
+    return left < GW_CONN_POLL_MS ? (int)left : GW_CONN_POLL_MS;
+}
+
 void gw_conn_loop(struct gw_conn *c)
 {
     bool busy = false;
@@ -299,7 +320,7 @@ void gw_conn_loop(struct gw_conn *c)
         if (c->closing) {
             break;
         }
-        conn_wait(c, busy ? 0 : GW_CONN_POLL_MS);
+        conn_wait(c, wait_ms(c, busy));
         if (gw_conn_session_gone(c)) {
             gw_conn_close(c, GW_END_CLIENT_GONE);
             break;

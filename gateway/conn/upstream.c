@@ -169,6 +169,8 @@ int gw_upstream_open(struct gw_conn *c, const struct store_host *h,
         s = NULL; /* transferred */
         snprintf(up->login, sizeof(up->login), "%s", g->login);
         up->allow = g->allow;
+        up->grant_id = g->id;
+        up->rate_limit = g->rate_limit;
         set_keepalive(c, ssh_get_fd(up->session));
         rc = attach(up);
     }

@@ -44,7 +44,9 @@ struct gw_upstream {
     struct gw_conn *conn;
     struct store_host host;
     char login[GW_NAME_MAX + 1];
-    unsigned allow; /* the grant's channel kinds */
+    unsigned allow;     /* the grant's channel kinds */
+    int64_t grant_id;   /* the grant, for its rate limit's bucket */
+    int64_t rate_limit; /* the grant's bytes/s each way; 0: none */
     ssh_session session;
     ssh_event event;
     struct ssh_callbacks_struct cb; /* agent channel opens (-A) */

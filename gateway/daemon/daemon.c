@@ -46,6 +46,11 @@ int gw_daemon_init(struct gw_daemon *d, struct gw_config *cfg)
     atomic_init(&d->next_conn_id, 1);
     atomic_init(&d->access_gen, 0);
     d->cfg = gw_config_ref(cfg);
+    if (gw_rl_registry_init(&d->rl) != GW_OK) {
+        return GW_ERR_NOMEM;
+    }
+    gw_rl_global_set(&d->rl, (uint64_t)cfg->rate_limit,
+                     (uint64_t)cfg->rate_limit_burst);
     return GW_OK;
 }
 
@@ -53,6 +58,7 @@ void gw_daemon_cleanup(struct gw_daemon *d)
 {
     gw_config_unref(d->cfg);
     d->cfg = NULL;
+    gw_rl_registry_cleanup(&d->rl);
     pthread_mutex_destroy(&d->lock);
     pthread_cond_destroy(&d->verify_cv);
     pthread_mutex_destroy(&d->verify_lock);
@@ -83,6 +89,8 @@ void gw_daemon_publish(struct gw_daemon *d, struct gw_config *cfg)
     old = d->cfg;
     d->cfg = cfg;
     pthread_mutex_unlock(&d->lock);
+    gw_rl_global_set(&d->rl, (uint64_t)cfg->rate_limit,
+                     (uint64_t)cfg->rate_limit_burst);
     gw_config_unref(old);
 }
 

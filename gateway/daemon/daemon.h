@@ -10,6 +10,7 @@
 #include "core/config.h"
 #include "core/strutil.h"
 #include "gateway/daemon/limits.h"
+#include "gateway/daemon/ratelimits.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -106,6 +107,9 @@ struct gw_daemon {
     struct store *store_free[GW_STORE_POOL_MAX];
     int store_nfree;
     int store_open; /* handed out or free */
+    /* The rate limits' shared buckets; the global pair follows the
+     * published config's rate_limit. */
+    struct gw_rl_registry rl;
 };
 
 /* Set up with cfg as the first published config (takes a reference). */

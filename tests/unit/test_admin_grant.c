@@ -111,11 +111,70 @@ static void test_bad_grant_input(void **state)
     expect_fail(fx, "unknown user 'zed'", NULL, "grant", "list", "zed", NULL);
 }
 
+/* --rate-limit on grant add and grant set, and user add / user set. */
+static void test_rate_limits(void **state)
+{
+    struct fx *fx = *state;
+    json_t *doc = NULL;
+
+    add_people(fx);
+    run(fx, NULL, "grant", "add", "alice", "web1", "--rate-limit", "2M", NULL);
+    expect_ok(fx);
+    expect_contains(fx->out, "rate limit 2M/s");
+    assert_int_equal(db_scalar(fx->db, "SELECT rate_limit FROM grants"),
+                     2 * 1024 * 1024);
+    run(fx, NULL, "grant", "list", NULL);
+    expect_ok(fx);
+    expect_contains(fx->out, "RATE LIMIT");
+    expect_contains(fx->out, "2M/s");
+    run(fx, NULL, "grant", "set", "alice", "web1", "--rate-limit", "512K",
+        NULL);
+    expect_ok(fx);
+    expect_contains(fx->out, "as 'deploy' to 512K/s");
+    run(fx, NULL, "--json", "grant", "list", "alice", NULL);
+    doc = stdout_json(fx);
+    assert_int_equal(json_integer_value(
+                         json_object_get(json_array_get(doc, 0), "rate_limit")),
+                     512 * 1024);
+    json_decref(doc);
+    run(fx, NULL, "grant", "set", "alice", "web1", "--rate-limit", "off", NULL);
+    expect_ok(fx);
+    expect_contains(fx->out, "to off");
+    assert_int_equal(db_scalar(fx->db, "SELECT rate_limit FROM grants"), 0);
+    expect_fail(fx, "has no grant on 'web1' as 'root'", NULL, "grant", "set",
+                "alice", "web1", "--login", "root", "--rate-limit", "1M", NULL);
+    expect_usage(fx, "is not a rate", NULL, "grant", "set", "alice", "web1",
+                 "--rate-limit", "fast", NULL);
+    expect_usage(fx, "--rate-limit", NULL, "grant", "set", "alice", "web1",
+                 NULL);
+
+    run(fx, NULL, "user", "set", "alice", "--rate-limit", "5M", NULL);
+    expect_ok(fx);
+    expect_contains(fx->out, "'alice' to 5M/s");
+    run(fx, NULL, "user", "show", "alice", NULL);
+    expect_contains(fx->out, "5M/s");
+    run(fx, NULL, "--json", "user", "show", "alice", NULL);
+    doc = stdout_json(fx);
+    assert_int_equal(json_integer_value(json_object_get(doc, "rate_limit")),
+                     5 * 1024 * 1024);
+    json_decref(doc);
+    run(fx, NULL, "user", "add", "carol", "--rate-limit", "100000", NULL);
+    expect_ok(fx);
+    assert_int_equal(
+        db_scalar(fx->db, "SELECT rate_limit FROM users WHERE name = 'carol'"),
+        100000);
+    expect_fail(fx, "unknown user 'zed'", NULL, "user", "set", "zed",
+                "--rate-limit", "1M", NULL);
+    assert_int_equal(events_of(fx, "admin.grant.set"), 2);
+    assert_int_equal(events_of(fx, "admin.user.set"), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         T(test_grant_commands),
         T(test_bad_grant_input),
+        T(test_rate_limits),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

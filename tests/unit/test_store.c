@@ -792,6 +792,52 @@ static void test_grants(void **state)
     assert_int_equal(count_rows(f, "grants"), 0);
 }
 
+/* Schema 8: a user's and a grant's rate limit. */
+static void test_rate_limits(void **state)
+{
+    struct fixture *f = *state;
+    struct store_grant *list = NULL;
+    struct store_grant g;
+    struct store_user u;
+    size_t n = 0;
+
+    add_user(f, "alice");
+    add_host(f, "web1", "deploy");
+    assert_int_equal(store_grant_add(f->st, "alice", "web1", NULL,
+                                     STORE_ALLOW_DEFAULT, NULL, '+', NULL),
+                     GW_OK);
+    assert_int_equal(store_user_get(f->st, "alice", &u), GW_OK);
+    assert_int_equal(u.rate_limit, 0);
+    assert_int_equal(store_grant_find(f->st, "alice", "web1", "deploy", &g),
+                     GW_OK);
+    assert_int_equal(g.rate_limit, 0);
+
+    assert_int_equal(store_user_set_rate_limit(f->st, "alice", 5 << 20), GW_OK);
+    assert_int_equal(store_grant_set_rate_limit(f->st, "alice", "web1",
+                                                "deploy", INT64_C(1) << 36),
+                     GW_OK);
+    assert_int_equal(store_user_get(f->st, "alice", &u), GW_OK);
+    assert_int_equal(u.rate_limit, 5 << 20);
+    assert_int_equal(store_grant_list(f->st, "alice", true, &list, &n), GW_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(list[0].rate_limit, INT64_C(1) << 36);
+    free(list);
+
+    assert_int_equal(store_user_set_rate_limit(f->st, "nobody", 1),
+                     GW_ERR_NOTFOUND);
+    assert_int_equal(store_user_set_rate_limit(f->st, "alice", -1),
+                     GW_ERR_INVALID);
+    assert_int_equal(
+        store_grant_set_rate_limit(f->st, "alice", "web1", "root", 1),
+        GW_ERR_NOTFOUND);
+    assert_int_equal(
+        store_grant_set_rate_limit(f->st, "alice", "web9", "deploy", 1),
+        GW_ERR_NOTFOUND);
+    assert_int_equal(store_user_set_rate_limit(f->st, "alice", 0), GW_OK);
+    assert_int_equal(store_user_get(f->st, "alice", &u), GW_OK);
+    assert_int_equal(u.rate_limit, 0);
+}
+
 /* ---- transactions, keys of the gateway, settings -------------------- */
 
 static void test_rollback(void **state)
@@ -2694,6 +2740,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         T(test_fresh_file_is_latest),
+        T(test_rate_limits),
         T(test_migrate_v0_file),
         T(test_failed_migration_rolls_back),
         T(test_newer_schema_refused),
