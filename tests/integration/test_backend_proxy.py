@@ -41,25 +41,6 @@ class BackendProxy(h.ForwardTestCase):
         self.admin.grant("alice", "web1n")
         return "web1n"
 
-    def jump_config(self):
-        cfg = self.dir / "jump_config"
-        cfg.write_text(
-            "Host gwjump\n"
-            "  HostName 127.0.0.1\n"
-            f"  Port {self.gw.port}\n"
-            "  User alice\n"
-            f"  IdentityFile {self.alice_key.path}\n"
-            "Host *\n"
-            "  BatchMode yes\n"
-            "  StrictHostKeyChecking no\n"
-            "  UserKnownHostsFile /dev/null\n"
-            "  GlobalKnownHostsFile /dev/null\n"
-            "  IdentitiesOnly yes\n"
-            "  IdentityAgent none\n"
-            "  ControlMaster no\n"
-            "  ControlPath none\n"
-            f"  ConnectTimeout {int(h.t(20))}\n")
-        return cfg
 
     # the three ways of reaching a backend --------------------------------
     def terminated(self, host):

@@ -16,27 +16,6 @@ PROBE = "SSH-2.0-sshgate_it_probe\r\n"
 
 
 class Jump(h.ForwardTestCase):
-    def jump_config(self):
-        """An ssh_config with host `gwjump` = the gateway as alice."""
-        cfg = self.dir / "jump_config"
-        cfg.write_text(
-            "Host gwjump\n"
-            "  HostName 127.0.0.1\n"
-            f"  Port {self.gw.port}\n"
-            "  User alice\n"
-            f"  IdentityFile {self.alice_key.path}\n"
-            "Host *\n"
-            "  BatchMode yes\n"
-            "  StrictHostKeyChecking no\n"
-            "  UserKnownHostsFile /dev/null\n"
-            "  GlobalKnownHostsFile /dev/null\n"
-            "  IdentitiesOnly yes\n"
-            "  IdentityAgent none\n"
-            "  ControlMaster no\n"
-            "  ControlPath none\n"
-            f"  ConnectTimeout {int(h.t(20))}\n"
-            "  UpdateHostKeys no\n")
-        return cfg
 
     def W(self, dest, user="alice", keys=None, input=PROBE, timeout=30):
         """`ssh -W dest` through the gateway without a target."""

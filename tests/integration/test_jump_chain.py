@@ -35,25 +35,6 @@ class JumpChain(h.ForwardTestCase):
             rf"server_request_direct_tcpip: originator \S+ port \d+, "
             rf"target 127\.0\.0\.1 port {port}\b", self.be.log()))
 
-    def jump_config(self):
-        cfg = self.dir / "jump_config"
-        cfg.write_text(
-            "Host gwjump\n"
-            "  HostName 127.0.0.1\n"
-            f"  Port {self.gw.port}\n"
-            "  User alice\n"
-            f"  IdentityFile {self.alice_key.path}\n"
-            "Host *\n"
-            "  BatchMode yes\n"
-            "  StrictHostKeyChecking no\n"
-            "  UserKnownHostsFile /dev/null\n"
-            "  GlobalKnownHostsFile /dev/null\n"
-            "  IdentitiesOnly yes\n"
-            "  IdentityAgent none\n"
-            "  ControlMaster no\n"
-            "  ControlPath none\n"
-            f"  ConnectTimeout {int(h.t(20))}\n")
-        return cfg
 
     def through(self, port, fn):
         """fn() must add a forwarding to port in web1's log."""

@@ -355,6 +355,29 @@ class ForwardTestCase(TestCase):
         self._closers.append(lambda: kill_process(proc))
         return proc
 
+    def jump_config(self) -> Path:
+        """An ssh_config with host `gwjump` = the gateway as alice (for
+        `ssh -F CFG -J gwjump ...`)."""
+        cfg = self.dir / "jump_config"
+        cfg.write_text(
+            "Host gwjump\n"
+            "  HostName 127.0.0.1\n"
+            f"  Port {self.gw.port}\n"
+            "  User alice\n"
+            f"  IdentityFile {self.alice_key.path}\n"
+            "Host *\n"
+            "  BatchMode yes\n"
+            "  StrictHostKeyChecking no\n"
+            "  UserKnownHostsFile /dev/null\n"
+            "  GlobalKnownHostsFile /dev/null\n"
+            "  IdentitiesOnly yes\n"
+            "  IdentityAgent none\n"
+            "  ControlMaster no\n"
+            "  ControlPath none\n"
+            f"  ConnectTimeout {int(t(20))}\n"
+            "  UpdateHostKeys no\n")
+        return cfg
+
     def direct_key(self) -> Key:
         """A key self.be trusts directly (not through the gateway)."""
         if self._direct_key is None:
